@@ -1,0 +1,40 @@
+# tunemesh — every entry point a person or CI needs. `make demo` and `make test` do all set-up themselves.
+SHELL := /bin/bash
+PNPM_VERSION := 10.34.8
+export ONNXRUNTIME_NODE_INSTALL ?= skip
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: setup install build proto proto-check lint test test-unit demo up clean bench
+
+setup:
+	@bash scripts/setup.sh $(PNPM_VERSION)
+
+install: setup
+
+build: setup
+	pnpm run build
+
+proto: setup
+	pnpm --filter @tunemesh/proto run generate
+
+# Generated code is committed; this fails when it differs from what the generator makes now.
+proto-check: proto
+	git diff --exit-code -- proto/src/gen || (echo "proto/src/gen is stale: run 'make proto' and commit" >&2; exit 1)
+
+lint: setup
+	pnpm exec biome check .
+
+test: build
+	pnpm exec vitest run
+
+demo: build
+	node scripts/demo.mjs
+
+up: build
+	node scripts/up.mjs
+
+bench: build
+	node --conditions=tunemesh-source --import tsx bench/run.ts
+
+clean:
+	rm -rf node_modules */*/node_modules */*/dist proto/dist *.tsbuildinfo
