@@ -1,1 +1,2 @@
-export {};
+export * from './onnx/ir.js';
+export * from './onnx/builder.js';
