@@ -1,0 +1,105 @@
+// Typed configuration from environment variables. Each variable names the form it expects, so a bad value
+// produces one line a person can act on ("PORT="abc" is invalid: expected a TCP port 0-65535").
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+export interface EnvVar<T> {
+  readonly name: string;
+  /** Human-readable form, used in the error line. */
+  readonly expected: string;
+  /** Used when the variable is unset or empty; undefined makes the variable required. */
+  readonly fallback: string | undefined;
+  readonly schema: z.ZodType<T, string>;
+}
+
+export function envVar<T>(name: string, schema: z.ZodType<T, string>, expected: string, fallback?: string): EnvVar<T> {
+  return { name, schema, expected, fallback };
+}
+
+export type ConfigSpec = Record<string, EnvVar<unknown>>;
+export type ConfigOf<S extends ConfigSpec> = { [K in keyof S]: S[K] extends EnvVar<infer T> ? T : never };
+
+/** Parses every variable of `spec` from `env`; throws ConfigError for the first bad one. */
+export function loadConfig<S extends ConfigSpec>(spec: S, env: NodeJS.ProcessEnv = process.env): ConfigOf<S> {
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(spec)) {
+    const given = env[v.name];
+    const raw = given === undefined || given === '' ? v.fallback : given;
+    if (raw === undefined) {
+      throw new ConfigError(v.name, `configuration: ${v.name} is not set: expected ${v.expected}`);
+    }
+    const parsed = v.schema.safeParse(raw);
+    if (!parsed.success) {
+      throw new ConfigError(
+        v.name,
+        `configuration: ${v.name}=${JSON.stringify(raw)} is invalid: expected ${v.expected}`,
+      );
+    }
+    out[key] = parsed.data;
+  }
+  return out as ConfigOf<S>;
+}
+
+// Shared variable shapes, so every service spells them the same way.
+
+const portSchema = z.string().regex(/^\d+$/).transform(Number).pipe(z.number().int().min(0).max(65535));
+
+export function portVar(name: string, fallback: number): EnvVar<number> {
+  return envVar(name, portSchema, 'a TCP port number 0-65535 (0 picks a free one)', String(fallback));
+}
+
+export function natsUrlVar(fallback = 'nats://127.0.0.1:4222'): EnvVar<string[]> {
+  const schema = z
+    .string()
+    .transform((s) => s.split(',').map((u) => u.trim()))
+    .pipe(z.array(z.string().regex(/^(nats|tls|ws|wss):\/\/[^\s/]+(:\d+)?\/?$/)).min(1));
+  return envVar('NATS_URL', schema, 'a NATS URL like nats://host:4222 (comma-separated for a cluster)', fallback);
+}
+
+/** host:port of a gRPC peer. */
+export function grpcAddressVar(name: string, fallback: string): EnvVar<string> {
+  const schema = z.string().regex(/^[A-Za-z0-9._-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/);
+  return envVar(name, schema, 'host:port, e.g. 127.0.0.1:50051', fallback);
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export function logLevelVar(fallback: LogLevel = 'info'): EnvVar<LogLevel> {
+  return envVar('LOG_LEVEL', z.enum(LOG_LEVELS), `one of ${LOG_LEVELS.join(', ')}`, fallback);
+}
+
+export function hostVar(fallback = '0.0.0.0'): EnvVar<string> {
+  return envVar('HOST', z.string().regex(/^[A-Za-z0-9.:_-]+$/), 'an interface address like 0.0.0.0', fallback);
+}
+
+export function durationMsVar(name: string, fallback: number): EnvVar<number> {
+  const schema = z.string().regex(/^\d+$/).transform(Number).pipe(z.number().int().positive());
+  return envVar(name, schema, 'a positive whole number of milliseconds', String(fallback));
+}
+
+export function booleanVar(name: string, fallback: boolean): EnvVar<boolean> {
+  const schema = z.enum(['true', 'false', '1', '0']).transform((s) => s === 'true' || s === '1');
+  return envVar(name, schema, 'true or false', String(fallback));
+}
+
+export const TRACES_EXPORTERS = ['none', 'console'] as const;
+export type TracesExporter = (typeof TRACES_EXPORTERS)[number];
+
+/** OTEL_TRACES_EXPORTER, the standard OpenTelemetry variable, restricted to what is installed. */
+export function tracesExporterVar(): EnvVar<TracesExporter> {
+  return envVar('OTEL_TRACES_EXPORTER', z.enum(TRACES_EXPORTERS), `one of ${TRACES_EXPORTERS.join(', ')}`, 'none');
+}
+
+/** The variables every gRPC service reads; a service spreads this into its own spec. */
+export function serviceConfigSpec(defaultPort: number) {
+  return {
+    host: hostVar(),
+    port: portVar('PORT', defaultPort),
+    natsUrl: natsUrlVar(),
+    logLevel: logLevelVar(),
+    tracesExporter: tracesExporterVar(),
+    shutdownTimeoutMs: durationMsVar('SHUTDOWN_TIMEOUT_MS', 10_000),
+  };
+}
+export type ServiceConfig = ConfigOf<ReturnType<typeof serviceConfigSpec>>;
