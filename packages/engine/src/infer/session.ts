@@ -1,0 +1,36 @@
+// What the inference code needs from an onnxruntime session. onnx/runtime.ts's Session satisfies it
+// structurally; tests can hand in a plain object.
+
+import type { TensorData } from '../onnx/ir.js';
+
+export interface RunnableSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, TensorData>, fetch?: readonly string[]): Promise<Record<string, TensorData>>;
+}
+
+/** A decode-mode graph (HF-ONNX KV-cache convention) with the cache geometry needed to start it empty. */
+export interface DecoderModel {
+  readonly session: RunnableSession;
+  readonly layers: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  /** Element type of past/present tensors (float32 unless the model computes in float16). */
+  readonly kvDtype: 'float32' | 'float16';
+}
+
+export const pastKeyName = (layer: number): string => `past_key_values.${layer}.key`;
+export const pastValueName = (layer: number): string => `past_key_values.${layer}.value`;
+export const presentKeyName = (layer: number): string => `present.${layer}.key`;
+export const presentValueName = (layer: number): string => `present.${layer}.value`;
+
+/** Reads a float32 output by name, with a clear error when the graph does not produce it. */
+export function floatOutput(
+  out: Record<string, TensorData>,
+  name: string,
+): { data: Float32Array; dims: readonly number[] } {
+  const t = out[name];
+  if (!t) throw new Error(`session produced no '${name}' output`);
+  if (!(t.data instanceof Float32Array)) throw new Error(`'${name}' is ${t.dtype}, expected float32`);
+  return { data: t.data, dims: t.dims };
+}
