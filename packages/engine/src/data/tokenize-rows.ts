@@ -1,0 +1,218 @@
+import { ChatTemplateError, DataError } from './errors.js';
+import { alpacaToMessages, renderAlpacaPrompt } from './prompt-template.js';
+import { type AlpacaRow, type ChatMessage, type DataRow, IGNORE_INDEX } from './rows.js';
+import type { Tokenizer } from './tokenizer.js';
+
+/** Input ids with their labels (IGNORE_INDEX where a position carries no loss), ready for collate. */
+export interface TokenizedRow {
+  input_ids: number[];
+  labels: number[];
+  /** True when the row was cut to maxLength. */
+  truncated: boolean;
+  /** The source line, when the row came from a file. */
+  line?: number;
+}
+
+/**
+ * How alpaca rows become a prompt: 'alpaca' (renderAlpacaPrompt, the default), 'chat' (system/user/assistant
+ * through the model's chat template), or a function returning the prompt text (the output follows it).
+ */
+export type AlpacaTemplate = 'alpaca' | 'chat' | ((row: AlpacaRow) => string);
+
+export interface TokenizeRowsOptions {
+  /** Keep at most this many tokens (the start of the row); absent: no truncation. */
+  maxLength?: number;
+  template?: AlpacaTemplate;
+  /** Chat template to use instead of the tokenizer's. */
+  chatTemplate?: string;
+  /**
+   * Append EOS (scored) to text rows and alpaca rows with the 'alpaca' or custom template, so the model
+   * learns to stop, as TRL's SFT does. Chat templates write their own end-of-turn tokens. Default true.
+   */
+  appendEos?: boolean;
+  /** Name of the source for messages (default "<rows>"). */
+  file?: string;
+}
+
+/** A character range of the rendered text that carries loss. */
+interface Span {
+  start: number;
+  end: number;
+}
+
+/**
+ * Tokenises rows for causal-LM training with loss on the completion only: chat rows score the assistant
+ * messages (their content and the end-of-turn text the template writes after it), alpaca rows score the
+ * output, text rows score every token, pre-tokenised rows keep their labels (or score every token).
+ */
+export function tokenizeRows(rows: readonly DataRow[], tokenizer: Tokenizer, opts: TokenizeRowsOptions = {}): TokenizedRow[] {
+  return rows.map((row) => tokenizeRow(row, tokenizer, opts));
+}
+
+export function tokenizeRow(row: DataRow, tokenizer: Tokenizer, opts: TokenizeRowsOptions = {}): TokenizedRow {
+  if (opts.maxLength !== undefined && (!Number.isSafeInteger(opts.maxLength) || opts.maxLength < 1)) {
+    throw new DataError('DATA_OPTION', undefined, `maxLength must be a positive integer, got ${opts.maxLength}`);
+  }
+  const appendEos = opts.appendEos !== false;
+  let out: { input_ids: number[]; labels: number[] };
+  switch (row.format) {
+    case 'pretokenized':
+      out = { input_ids: [...row.input_ids], labels: [...(row.labels ?? row.input_ids)] };
+      break;
+    case 'text': {
+      const ids = tokenizer.encode(row.text, { addSpecialTokens: true });
+      out = withEos({ input_ids: ids, labels: [...ids] }, tokenizer, appendEos);
+      break;
+    }
+    case 'chat':
+      out = tokenizeChat(row.messages, row.line, tokenizer, opts);
+      break;
+    case 'alpaca': {
+      const template = opts.template ?? 'alpaca';
+      if (template === 'chat') {
+        out = tokenizeChat(alpacaToMessages(row), row.line, tokenizer, opts);
+      } else {
+        const prompt = template === 'alpaca' ? renderAlpacaPrompt(row) : template(row);
+        const text = prompt + row.output;
+        const encoded = encodeWithSpans(tokenizer, text, [{ start: prompt.length, end: text.length }], true);
+        out = withEos(encoded, tokenizer, appendEos);
+      }
+      break;
+    }
+  }
+  const max = opts.maxLength;
+  const truncated = max !== undefined && out.input_ids.length > max;
+  if (truncated) {
+    out.input_ids.length = max;
+    out.labels.length = max;
+  }
+  return { ...out, truncated, line: row.line };
+}
+
+function withEos(
+  row: { input_ids: number[]; labels: number[] },
+  tokenizer: Tokenizer,
+  appendEos: boolean,
+): { input_ids: number[]; labels: number[] } {
+  const eos = tokenizer.eosTokenId;
+  if (appendEos && eos !== undefined && row.input_ids[row.input_ids.length - 1] !== eos) {
+    row.input_ids.push(eos);
+    row.labels.push(eos);
+  }
+  return row;
+}
+
+/**
+ * Renders a conversation and scores each assistant message. The span of message i is found by rendering
+ * messages[0..i) with the generation prompt (where the reply starts) and messages[0..i] (where it ends,
+ * end-of-turn text included) — exact for any template that renders a conversation as the concatenation of
+ * its turns. Templates that rewrite earlier turns (e.g. drop reasoning from past replies) fail that check;
+ * then the message content is searched for in order in the full rendering, plus a directly following EOS.
+ */
+function tokenizeChat(
+  messages: readonly ChatMessage[],
+  line: number,
+  tokenizer: Tokenizer,
+  opts: TokenizeRowsOptions,
+): { input_ids: number[]; labels: number[] } {
+  const where = { file: opts.file ?? '<rows>', line };
+  const render = (msgs: readonly ChatMessage[], addGenerationPrompt: boolean): string =>
+    tokenizer.applyChatTemplate(msgs, { addGenerationPrompt, chatTemplate: opts.chatTemplate });
+  let full: string;
+  try {
+    full = render(messages, false);
+  } catch (cause) {
+    if (cause instanceof ChatTemplateError) throw new DataError('DATA_TEMPLATE', where, cause.message, { cause });
+    throw cause;
+  }
+  const spans: Span[] = [];
+  let searchFrom = 0;
+  messages.forEach((m, i) => {
+    if (m.role !== 'assistant' || m.weight === 0) return;
+    let span = prefixSpan(render, messages, i, full, searchFrom);
+    if (span === undefined) {
+      const start = m.content === '' ? -1 : full.indexOf(m.content, searchFrom);
+      if (start < 0) {
+        throw new DataError(
+          'DATA_TEMPLATE',
+          { ...where, field: `messages[${i}].content` },
+          'cannot find this assistant message in the chat template\'s rendering, so its loss span is unknown',
+        );
+      }
+      let end = start + m.content.length;
+      const eos = tokenizer.eosToken;
+      if (eos !== undefined && full.startsWith(eos, end)) end += eos.length;
+      span = { start, end };
+    }
+    spans.push(span);
+    searchFrom = span.end;
+  });
+  return encodeWithSpans(tokenizer, full, spans, false);
+}
+
+function prefixSpan(
+  render: (msgs: readonly ChatMessage[], addGenerationPrompt: boolean) => string,
+  messages: readonly ChatMessage[],
+  i: number,
+  full: string,
+  searchFrom: number,
+): Span | undefined {
+  let before: string;
+  let through: string;
+  try {
+    before = render(messages.slice(0, i), true);
+    through = render(messages.slice(0, i + 1), false);
+  } catch (cause) {
+    // Templates may refuse a partial conversation (e.g. "must end with a user turn"); use the fallback.
+    if (cause instanceof ChatTemplateError) return undefined;
+    throw cause;
+  }
+  const ok =
+    before.length >= searchFrom && through.length > before.length && full.startsWith(through) && through.startsWith(before);
+  return ok ? { start: before.length, end: through.length } : undefined;
+}
+
+/**
+ * Encodes `text` in one piece — so the ids are exactly what the tokenizer gives for the whole text — and
+ * labels the tokens inside `spans` (character ranges). A boundary's token index is how far the encoding of
+ * the text before it agrees with the whole encoding; when a token straddles the boundary (BPE merged
+ * across it), that token goes to the later side.
+ */
+function encodeWithSpans(
+  tokenizer: Tokenizer,
+  text: string,
+  spans: readonly Span[],
+  addSpecialTokens: boolean,
+): { input_ids: number[]; labels: number[] } {
+  const plain = tokenizer.encode(text, { addSpecialTokens: false });
+  const ids = addSpecialTokens ? tokenizer.encode(text, { addSpecialTokens: true }) : plain;
+  const lead = addSpecialTokens ? offsetOf(plain, ids) : 0;
+  const boundary = (c: number): number => {
+    if (c <= 0) return 0;
+    if (c >= text.length) return plain.length;
+    return commonPrefix(tokenizer.encode(text.slice(0, c), { addSpecialTokens: false }), plain);
+  };
+  const labels = new Array<number>(ids.length).fill(IGNORE_INDEX);
+  for (const span of spans) {
+    const end = lead + boundary(span.end);
+    for (let k = lead + boundary(span.start); k < end; k++) labels[k] = ids[k] as number;
+  }
+  return { input_ids: ids, labels };
+}
+
+/** Where `inner` sits inside `outer` (special tokens added around it); 0 when it is not found intact. */
+function offsetOf(inner: readonly number[], outer: readonly number[]): number {
+  for (let off = 0; off + inner.length <= outer.length; off++) {
+    let k = 0;
+    while (k < inner.length && outer[off + k] === inner[k]) k++;
+    if (k === inner.length) return off;
+  }
+  return 0;
+}
+
+function commonPrefix(a: readonly number[], b: readonly number[]): number {
+  const n = Math.min(a.length, b.length);
+  let k = 0;
+  while (k < n && a[k] === b[k]) k++;
+  return k;
+}
