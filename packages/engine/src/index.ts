@@ -1,2 +1,3 @@
 export * from './onnx/ir.js';
 export * from './onnx/builder.js';
+export * from './data/index.js';
