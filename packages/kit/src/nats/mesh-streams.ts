@@ -1,53 +1,61 @@
-// The JetStream streams of the mesh, declared by the services that use them. Names are part of the deployment
-// contract (dashboards and operators see them), so they live here once.
+// Declaring the mesh's JetStream streams from their specs in @tunemesh/proto (subjects.ts: STREAMS), which is
+// where stream names and subjects are spelled once. The kit adds the storage policy each retention kind needs.
 import { AckPolicy, DiscardPolicy, type JetStreamManager, RetentionPolicy, StorageType } from 'nats';
 import { type ConsumerDeclaration, ensureConsumer, ensureStream, type StreamDeclaration } from './streams.js';
 
-const DAY_NS = 24 * 60 * 60 * 1_000_000_000;
-
-/**
- * TUNEMESH_EVENTS: every domain event (dataset.*, job.*, eval.*), kept 30 days so a late subscriber (a gateway
- * subscription resuming from a sequence) can replay a job's progress history.
- */
-export const EVENTS_STREAM: StreamDeclaration = {
-  name: 'TUNEMESH_EVENTS',
-  subjects: ['dataset.>', 'job.>', 'eval.>'],
-  retention: RetentionPolicy.Limits,
-  storage: StorageType.File,
-  discard: DiscardPolicy.Old,
-  max_age: 30 * DAY_NS,
-  duplicate_window: 2 * 60 * 1_000_000_000,
-};
-
-/**
- * TUNEMESH_TRAIN_WORK: the durable training work queue (subject work.train.<jobId>); each message is removed once
- * one trainer node acknowledges it.
- */
-export const TRAIN_WORK_STREAM: StreamDeclaration = {
-  name: 'TUNEMESH_TRAIN_WORK',
-  subjects: ['work.train.>'],
-  retention: RetentionPolicy.Workqueue,
-  storage: StorageType.File,
-  discard: DiscardPolicy.Old,
-  duplicate_window: 2 * 60 * 1_000_000_000,
-};
-
-/** The trainer nodes' shared pull consumer: one job at a time per node, redelivered if a node dies mid-job. */
-export const TRAINERS_CONSUMER: ConsumerDeclaration = {
-  durable_name: 'trainers',
-  ack_policy: AckPolicy.Explicit,
-  // A training job keeps its message "in progress" (working acks) while it runs; 2 minutes of silence means the
-  // node is gone and another one may take the job.
-  ack_wait: 2 * 60 * 1_000_000_000,
-  max_deliver: -1,
-  filter_subject: 'work.train.>',
-};
-
-export async function declareEventsStream(jsm: JetStreamManager): Promise<void> {
-  await ensureStream(jsm, EVENTS_STREAM);
+/** The shape of proto's StreamSpec, repeated here so the kit does not depend on proto. */
+export interface StreamSpecLike {
+  readonly name: string;
+  readonly subjects: readonly string[];
+  readonly retention: 'limits' | 'workqueue' | 'last-per-subject';
 }
 
-export async function declareTrainWorkQueue(jsm: JetStreamManager): Promise<void> {
-  await ensureStream(jsm, TRAIN_WORK_STREAM);
-  await ensureConsumer(jsm, TRAIN_WORK_STREAM.name, TRAINERS_CONSUMER);
+const SECOND_NS = 1_000_000_000;
+const DAY_NS = 24 * 60 * 60 * SECOND_NS;
+
+/** How long event history is kept, so a late subscriber (a resumed subscription) can replay a job's progress. */
+export const EVENT_HISTORY_DAYS = 30;
+
+export function streamDeclaration(spec: StreamSpecLike): StreamDeclaration {
+  const common = {
+    name: spec.name,
+    subjects: [...spec.subjects],
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    // Publishers set Nats-Msg-Id; a retried publish inside this window is stored once.
+    duplicate_window: 2 * 60 * SECOND_NS,
+  };
+  switch (spec.retention) {
+    case 'limits':
+      return { ...common, retention: RetentionPolicy.Limits, max_age: EVENT_HISTORY_DAYS * DAY_NS };
+    case 'workqueue':
+      return { ...common, retention: RetentionPolicy.Workqueue };
+    case 'last-per-subject':
+      return { ...common, retention: RetentionPolicy.Limits, max_msgs_per_subject: 1 };
+  }
+}
+
+export async function declareStreams(jsm: JetStreamManager, specs: readonly StreamSpecLike[]): Promise<void> {
+  for (const spec of specs) await ensureStream(jsm, streamDeclaration(spec));
+}
+
+/**
+ * A durable pull consumer for a work queue shared by worker nodes: explicit acks, redelivered when a node stops
+ * acknowledging (a long job sends working acks to keep it), never given up on.
+ */
+export function workQueueConsumer(durableName: string, ackWaitSeconds = 120): ConsumerDeclaration {
+  return {
+    durable_name: durableName,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: ackWaitSeconds * SECOND_NS,
+    max_deliver: -1,
+  };
+}
+
+export async function declareWorkQueueConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  durableName: string,
+): Promise<void> {
+  await ensureConsumer(jsm, stream, workQueueConsumer(durableName));
 }

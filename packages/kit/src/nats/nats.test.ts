@@ -11,7 +11,13 @@ import { installMemoryTracing, type MemoryTracing } from '../testing/tracing.js'
 import { connectNats, type NatsHandle } from './connect.js';
 import { consumeEvents, type MessageCodec, publishEvent } from './events.js';
 import type { LocalNatsServer } from './local-server.js';
-import { declareEventsStream, declareTrainWorkQueue, EVENTS_STREAM, TRAIN_WORK_STREAM } from './mesh-streams.js';
+import { declareStreams, declareWorkQueueConsumer, type StreamSpecLike } from './mesh-streams.js';
+
+// The same shapes as @tunemesh/proto's STREAMS (kit does not depend on proto).
+const EVENTS: StreamSpecLike = { name: 'TEST_JOB_EVENTS', subjects: ['job.>'], retention: 'limits' };
+const WORK: StreamSpecLike = { name: 'TEST_TRAIN_WORK', subjects: ['work.train'], retention: 'workqueue' };
+const CONTROL: StreamSpecLike = { name: 'TEST_CONTROL', subjects: ['control.>'], retention: 'last-per-subject' };
+const declareAll = () => declareStreams(nats.jsm, [EVENTS, WORK, CONTROL]);
 
 // A stand-in for a ts-proto message: UTF-8 text.
 const textCodec: MessageCodec<string> = {
@@ -53,31 +59,33 @@ describe('NATS helper', () => {
   });
 
   it('declares the mesh streams idempotently, concurrently and repeatedly', async () => {
-    await Promise.all([declareEventsStream(nats.jsm), declareEventsStream(nats.jsm), declareTrainWorkQueue(nats.jsm)]);
-    await declareEventsStream(nats.jsm);
-    await declareTrainWorkQueue(nats.jsm);
-    const events = await nats.jsm.streams.info(EVENTS_STREAM.name);
-    expect(events.config.subjects).toEqual(['dataset.>', 'job.>', 'eval.>']);
-    const work = await nats.jsm.streams.info(TRAIN_WORK_STREAM.name);
-    expect(work.config.retention).toBe('workqueue');
-    expect((await nats.jsm.consumers.info(TRAIN_WORK_STREAM.name, 'trainers')).config.ack_policy).toBe('explicit');
+    await Promise.all([declareAll(), declareAll()]);
+    await declareAll();
+    await declareWorkQueueConsumer(nats.jsm, WORK.name, 'trainers');
+    await declareWorkQueueConsumer(nats.jsm, WORK.name, 'trainers');
+    const events = await nats.jsm.streams.info(EVENTS.name);
+    expect(events.config.subjects).toEqual(['job.>']);
+    expect(events.config.max_age).toBeGreaterThan(0);
+    expect((await nats.jsm.streams.info(WORK.name)).config.retention).toBe('workqueue');
+    expect((await nats.jsm.streams.info(CONTROL.name)).config.max_msgs_per_subject).toBe(1);
+    expect((await nats.jsm.consumers.info(WORK.name, 'trainers')).config.ack_policy).toBe('explicit');
   });
 
   it('carries protobuf payloads and the trace context through JetStream', async () => {
-    await declareEventsStream(nats.jsm);
-    await nats.jsm.consumers.add(EVENTS_STREAM.name, { durable_name: 'kit-test', filter_subject: 'job.test.>' });
+    await declareAll();
+    await nats.jsm.consumers.add(EVENTS.name, { durable_name: 'kit-test', filter_subject: 'job.test.>' });
     const js = nats.nc.jetstream();
     const root = tracer('test').startSpan('producer-root');
     const ack = await context.with(trace.setSpan(context.active(), root), () =>
       publishEvent(js, 'job.test.progress', textCodec, 'step 1'),
     );
     root.end();
-    expect(ack.stream).toBe(EVENTS_STREAM.name);
+    expect(ack.stream).toBe(EVENTS.name);
 
     const controller = new AbortController();
     const received: { payload: string; traceId: string | undefined }[] = [];
     await consumeEvents(js, {
-      stream: EVENTS_STREAM.name,
+      stream: EVENTS.name,
       consumer: 'kit-test',
       codec: textCodec,
       signal: controller.signal,
