@@ -1,3 +1,2 @@
-export * from './onnx/ir.js';
-export * from './onnx/builder.js';
+export * from './onnx/index.js';
 export * from './data/index.js';

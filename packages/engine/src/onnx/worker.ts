@@ -1,0 +1,105 @@
+// The worker thread that owns onnxruntime sessions. onnxruntime-node's run blocks the thread it is called on,
+// so every session lives here and the main thread only exchanges messages. Together with runtime.ts this is
+// the one place that imports onnxruntime-node.
+
+import { parentPort } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import type { DType, TensorArray, TensorData } from './ir.js';
+import type { Reply, Request } from './worker-protocol.js';
+
+const port = parentPort;
+if (port === null) throw new Error('onnx/worker.ts must run as a worker thread');
+
+const sessions = new Map<number, ort.InferenceSession>();
+
+function toOrt(name: string, t: TensorData): ort.Tensor {
+  if (t.dtype === 'bfloat16') throw new Error(`feed '${name}': bfloat16 tensors cannot be fed to onnxruntime-node`);
+  return new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, [...t.dims]);
+}
+
+const DTYPES: Partial<Record<string, DType>> = {
+  float32: 'float32',
+  float16: 'float16',
+  float64: 'float64',
+  int64: 'int64',
+  int32: 'int32',
+  int8: 'int8',
+  uint8: 'uint8',
+  bool: 'bool',
+};
+
+function fromOrt(name: string, t: ort.Tensor): TensorData {
+  const dtype = DTYPES[t.type];
+  if (dtype === undefined) throw new Error(`output '${name}' has type ${t.type}, which the engine does not handle`);
+  return { dtype, dims: [...t.dims], data: t.data as TensorArray };
+}
+
+/** Buffers we may hand over: whole, non-shared ArrayBuffers (outputs are fresh copies made by onnxruntime). */
+function transferables(outputs: Record<string, TensorData>): ArrayBuffer[] {
+  const seen = new Set<ArrayBuffer>();
+  for (const t of Object.values(outputs)) {
+    const buf = t.data.buffer;
+    if (buf instanceof ArrayBuffer && t.data.byteOffset === 0 && t.data.byteLength === buf.byteLength) seen.add(buf);
+  }
+  return [...seen];
+}
+
+async function handle(req: Request): Promise<{ reply: Reply; transfer: ArrayBuffer[] }> {
+  switch (req.kind) {
+    case 'create': {
+      const opts: ort.InferenceSession.SessionOptions = {
+        executionProviders: req.config.executionProviders,
+        intraOpNumThreads: req.config.intraOpNumThreads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        enableMemPattern: false,
+        enableCpuMemArena: true,
+        // Two sessions alternating (train/eval) spin-wait against each other otherwise (ENGINE-NOTES).
+        extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+      };
+      if (req.externalData.length > 0) opts.externalData = req.externalData;
+      const s = await ort.InferenceSession.create(req.model, opts);
+      sessions.set(req.session, s);
+      return {
+        reply: { id: req.id, ok: true, kind: 'created', inputNames: [...s.inputNames], outputNames: [...s.outputNames] },
+        transfer: [],
+      };
+    }
+    case 'run': {
+      const s = sessions.get(req.session);
+      if (s === undefined) throw new Error(`session ${req.session} does not exist in the worker`);
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const [k, t] of Object.entries(req.feeds)) feeds[k] = toOrt(k, t);
+      const t0 = performance.now();
+      const res = req.fetch === null ? await s.run(feeds) : await s.run(feeds, req.fetch);
+      const runMs = performance.now() - t0;
+      const outputs: Record<string, TensorData> = {};
+      for (const [k, t] of Object.entries(res)) {
+        outputs[k] = fromOrt(k, t);
+        t.dispose();
+      }
+      return { reply: { id: req.id, ok: true, kind: 'ran', outputs, runMs }, transfer: transferables(outputs) };
+    }
+    case 'release': {
+      const s = sessions.get(req.session);
+      sessions.delete(req.session);
+      if (s !== undefined) await s.release();
+      return { reply: { id: req.id, ok: true, kind: 'released' }, transfer: [] };
+    }
+  }
+}
+
+// Requests are handled one at a time: a run occupies this thread anyway, and ordering keeps release after run.
+let queue: Promise<void> = Promise.resolve();
+port.on('message', (req: Request) => {
+  queue = queue.then(async () => {
+    try {
+      const { reply, transfer } = await handle(req);
+      port.postMessage(reply, transfer);
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      port.postMessage({ id: req.id, ok: false, message } satisfies Reply);
+    }
+  });
+});
