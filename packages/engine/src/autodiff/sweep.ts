@@ -1,0 +1,274 @@
+// The reverse sweep. It marks the values that depend on a `wrt` tensor (forward, stopping at
+// non-differentiable ops and non-float values), keeps those from which the loss is reachable (backward), and
+// visits exactly those nodes in reverse order, asking each op's rule for its input gradients and summing
+// fan-out with Add. The result is one graph: forward, backward, gradients as outputs.
+
+import { GraphBuilder } from '../onnx/builder.js';
+import { isFloat } from '../onnx/dtypes.js';
+import type { Graph, Initializer, Node, TensorData, Value } from '../onnx/ir.js';
+import * as ops from '../onnx/ops.js';
+import { shapeOf, zerosLike } from './emit.js';
+import { AutodiffError, NoGradientRuleError } from './errors.js';
+import type { GradContext, RuleEntry } from './rules/context.js';
+import { isNonDifferentiable, lookupRule } from './rules/table.js';
+
+/** Lowest opset the backward ops need (ScatterElements/ScatterND with reduction='add'). */
+export const MIN_OPSET = 16;
+
+export interface GradientOptions {
+  /** Name of the loss value. Its gradient seed is ones of its shape (a scalar loss: 1). */
+  readonly loss: string;
+  /** Trainable initialisers or graph inputs to differentiate with respect to. */
+  readonly wrt: readonly string[];
+  readonly seed?: 'ones';
+  /** Give a `wrt` tensor that does not reach the loss a zero gradient instead of failing. */
+  readonly allowUnused?: boolean;
+}
+
+export interface GradientGraph {
+  /** Forward plus backward. `wrt` initialisers are graph inputs here; the loss and every gradient are outputs. */
+  readonly graph: Graph;
+  /** wrt name -> name of its gradient output (`grad:<name>`). */
+  readonly gradients: Record<string, string>;
+}
+
+export const gradientName = (name: string): string => `grad:${name}`;
+
+export function buildGradientGraph(forward: Graph, opts: GradientOptions): GradientGraph {
+  if (forward.opset < MIN_OPSET) {
+    throw new AutodiffError('bad-opset', `graph '${forward.name}' has opset ${forward.opset}; the backward needs >= ${MIN_OPSET}`);
+  }
+  const inits = new Map(forward.initializers.map((i) => [i.name, i]));
+  const wrt = checkWrt(forward, inits, opts.wrt);
+  const loss = forward.values.get(opts.loss);
+  if (loss === undefined) throw new AutodiffError('bad-loss', `loss '${opts.loss}' is not a value of graph '${forward.name}'`);
+  if (!isFloat(loss.dtype)) throw new AutodiffError('bad-loss', `loss '${loss.name}' is ${loss.dtype}, not floating point`);
+
+  const active = dependsOnWrt(forward, wrt);
+  if (!active.has(loss.name)) {
+    throw new AutodiffError('bad-loss', `loss '${loss.name}' does not depend on any of ${wrt.map((w) => `'${w.name}'`).join(', ')}`);
+  }
+  const { needed, onPath } = pathToLoss(forward, active, loss.name);
+  const unused = wrt.filter((w) => !needed.has(w.name));
+  if (unused.length > 0 && opts.allowUnused !== true) {
+    throw new AutodiffError('unused-wrt', `${unused.map((w) => `'${w.name}'`).join(', ')} do(es) not reach loss '${loss.name}'`);
+  }
+  const rules = rulesFor(forward, onPath);
+  const withSaves = exposeSavedOutputs(forward, onPath, rules);
+
+  const b = GraphBuilder.extend(withSaves, 'grad');
+  const grads = new Map<string, Value>();
+  grads.set(loss.name, seed(b, loss));
+  for (let n = withSaves.nodes.length - 1; n >= 0; n--) {
+    if (!onPath[n]) continue;
+    const node = withSaves.nodes[n] as Node;
+    if (!node.outputs.some((o) => grads.has(o))) continue;
+    const rule = rules.get(n) as RuleEntry;
+    const ctx = makeContext(b, withSaves, node, grads, needed, inits, wrt);
+    const result = b.scope(node.name, () => rule.grad(ctx));
+    node.inputs.forEach((name, i) => {
+      const g = result[i];
+      if (g === null || g === undefined || !ctx.needs(i)) return;
+      const x = b.value(name);
+      if (g.dtype !== x.dtype) ctx.unsupported(`rule returned a ${g.dtype} gradient for ${x.dtype} input '${name}'`);
+      const prev = grads.get(name);
+      grads.set(name, prev === undefined ? g : b.scope(node.name, () => ops.add(b, prev, g)));
+    });
+  }
+
+  const gradients: Record<string, string> = {};
+  for (const w of wrt) {
+    const g = grads.get(w.name) ?? zerosLike(b, w);
+    const out = b.op1('Identity', [g], {}, { names: [gradientName(w.name)], dtypes: [w.dtype], shapes: [w.shape] });
+    b.output(out);
+    gradients[w.name] = out.name;
+  }
+  if (!forward.outputs.some((o) => o.name === loss.name)) b.output(loss);
+
+  const built = b.build();
+  const fed = new Set(wrt.filter((w) => inits.has(w.name)).map((w) => w.name));
+  const graph: Graph = {
+    ...built,
+    inputs: [...built.inputs, ...wrt.filter((w) => fed.has(w.name))],
+    initializers: built.initializers.filter((i) => !fed.has(i.name)),
+  };
+  return { graph, gradients };
+}
+
+function checkWrt(forward: Graph, inits: ReadonlyMap<string, Initializer>, names: readonly string[]): Value[] {
+  if (names.length === 0) throw new AutodiffError('bad-wrt', 'wrt is empty: nothing to differentiate');
+  const inputs = new Set(forward.inputs.map((v) => v.name));
+  const seen = new Set<string>();
+  return names.map((name) => {
+    if (seen.has(name)) throw new AutodiffError('bad-wrt', `wrt names '${name}' twice`);
+    seen.add(name);
+    const init = inits.get(name);
+    if (init === undefined && !inputs.has(name)) {
+      throw new AutodiffError('bad-wrt', `wrt '${name}' is neither an initialiser nor an input of graph '${forward.name}'`);
+    }
+    if (init !== undefined && !init.trainable) {
+      throw new AutodiffError('bad-wrt', `wrt '${name}' is a frozen initialiser (not marked trainable)`);
+    }
+    const v = forward.values.get(name);
+    if (v === undefined) throw new AutodiffError('bad-wrt', `wrt '${name}' has no recorded dtype/shape`);
+    if (!isFloat(v.dtype)) throw new AutodiffError('bad-wrt', `wrt '${name}' is ${v.dtype}, not floating point`);
+    return v;
+  });
+}
+
+/** Values that depend on a wrt tensor through differentiable ops and float values. */
+function dependsOnWrt(forward: Graph, wrt: readonly Value[]): Set<string> {
+  const active = new Set(wrt.map((w) => w.name));
+  const defined = new Set([...forward.inputs.map((v) => v.name), ...forward.initializers.map((i) => i.name)]);
+  for (const node of forward.nodes) {
+    for (const i of node.inputs) {
+      if (i !== '' && !defined.has(i)) {
+        throw new AutodiffError('unsupported', `node '${node.name}' reads '${i}' before it is produced (nodes must be in topological order)`);
+      }
+    }
+    node.outputs.forEach((o) => {
+      if (o !== '') defined.add(o);
+    });
+    if (isNonDifferentiable(node.domain, node.opType)) continue;
+    if (!node.inputs.some((i) => active.has(i))) continue;
+    for (const o of node.outputs) {
+      if (o === '') continue;
+      const v = forward.values.get(o);
+      if (v === undefined || isFloat(v.dtype)) active.add(o);
+    }
+  }
+  return active;
+}
+
+/** Of the active values, those the loss depends on; and the nodes that produce them. */
+function pathToLoss(forward: Graph, active: ReadonlySet<string>, loss: string): { needed: Set<string>; onPath: boolean[] } {
+  const needed = new Set([loss]);
+  const onPath = forward.nodes.map(() => false);
+  for (let n = forward.nodes.length - 1; n >= 0; n--) {
+    const node = forward.nodes[n] as Node;
+    if (!node.outputs.some((o) => o !== '' && needed.has(o) && active.has(o))) continue;
+    onPath[n] = true;
+    for (const i of node.inputs) if (active.has(i)) needed.add(i);
+  }
+  return { needed, onPath };
+}
+
+/** The rule of every node on the path; all missing rules are reported at once. */
+function rulesFor(forward: Graph, onPath: readonly boolean[]): Map<number, RuleEntry> {
+  const rules = new Map<number, RuleEntry>();
+  const missing: Node[] = [];
+  forward.nodes.forEach((node, n) => {
+    if (!onPath[n]) return;
+    const rule = lookupRule(node.domain, node.opType);
+    if (rule === undefined) missing.push(node);
+    else rules.set(n, rule);
+  });
+  const first = missing[0];
+  if (first !== undefined) {
+    const err = new NoGradientRuleError(first.opType, first.domain, first.name);
+    if (missing.length > 1) {
+      const others = [...new Set(missing.slice(1).map((m) => `${m.domain === '' ? '' : `${m.domain}.`}${m.opType}`))];
+      err.message += `; also missing: ${others.join(', ')}`;
+    }
+    throw err;
+  }
+  return rules;
+}
+
+/**
+ * Adds the outputs rules reuse (a norm's statistics, dropout's mask) to forward nodes that did not declare
+ * them. The forward kernels compute them anyway; exposing them saves the backward a recomputation.
+ */
+function exposeSavedOutputs(forward: Graph, onPath: readonly boolean[], rules: ReadonlyMap<number, RuleEntry>): Graph {
+  const values = new Map(forward.values);
+  let changed = false;
+  const nodes = forward.nodes.map((node, n) => {
+    const saves = onPath[n] ? rules.get(n)?.saves : undefined;
+    if (saves === undefined) return node;
+    const outputs = [...node.outputs];
+    const input0 = values.get(node.inputs[0] ?? '');
+    for (const s of saves) {
+      if ((outputs[s.index] ?? '') !== '') continue;
+      while (outputs.length <= s.index) outputs.push('');
+      let name = `${node.name}.saved${s.index}`;
+      while (values.has(name)) name += '_';
+      values.set(name, { name, dtype: s.dtype(input0?.dtype ?? 'float32'), shape: undefined });
+      outputs[s.index] = name;
+      changed = true;
+    }
+    return { ...node, outputs };
+  });
+  return changed ? { ...forward, nodes, values } : forward;
+}
+
+function seed(b: GraphBuilder, loss: Value): Value {
+  if (loss.shape !== undefined && loss.shape.length === 0) return ops.scalar(b, 1, loss.dtype, 'seed');
+  return ops.constantOfShape(b, shapeOf(b, loss), 1, loss.dtype, loss.shape);
+}
+
+function makeContext(
+  b: GraphBuilder,
+  graph: Graph,
+  node: Node,
+  grads: ReadonlyMap<string, Value>,
+  needed: ReadonlySet<string>,
+  inits: ReadonlyMap<string, Initializer>,
+  wrt: readonly Value[],
+): GradContext {
+  const where = `${node.domain === '' ? '' : `${node.domain}.`}${node.opType} node '${node.name}'`;
+  const unsupported = (why: string): never => {
+    throw new AutodiffError('unsupported', `${where}: ${why}`);
+  };
+  const wrtNames = new Set(wrt.map((w) => w.name));
+  const constant = (i: number): TensorData | undefined => {
+    const name = node.inputs[i] ?? '';
+    if (name === '' || wrtNames.has(name)) return undefined;
+    const init = inits.get(name);
+    if (init !== undefined) return init.tensor;
+    const producer = graph.nodes.find((n) => n.opType === 'Constant' && n.domain === '' && n.outputs[0] === name);
+    const a = producer?.attrs.value;
+    return a?.type === 'tensor' ? a.value : undefined;
+  };
+  const attrOf = (name: string) => node.attrs[name];
+  return {
+    node,
+    b,
+    opset: graph.opset,
+    I: (i) => {
+      const name = node.inputs[i] ?? '';
+      if (name === '') unsupported(`input ${i} is absent`);
+      return b.value(name);
+    },
+    hasInput: (i) => (node.inputs[i] ?? '') !== '',
+    O: (i) => {
+      const name = node.outputs[i] ?? '';
+      if (name === '') unsupported(`output ${i} is absent`);
+      return b.value(name);
+    },
+    GO: (i) => grads.get(node.outputs[i] ?? '') ?? null,
+    needs: (i) => needed.has(node.inputs[i] ?? ''),
+    attrInt: (name, fallback) => {
+      const a = attrOf(name);
+      return a?.type === 'int' ? a.value : fallback;
+    },
+    attrFloat: (name, fallback) => {
+      const a = attrOf(name);
+      return a?.type === 'float' ? a.value : fallback;
+    },
+    attrInts: (name) => {
+      const a = attrOf(name);
+      return a?.type === 'ints' ? a.value : undefined;
+    },
+    attrString: (name, fallback) => {
+      const a = attrOf(name);
+      return a?.type === 'string' ? a.value : fallback;
+    },
+    constant,
+    constInts: (i) => {
+      const t = constant(i);
+      if (t === undefined || isFloat(t.dtype) || t.dtype === 'bool') return undefined;
+      return Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v));
+    },
+    unsupported,
+  };
+}
