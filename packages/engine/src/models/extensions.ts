@@ -1,0 +1,59 @@
+// Named extension points. A builder calls each hook at one well-defined place with the checkpoint's module name
+// and the value it computed; the hook returns the value to use instead. PEFT methods are hooks: LoRA and IA3
+// wrap `linear`, prompt tuning wraps `embed`, prefix tuning wraps `attentionKV`, adapter tuning wraps
+// `blockOutput`. Hooks add nodes with the builder they are given and may create (trainable) initialisers.
+
+import type { GraphBuilder } from '../onnx/builder.js';
+import type { Value } from '../onnx/ir.js';
+
+/** What a linear hook may need beyond the input: the frozen weight, its bias and its layout. */
+export interface LinearModule {
+  /** Checkpoint module name, e.g. 'model.layers.0.self_attn.q_proj' or 'transformer.h.0.attn.c_attn'. */
+  readonly name: string;
+  readonly weight: Value;
+  readonly bias: Value | null;
+  /** 'out_in' for nn.Linear ([out, in], y = x·Wᵀ), 'in_out' for GPT-2's Conv1D ([in, out], y = x·W). */
+  readonly layout: 'out_in' | 'in_out';
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+}
+
+export interface ModelExtensions {
+  /**
+   * Every linear projection. `x` is [N, in] (N = batch·seq), `base` = x·W (+ bias) is [N, out]; return [N, out].
+   * A hook that does not use `base` leaves dead nodes, which buildCausalLM prunes.
+   */
+  linear?(b: GraphBuilder, name: string, x: Value, base: Value, module: LinearModule): Value;
+  /**
+   * Token embeddings: `ids` [batch, seq] int64, `base` [batch, seq, D]. May return [batch, seq', D] with more
+   * positions (prompt tuning); the caller then feeds attention_mask, position_ids and labels of length seq'.
+   */
+  embed?(b: GraphBuilder, ids: Value, base: Value): Value;
+  /**
+   * Keys and values of a layer after RoPE and after the KV cache is appended: [batch, kvHeads, S, headDim].
+   * Keys a hook prepends must be matched by ones prepended to attention_mask (as PEFT's prefix tuning does).
+   */
+  attentionKV?(b: GraphBuilder, layer: number, k: Value, v: Value): { k: Value; v: Value };
+  /** The residual stream after a decoder block, [N, D]; return [N, D]. */
+  blockOutput?(b: GraphBuilder, layer: number, h: Value): Value;
+}
+
+/** Applies several extensions in order: each hook sees the previous one's result as its base. */
+export function composeExtensions(...exts: readonly ModelExtensions[]): ModelExtensions {
+  const withLinear = exts.filter((e) => e.linear !== undefined);
+  const withEmbed = exts.filter((e) => e.embed !== undefined);
+  const withKV = exts.filter((e) => e.attentionKV !== undefined);
+  const withBlock = exts.filter((e) => e.blockOutput !== undefined);
+  const out: ModelExtensions = {};
+  if (withLinear.length > 0) {
+    out.linear = (b, name, x, base, module) => withLinear.reduce((y, e) => e.linear?.(b, name, x, y, module) ?? y, base);
+  }
+  if (withEmbed.length > 0) out.embed = (b, ids, base) => withEmbed.reduce((y, e) => e.embed?.(b, ids, y) ?? y, base);
+  if (withKV.length > 0) {
+    out.attentionKV = (b, layer, k, v) => withKV.reduce((kv, e) => e.attentionKV?.(b, layer, kv.k, kv.v) ?? kv, { k, v });
+  }
+  if (withBlock.length > 0) {
+    out.blockOutput = (b, layer, h) => withBlock.reduce((y, e) => e.blockOutput?.(b, layer, y) ?? y, h);
+  }
+  return out;
+}
