@@ -106,8 +106,9 @@ function withEos(
  * Renders a conversation and scores each assistant message. The span of message i is found by rendering
  * messages[0..i) with the generation prompt (where the reply starts) and messages[0..i] (where it ends,
  * end-of-turn text included) — exact for any template that renders a conversation as the concatenation of
- * its turns. Templates that rewrite earlier turns (e.g. drop reasoning from past replies) fail that check;
- * then the message content is searched for in order in the full rendering, plus a directly following EOS.
+ * its turns, and checked to contain the message's text. Templates that rewrite earlier turns (e.g. drop
+ * reasoning from past replies) fail that check; then the message content is searched for in order in the
+ * full rendering, plus a directly following EOS.
  */
 function tokenizeChat(
   messages: readonly ChatMessage[],
@@ -130,6 +131,8 @@ function tokenizeChat(
   messages.forEach((m, i) => {
     if (m.role !== 'assistant' || m.weight === 0) return;
     let span = prefixSpan(render, messages, i, full, searchFrom);
+    // A span without the message's text means the template does not render it where we looked.
+    if (span !== undefined && !full.slice(span.start, span.end).includes(m.content)) span = undefined;
     if (span === undefined) {
       const start = m.content === '' ? -1 : full.indexOf(m.content, searchFrom);
       if (start < 0) {
