@@ -16,7 +16,6 @@ export {
 } from './sampling.js';
 export {
   evaluateLoss,
-  IGNORE_INDEX,
   type LossOptions,
   type LossResult,
   nextTokenLogProbs,

@@ -1,12 +1,11 @@
 // Scoring: dataset loss / perplexity through a loss-mode graph, and log-probabilities of given continuations
 // (answer options) through a logits-mode graph.
 
+import { IGNORE_INDEX } from '../data/rows.js';
 import type { TensorData } from '../onnx/ir.js';
 import { int64Tensor, positionIdsFromMask } from './batch.js';
 import { InferError } from './errors.js';
 import { floatOutput, type RunnableSession } from './session.js';
-
-export const IGNORE_INDEX = -100;
 
 export interface ScoringRow {
   readonly inputIds: readonly number[];
