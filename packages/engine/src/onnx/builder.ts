@@ -93,7 +93,7 @@ export class GraphBuilder {
   output(value: Value, name?: string): Value {
     let out = value;
     if (name !== undefined && name !== value.name) {
-      [out] = this.op('Identity', [value], {}, { names: [name] }) as [Value];
+      [out] = this.op('Identity', [value], {}, { names: [name], dtypes: [value.dtype], shapes: [value.shape] }) as [Value];
     }
     this.outputs.push(out);
     return out;

@@ -99,3 +99,47 @@ export function sameDim(a: Dim, b: Dim): boolean {
   if (typeof a === 'number' || typeof b === 'number') return a === b;
   return a === b || fromMonomial(toMonomial(a)) === fromMonomial(toMonomial(b));
 }
+
+/** The size of a dim once its symbols are bound (e.g. {batch: 2, seq: 7}); undefined if a symbol is unbound. */
+export function evalDim(d: Dim, bindings: Readonly<Record<string, number>>): number | undefined {
+  if (typeof d === 'number') return d;
+  const s = d.trim();
+  if (wrapsWhole(s)) return evalDim(s.slice(1, -1), bindings);
+  // Lowest precedence first: '+' and '-' at depth 0 (left to right), then '*'.
+  let depth = 0;
+  for (let i = s.length - 1; i > 0; i--) {
+    const c = s[i];
+    if (c === ')') depth++;
+    else if (c === '(') depth--;
+    else if (depth === 0 && (c === '+' || c === '-')) {
+      const l = evalDim(s.slice(0, i), bindings);
+      const r = evalDim(s.slice(i + 1), bindings);
+      if (l === undefined || r === undefined) return undefined;
+      return c === '+' ? l + r : l - r;
+    }
+  }
+  const parts = splitTopLevel(s, '*');
+  if (parts.length > 1) {
+    let p = 1;
+    for (const f of parts) {
+      const v = evalDim(f, bindings);
+      if (v === undefined) return undefined;
+      p *= v;
+    }
+    return p;
+  }
+  if (/^\d+$/.test(s)) return Number(s);
+  return bindings[s];
+}
+
+/** True for '(a+b)' but not for '(a)*(b)'. */
+function wrapsWhole(s: string): boolean {
+  if (!s.startsWith('(') || !s.endsWith(')')) return false;
+  let depth = 0;
+  for (let i = 0; i < s.length - 1; i++) {
+    if (s[i] === '(') depth++;
+    else if (s[i] === ')') depth--;
+    if (depth === 0) return false;
+  }
+  return true;
+}
