@@ -113,6 +113,7 @@ export function buildCausalLM(config: ModelConfig, weights: ReadonlyMap<string, 
   }
 
   const tiedHead = config.tieWordEmbeddings ? ['lm_head.weight'] : [];
+  parts.ext.finish?.();
   w.checkAllUsed((n) => tiedHead.includes(n) || IGNORED_BUFFERS.some((re) => re.test(n)));
   return pruneGraph(b.build());
 }

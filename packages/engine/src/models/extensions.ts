@@ -36,6 +36,8 @@ export interface ModelExtensions {
   attentionKV?(b: GraphBuilder, layer: number, k: Value, v: Value): { k: Value; v: Value };
   /** The residual stream after a decoder block, [N, D]; return [N, D]. */
   blockOutput?(b: GraphBuilder, layer: number, h: Value): Value;
+  /** Called once the model is built: an extension checks here that everything it holds found its place. */
+  finish?(): void;
 }
 
 /** Applies several extensions in order: each hook sees the previous one's result as its base. */
@@ -55,5 +57,7 @@ export function composeExtensions(...exts: readonly ModelExtensions[]): ModelExt
   if (withBlock.length > 0) {
     out.blockOutput = (b, layer, h) => withBlock.reduce((y, e) => e.blockOutput?.(b, layer, y) ?? y, h);
   }
+  const withFinish = exts.filter((e) => e.finish !== undefined);
+  if (withFinish.length > 0) out.finish = () => withFinish.forEach((e) => e.finish?.());
   return out;
 }

@@ -4,6 +4,7 @@ export { activationOf, normEps, ropeInvFreq, slidingWindowFor } from './config.j
 export { ModelError, type ModelErrorCode } from './errors.js';
 export { composeExtensions, type LinearModule, type ModelExtensions } from './extensions.js';
 export { type BuildCausalLMOptions, buildCausalLM, CAUSAL_LM_NAMES, type CausalLMMode } from './causal-lm.js';
-export { IGNORE_INDEX } from './loss.js';
 export { pruneGraph } from './prune.js';
 export type { TrainableSpec } from './weights.js';
+export { type LoraOptions, loraExtension } from './lora.js';
+export { type LoadCausalLMOptions, type LoadedCausalLM, loadCausalLM } from './load.js';
