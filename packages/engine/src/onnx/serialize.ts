@@ -221,3 +221,21 @@ export function graphHash(graph: Graph): string {
   hashCache.set(graph, digest);
   return digest;
 }
+
+/**
+ * Writes `graph` as an ONNX model file plus its external data files beside it (for export and for loading by
+ * path). Returns the paths written.
+ */
+export async function saveModel(graph: Graph, modelPath: string, opts: SerializeOptions = {}): Promise<string[]> {
+  const { writeFile } = await import('node:fs/promises');
+  const { dirname, join } = await import('node:path');
+  const ser = serializeModel(graph, opts);
+  const written = [modelPath];
+  await writeFile(modelPath, ser.model);
+  for (const f of ser.externalData) {
+    const p = join(dirname(modelPath), f.path);
+    await writeFile(p, f.data);
+    written.push(p);
+  }
+  return written;
+}
