@@ -1,6 +1,7 @@
 export { type LeftPaddedBatch, leftPad, positionIdsFromMask } from './batch.js';
 export { InferError } from './errors.js';
 export { type GenerateOptions, type GenerateStats, type Generation, generate } from './generate.js';
+export { type InferenceModel, type OpenModelOptions, openModel } from './model.js';
 export { createRng, type Rng, xoshiro128ss } from './rng.js';
 export {
   applyTemperature,

@@ -16,10 +16,10 @@ function logSoftmax(row: number[]): number[] {
 }
 
 /** Loss-mode and logits-mode graph stand-ins computing in float32, like the real graph. */
-function fakeSession(mode: 'loss' | 'logits'): RunnableSession {
+function fakeSession(mode: 'loss' | 'logits', withSum = false): RunnableSession {
   return {
     inputNames: mode === 'loss' ? ['input_ids', 'attention_mask', 'labels'] : ['input_ids', 'attention_mask'],
-    outputNames: [mode],
+    outputNames: withSum ? ['loss', 'loss_sum', 'loss_tokens'] : [mode],
     async run(feeds) {
       const [B, T] = feeds.input_ids!.dims as [number, number];
       const ids = feeds.input_ids!.data as BigInt64Array;
@@ -42,7 +42,11 @@ function fakeSession(mode: 'loss' | 'logits'): RunnableSession {
           n++;
         }
       }
-      return { loss: { dtype: 'float32', dims: [], data: Float32Array.of(sum / n) } };
+      return {
+        loss: { dtype: 'float32', dims: [], data: Float32Array.of(sum / n) },
+        loss_sum: { dtype: 'float32', dims: [], data: Float32Array.of(sum) },
+        loss_tokens: { dtype: 'int64', dims: [], data: BigInt64Array.of(BigInt(n)) },
+      };
     },
   };
 }
@@ -73,8 +77,14 @@ describe('evaluateLoss', () => {
   it('is the mean over every scored token, the same for any batch size', async () => {
     const ref = referenceLoss();
     expect(ref.tokens).toBe(4 + 1 + 0 + 6 + 0);
-    for (const batchSize of [1, 2, 3, 5, 16]) {
-      const r = await evaluateLoss(fakeSession('loss'), rows, { batchSize, padId: 0 });
+    for (const [batchSize, withSum] of [1, 2, 3, 5, 16].flatMap(
+      (n) =>
+        [
+          [n, false],
+          [n, true],
+        ] as const,
+    )) {
+      const r = await evaluateLoss(fakeSession('loss', withSum), rows, { batchSize, padId: 0 });
       expect(r.tokens).toBe(ref.tokens);
       expect(Math.abs(r.loss - ref.loss) / ref.loss).toBeLessThan(1e-6);
       expect(r.perplexity).toBeCloseTo(Math.exp(r.loss), 10);

@@ -81,9 +81,9 @@ export interface LossOptions {
 }
 
 /**
- * Mean NLL over all scored tokens of the dataset: sum over batches of (batch mean loss × batch scored tokens),
- * divided by the total scored tokens. The graph averages within a batch, so weighting by its token count makes
- * the result independent of the batch size up to float rounding.
+ * Mean NLL over all scored tokens of the dataset: the sum of every batch's token NLLs divided by the number of
+ * scored tokens, so the batch size changes the result only by float rounding. Uses the graph's loss_sum and
+ * loss_tokens outputs when it has them; otherwise its batch mean times the batch's scored-token count.
  */
 export async function evaluateLoss(
   session: RunnableSession,
@@ -98,12 +98,14 @@ export async function evaluateLoss(
     checkRow(r, i, opts.vocabSize);
   });
   const wantsPositions = session.inputNames.includes('position_ids');
+  const hasSum = session.outputNames.includes('loss_sum') && session.outputNames.includes('loss_tokens');
+  const fetch = hasSum ? ['loss_sum', 'loss_tokens'] : ['loss'];
 
   let nllSum = 0;
   let tokens = 0;
   for (let start = 0; start < rows.length; start += batchSize) {
     const b = rightPadForLoss(rows.slice(start, start + batchSize), opts.padId);
-    if (b.scored === 0) continue; // the graph's mean would be 0/0; these rows contribute nothing
+    if (b.scored === 0) continue; // nothing to score; a graph mean would be 0/0
     const dims = [b.batch, b.seq];
     const feeds: Record<string, TensorData> = {
       input_ids: int64Tensor(b.inputIds, dims),
@@ -111,16 +113,36 @@ export async function evaluateLoss(
       labels: int64Tensor(b.labels, dims),
     };
     if (wantsPositions) feeds.position_ids = int64Tensor(positionIdsFromMask(b.attentionMask, b.batch, b.seq), dims);
-    const out = await session.run(feeds, ['loss']);
-    const loss = floatOutput(out, 'loss').data[0];
-    if (loss === undefined) throw new InferError('bad_model_output', 'loss output is empty');
-    nllSum += loss * b.scored;
+    const out = await session.run(feeds, fetch);
+    if (hasSum) {
+      const sum = floatOutput(out, 'loss_sum').data[0];
+      const count = scalarNumber(out, 'loss_tokens');
+      if (sum === undefined) throw new InferError('bad_model_output', 'loss_sum output is empty');
+      if (count !== b.scored) {
+        throw new InferError(
+          'bad_model_output',
+          `graph scored ${count} tokens in a batch where labels mark ${b.scored}`,
+        );
+      }
+      nllSum += sum;
+    } else {
+      const loss = floatOutput(out, 'loss').data[0];
+      if (loss === undefined) throw new InferError('bad_model_output', 'loss output is empty');
+      nllSum += loss * b.scored;
+    }
     tokens += b.scored;
   }
   if (tokens === 0)
     throw new InferError('no_scored_tokens', 'no row has a scored token (every label is -100, or rows have one token)');
   const loss = nllSum / tokens;
   return { loss, perplexity: Math.exp(loss), tokens };
+}
+
+function scalarNumber(out: Record<string, TensorData>, name: string): number {
+  const t = out[name];
+  const v = t?.data[0];
+  if (v === undefined) throw new InferError('bad_model_output', `session produced no '${name}' output`);
+  return Number(v);
 }
 
 /** log-softmax of one row in float64, evaluated only at `index`. */

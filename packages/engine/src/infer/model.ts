@@ -1,0 +1,71 @@
+// A model directory (plus optional adapter) opened for inference: graphs built and sessions created lazily,
+// one per mode, so `eval` never builds the decode graph and `generate` never builds the loss graph.
+
+import type { ModelConfig } from '../io/config.js';
+import type { CausalLMMode } from '../models/causal-lm.js';
+import { type LoadedCausalLM, loadCausalLM } from '../models/load.js';
+import { createSession, type Device, type Session } from '../onnx/runtime.js';
+import type { DecoderModel } from './session.js';
+
+export interface OpenModelOptions {
+  /** A PEFT adapter directory applied on top of the base model. */
+  readonly adapterDir?: string;
+  readonly device?: Device;
+  readonly threads?: number;
+}
+
+export interface InferenceModel {
+  readonly config: ModelConfig;
+  readonly lm: LoadedCausalLM;
+  /** The session for a mode, built on first use (build + session creation time in `timings`). */
+  session(mode: CausalLMMode): Promise<Session>;
+  /** The decode session with the cache geometry generate() needs. */
+  decoder(): Promise<DecoderModel>;
+  /** Milliseconds spent building each mode's graph and creating its session. */
+  readonly timings: Partial<Record<CausalLMMode, { buildMs: number; sessionMs: number }>>;
+  release(): Promise<void>;
+}
+
+export async function openModel(dir: string, opts: OpenModelOptions = {}): Promise<InferenceModel> {
+  const lm = await loadCausalLM(dir, opts.adapterDir === undefined ? {} : { adapterDir: opts.adapterDir });
+  const sessions = new Map<CausalLMMode, Promise<Session>>();
+  const timings: InferenceModel['timings'] = {};
+  const sessionOpts = { ...(opts.device && { device: opts.device }), ...(opts.threads && { threads: opts.threads }) };
+
+  const session = (mode: CausalLMMode): Promise<Session> => {
+    let s = sessions.get(mode);
+    if (!s) {
+      s = (async () => {
+        const t0 = performance.now();
+        const graph = lm.build(mode);
+        const t1 = performance.now();
+        const created = await createSession(graph, sessionOpts);
+        timings[mode] = { buildMs: t1 - t0, sessionMs: performance.now() - t1 };
+        return created;
+      })();
+      sessions.set(mode, s);
+    }
+    return s;
+  };
+
+  return {
+    config: lm.config,
+    lm,
+    session,
+    timings,
+    async decoder() {
+      return {
+        session: await session('decode'),
+        layers: lm.config.numLayers,
+        kvHeads: lm.config.numKvHeads,
+        headDim: lm.config.headDim,
+        kvDtype: 'float32',
+      };
+    },
+    async release() {
+      const all = await Promise.allSettled(sessions.values());
+      sessions.clear();
+      await Promise.all(all.map((r) => (r.status === 'fulfilled' ? r.value.release() : undefined)));
+    },
+  };
+}
