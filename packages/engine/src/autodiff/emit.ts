@@ -87,9 +87,13 @@ export function flattenTo2D(b: GraphBuilder, x: Value): Value {
   return ops.reshape(b, x, target);
 }
 
-/** The dtype a norm's saved statistics have in onnxruntime: float64 stays float64, everything else float32. */
-export function statsDtype(x: DType): DType {
-  return x === 'float64' ? 'float64' : 'float32';
+/**
+ * The dtype of a norm's saved statistics in onnxruntime (stash_type 1): float32, even for float64 inputs. For
+ * float64 inputs the rules recompute them instead (null), since float32 statistics would cap the gradient's
+ * precision at float32's.
+ */
+export function statsDtype(x: DType): DType | null {
+  return x === 'float64' ? null : 'float32';
 }
 
 /** x with dtype `to` (no node when it already has it). */

@@ -189,10 +189,12 @@ function exposeSavedOutputs(forward: Graph, onPath: readonly boolean[], rules: R
     const input0 = values.get(node.inputs[0] ?? '');
     for (const s of saves) {
       if ((outputs[s.index] ?? '') !== '') continue;
+      const dtype = s.dtype(input0?.dtype ?? 'float32');
+      if (dtype === null) continue;
       while (outputs.length <= s.index) outputs.push('');
       let name = `${node.name}.saved${s.index}`;
       while (values.has(name)) name += '_';
-      values.set(name, { name, dtype: s.dtype(input0?.dtype ?? 'float32'), shape: undefined });
+      values.set(name, { name, dtype, shape: undefined });
       outputs[s.index] = name;
       changed = true;
     }
@@ -245,6 +247,7 @@ function makeContext(
       if (name === '') unsupported(`output ${i} is absent`);
       return b.value(name);
     },
+    hasOutput: (i) => (node.outputs[i] ?? '') !== '',
     GO: (i) => grads.get(node.outputs[i] ?? '') ?? null,
     needs: (i) => needed.has(node.inputs[i] ?? ''),
     attrInt: (name, fallback) => {

@@ -16,6 +16,8 @@ export interface GradContext {
   hasInput(i: number): boolean;
   /** Forward output i, including outputs the sweep added because the rule saves them (see RuleEntry.saves). */
   O(i: number): Value;
+  /** Whether the node has output i (declared by the model or added because the rule saves it). */
+  hasOutput(i: number): boolean;
   /** Gradient of the loss with respect to output i, or null when no gradient reaches that output. */
   GO(i: number): Value | null;
   /** Whether the sweep wants a gradient for input i (it depends on a trainable tensor and is on the path). */
@@ -34,10 +36,14 @@ export interface GradContext {
 
 export type GradRule = (ctx: GradContext) => readonly (Value | null)[];
 
-/** A forward output a rule reuses; the sweep adds it to the forward node when the model did not ask for it. */
+/**
+ * A forward output a rule reuses; the sweep adds it to the forward node when the model did not ask for it.
+ * `dtype` gives its type for the node's first input type, or null where the rule would rather recompute it
+ * (e.g. float32 statistics of a float64 input would cost the backward its precision).
+ */
 export interface SavedOutput {
   readonly index: number;
-  readonly dtype: (input0: DType) => DType;
+  readonly dtype: (input0: DType) => DType | null;
 }
 
 export interface RuleEntry {

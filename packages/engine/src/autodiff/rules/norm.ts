@@ -18,6 +18,11 @@ function normAxes(ctx: GradContext): number[] {
   return Array.from({ length: r - axis }, (_, i) => axis + i);
 }
 
+/** Saved statistics are used when present, except for float64 inputs (onnxruntime stores them in float32). */
+function useSaved(ctx: GradContext, outputs: readonly number[]): boolean {
+  return ctx.I(0).dtype !== 'float64' && outputs.every((i) => ctx.hasOutput(i));
+}
+
 /**
  * y = x̂·s + b with x̂ = (x − μ)·r:
  *   ds = Σ g·x̂,  db = Σ g  (over the leading axes, via unbroadcast),
@@ -28,9 +33,17 @@ function layerNormGrad(ctx: GradContext): (Value | null)[] {
   const x = ctx.I(0);
   const scale = ctx.I(1);
   const g = go0(ctx);
-  const mean = castTo(b, ctx.O(1), x.dtype);
-  const inv = castTo(b, ctx.O(2), x.dtype);
-  const xhat = ops.mul(b, ops.sub(b, x, mean), inv);
+  const eps = ctx.attrFloat('epsilon', 1e-5);
+  let xhat: Value;
+  let inv: Value;
+  if (useSaved(ctx, [1, 2])) {
+    inv = castTo(b, ctx.O(2), x.dtype);
+    xhat = ops.mul(b, ops.sub(b, x, castTo(b, ctx.O(1), x.dtype)), inv);
+  } else {
+    const xc = ops.sub(b, x, ops.reduceMean(b, x, normAxes(ctx), true));
+    inv = ops.reciprocal(b, ops.sqrt(b, ops.add(b, ops.reduceMean(b, ops.mul(b, xc, xc), normAxes(ctx), true), eps)));
+    xhat = ops.mul(b, xc, inv);
+  }
   const grads: (Value | null)[] = ctx.node.inputs.map(() => null);
   if (ctx.needs(1)) grads[1] = unbroadcast(b, ops.mul(b, g, xhat), x.shape, scale);
   if (ctx.hasInput(2) && ctx.needs(2)) grads[2] = unbroadcast(b, g, x.shape, ctx.I(2));
@@ -53,7 +66,10 @@ function simplifiedLayerNormGrad(ctx: GradContext): (Value | null)[] {
   const x = ctx.I(0);
   const scale = ctx.I(1);
   const g = go0(ctx);
-  const inv = castTo(b, ctx.O(1), x.dtype);
+  const eps = ctx.attrFloat('epsilon', 1e-5);
+  const inv = useSaved(ctx, [1])
+    ? castTo(b, ctx.O(1), x.dtype)
+    : ops.reciprocal(b, ops.sqrt(b, ops.add(b, ops.reduceMean(b, ops.mul(b, x, x), normAxes(ctx), true), eps)));
   const xhat = ops.mul(b, x, inv);
   const grads: (Value | null)[] = ctx.node.inputs.map(() => null);
   if (ctx.needs(1)) grads[1] = unbroadcast(b, ops.mul(b, g, xhat), x.shape, scale);
