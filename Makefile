@@ -19,7 +19,9 @@ proto: setup
 
 # Generated code is committed; this fails when it differs from what the generator makes now.
 proto-check: proto
-	git diff --exit-code -- proto/src/gen || (echo "proto/src/gen is stale: run 'make proto' and commit" >&2; exit 1)
+	@if [ -n "$$(git status --porcelain -- proto/src/gen)" ]; then \
+	  git status --short -- proto/src/gen >&2; \
+	  echo "proto/src/gen is stale: run 'make proto' and commit the result" >&2; exit 1; fi
 
 lint: setup
 	pnpm exec biome check .
