@@ -1,1 +1,3 @@
-export {};
+// @tunemesh/dataset: start the dataset service in-process (tests, single-process deployments).
+export * from './config.js';
+export * from './service.js';

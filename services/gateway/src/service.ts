@@ -1,0 +1,141 @@
+// The gateway: Apollo Server (HTTP) and graphql-ws (WebSocket) on one port and path, one executable schema,
+// both drained on shutdown; gRPC clients to the three services; a NATS connection (health now, subscriptions
+// with issue 9).
+import { createServer } from 'node:http';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { context as otelContext, SpanKind, trace } from '@opentelemetry/api';
+import { connectNats, createLogger, type Logger, StartupError, tracer } from '@tunemesh/kit';
+import { type ExecutionArgs, execute, type GraphQLFormattedError } from 'graphql/index.js';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import { createMeshClients } from './clients.js';
+import type { GatewayConfig } from './config.js';
+import { formatError } from './errors.js';
+import { GRAPHQL_PATH, graphQLRequestHandler } from './http.js';
+import { type GatewayContext, resolvers } from './resolvers.js';
+import { buildExecutableSchema, loadTypeDefs } from './schema.js';
+import { operationSpanPlugin } from './tracing.js';
+
+export interface GatewayHandle {
+  port: number;
+  /** http://host:port/graphql */
+  url: string;
+  /** ws://host:port/graphql */
+  wsUrl: string;
+  stop(): Promise<void>;
+}
+
+function listen(server: ReturnType<typeof createServer>, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') {
+        reject(
+          new StartupError(
+            `gateway: port ${port} is already in use on ${host}: stop the process using it or set PORT to a free port`,
+          ),
+        );
+      } else if (err.code === 'EACCES') {
+        reject(new StartupError(`gateway: not allowed to listen on port ${port}: use a port above 1023`));
+      } else {
+        reject(new StartupError(`gateway: cannot listen on ${host}:${port}: ${err.message}`));
+      }
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      const address = server.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : port);
+    });
+  });
+}
+
+export async function start(config: GatewayConfig, options: { logger?: Logger } = {}): Promise<GatewayHandle> {
+  const logger = options.logger ?? createLogger('gateway', config.logLevel);
+  const schema = buildExecutableSchema(loadTypeDefs(), resolvers);
+  const nats = await connectNats({ servers: config.natsUrl, name: 'tunemesh-gateway', logger });
+  const clients = createMeshClients(config);
+  const makeContext = async (): Promise<GatewayContext> => ({ clients, nats });
+
+  const httpServer = createServer();
+  const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });
+  const wsServerCleanup = useServer<Record<string, unknown>, Record<string, unknown>>(
+    {
+      schema,
+      context: makeContext,
+      // Each WebSocket operation gets its own SERVER span, like an HTTP request.
+      execute: (args: ExecutionArgs) => {
+        const span = tracer('gateway').startSpan(`graphql-ws ${args.operationName ?? 'operation'}`, {
+          kind: SpanKind.SERVER,
+          attributes: { 'graphql.transport': 'websocket' },
+        });
+        return otelContext.with(trace.setSpan(otelContext.active(), span), async () => {
+          try {
+            return await execute(args);
+          } finally {
+            span.end();
+          }
+        });
+      },
+      onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(e.toJSON())) as GraphQLFormattedError[],
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        'errors' in result && result.errors
+          ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON())) }
+          : result,
+    },
+    wsServer,
+  );
+
+  const apollo = new ApolloServer<GatewayContext>({
+    schema,
+    introspection: config.introspection,
+    includeStacktraceInErrorResponses: false,
+    formatError: (formatted) => formatError(formatted),
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
+      // The default landing page loads from a CDN; machines here often have no internet (issue 9 adds a local IDE).
+      ApolloServerPluginLandingPageDisabled(),
+      operationSpanPlugin<GatewayContext>(),
+      {
+        async serverWillStart() {
+          return {
+            async drainServer() {
+              await wsServerCleanup.dispose();
+            },
+          };
+        },
+      },
+    ],
+  });
+
+  try {
+    await apollo.start();
+    httpServer.on('request', graphQLRequestHandler(apollo, makeContext, logger));
+    const port = await listen(httpServer, config.host, config.port);
+    const dialHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+    logger.info({ port, path: GRAPHQL_PATH }, 'gateway listening (HTTP and WebSocket)');
+    let stopping: Promise<void> | undefined;
+    return {
+      port,
+      url: `http://${dialHost}:${port}${GRAPHQL_PATH}`,
+      wsUrl: `ws://${dialHost}:${port}${GRAPHQL_PATH}`,
+      stop() {
+        stopping ??= (async () => {
+          // apollo.stop() drains HTTP (DrainHttpServer) and WebSocket (dispose) together, then we close the rest.
+          await apollo.stop();
+          clients.close();
+          await nats.close();
+          logger.info('gateway stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await apollo.stop().catch(() => {});
+    wsServer.close();
+    clients.close();
+    await nats.close();
+    throw err;
+  }
+}

@@ -1,0 +1,182 @@
+// The whole mesh on one machine: a real nats-server with JetStream and the four services in-process on free
+// ports; gRPC health of each, one GraphQL query through the gateway that reaches every service, one trace from
+// the gateway into every service, UNIMPLEMENTED surfacing as NOT_IMPLEMENTED, and graphql-ws on the same port.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkHealth, type MeshServiceHandle, openChannel, silentLogger } from '../packages/kit/src/index.js';
+import {
+  installMemoryTracing,
+  isDescendant,
+  type LocalNatsServer,
+  type MemoryTracing,
+  type ReadableSpan,
+  SpanKind,
+  startTestNats,
+} from '../packages/kit/src/testing/index.js';
+import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
+import { loadEvaluatorConfig, start as startEvaluator } from '../services/evaluator/src/index.js';
+import {
+  executeOverWebSocket,
+  type GatewayHandle,
+  type GraphQLResult,
+  loadGatewayConfig,
+  start as startGateway,
+} from '../services/gateway/src/index.js';
+import { loadTrainerConfig, start as startTrainer } from '../services/trainer/src/index.js';
+
+let tracing: MemoryTracing;
+let nats: LocalNatsServer;
+let services: MeshServiceHandle[] = [];
+let gateway: GatewayHandle;
+
+beforeAll(async () => {
+  tracing = installMemoryTracing();
+  nats = await startTestNats();
+  const env = { HOST: '127.0.0.1', PORT: '0', NATS_URL: nats.url, LOG_LEVEL: 'silent' };
+  const logger = silentLogger();
+  services = await Promise.all([
+    startDataset(loadDatasetConfig(env), { logger }),
+    startTrainer(loadTrainerConfig(env), { logger }),
+    startEvaluator(loadEvaluatorConfig(env), { logger }),
+  ]);
+  const [dataset, trainer, evaluator] = services;
+  gateway = await startGateway(
+    loadGatewayConfig({
+      ...env,
+      DATASET_ADDR: dataset?.address,
+      TRAINER_ADDR: trainer?.address,
+      EVALUATOR_ADDR: evaluator?.address,
+    }),
+    { logger },
+  );
+});
+
+afterAll(async () => {
+  await gateway?.stop();
+  await Promise.all(services.map((s) => s.stop()));
+  await nats?.stop();
+  await tracing?.shutdown();
+});
+
+async function graphql(query: string, headers: Record<string, string> = {}): Promise<GraphQLResult> {
+  const res = await fetch(gateway.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ query }),
+  });
+  return (await res.json()) as GraphQLResult;
+}
+
+const MESH_QUERY = /* GraphQL */ `
+  query MeshCheck {
+    health {
+      status
+      components {
+        name
+        status
+        error
+      }
+    }
+    datasets(first: 5) {
+      edges {
+        cursor
+      }
+    }
+    fineTuneJobs(first: 5) {
+      edges {
+        cursor
+      }
+    }
+    evaluations(first: 5) {
+      edges {
+        cursor
+      }
+    }
+  }
+`;
+
+describe('mesh', () => {
+  it('serves gRPC health from every service', async () => {
+    const names = ['tunemesh.v1.DatasetService', 'tunemesh.v1.TrainerService', 'tunemesh.v1.EvaluatorService'];
+    for (const [i, service] of services.entries()) {
+      const channel = openChannel(service.address);
+      try {
+        expect((await checkHealth(channel.channel, { component: 'test' })).status).toBe('SERVING');
+        expect((await checkHealth(channel.channel, { component: 'test', service: names[i] })).status).toBe('SERVING');
+      } finally {
+        channel.close();
+      }
+    }
+  });
+
+  it('answers one GraphQL query that reaches every service, in one trace', async () => {
+    tracing.reset();
+    const result = await graphql(MESH_QUERY);
+
+    expect(result.data?.health).toEqual({
+      status: 'SERVING',
+      components: ['gateway', 'dataset', 'trainer', 'evaluator', 'nats'].map((name) => ({
+        name,
+        status: 'SERVING',
+        error: null,
+      })),
+    });
+
+    // Every domain RPC is not built yet: each answers UNIMPLEMENTED, which the gateway maps to NOT_IMPLEMENTED.
+    const errors = result.errors ?? [];
+    expect(errors.map((e) => e.extensions?.code)).toEqual(['NOT_IMPLEMENTED', 'NOT_IMPLEMENTED', 'NOT_IMPLEMENTED']);
+    expect(errors.map((e) => (e as { path?: string[] }).path?.[0]).sort()).toEqual([
+      'datasets',
+      'evaluations',
+      'fineTuneJobs',
+    ]);
+    expect(errors.find((e) => e.extensions?.service === 'dataset')?.message).toBe(
+      'tunemesh.v1.DatasetService/ListDatasets is not implemented yet (planned in issue 6 (dataset service))',
+    );
+    expect(JSON.stringify(errors)).not.toMatch(/stack|127\.0\.0\.1/);
+
+    const spans = tracing.spans();
+    const root = spans.find((s) => s.kind === SpanKind.SERVER && s.name === 'graphql query MeshCheck');
+    expect(root).toBeDefined();
+    const traceId = root?.spanContext().traceId;
+    const serverSpan = (name: string): ReadableSpan | undefined =>
+      spans.find((s) => s.kind === SpanKind.SERVER && s.name === name && s.spanContext().traceId === traceId);
+    for (const name of [
+      'grpc.health.v1.Health/Check',
+      'tunemesh.v1.DatasetService/ListDatasets',
+      'tunemesh.v1.TrainerService/ListFineTuneJobs',
+      'tunemesh.v1.EvaluatorService/ListEvaluations',
+    ]) {
+      const span = serverSpan(name);
+      expect(span, name).toBeDefined();
+      expect(span && root && isDescendant(spans, span, root), `${name} descends from the gateway span`).toBe(true);
+    }
+    // Health checks of all three services joined the same trace.
+    const healthChecks = spans.filter(
+      (s) =>
+        s.kind === SpanKind.SERVER && s.name === 'grpc.health.v1.Health/Check' && s.spanContext().traceId === traceId,
+    );
+    expect(healthChecks).toHaveLength(3);
+  });
+
+  it("continues a caller's W3C trace context", async () => {
+    tracing.reset();
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    await graphql('{ datasets { edges { cursor } } }', { traceparent: `00-${traceId}-00f067aa0ba902b7-01` });
+    const serviceSpan = tracing.spans().find((s) => s.name === 'tunemesh.v1.DatasetService/ListDatasets');
+    expect(serviceSpan?.spanContext().traceId).toBe(traceId);
+  });
+
+  it('maps bad input and unknown fields to BAD_USER_INPUT', async () => {
+    const tooMany = await graphql('{ datasets(first: 1000) { edges { cursor } } }');
+    expect(tooMany.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    const unknown = await graphql('{ nope }');
+    expect(unknown.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+
+  it('accepts graphql-ws connections on the same port and path', async () => {
+    const result = await executeOverWebSocket(gateway.wsUrl, { query: '{ health { status } }' });
+    expect(result).toEqual({ data: { health: { status: 'SERVING' } } });
+    const failing = await executeOverWebSocket(gateway.wsUrl, { query: '{ fineTuneJobs { edges { cursor } } }' });
+    expect(failing.errors?.[0]?.extensions?.code).toBe('NOT_IMPLEMENTED');
+  });
+});
