@@ -40,7 +40,11 @@ export interface Session {
   readonly outputNames: readonly string[];
   /** The graph hash this session was created from. */
   readonly key: string;
-  run(feeds: Record<string, TensorData>, fetch?: readonly string[], opts?: RunOptions): Promise<Record<string, TensorData>>;
+  run(
+    feeds: Record<string, TensorData>,
+    fetch?: readonly string[],
+    opts?: RunOptions,
+  ): Promise<Record<string, TensorData>>;
   /** Drops one holder's claim (createSession of a cached graph adds one); the last release frees the session. */
   release(): Promise<void>;
   readonly closed: boolean;
@@ -79,7 +83,9 @@ function startWorker(): Worker {
   // From TypeScript source (vitest, tsx) the worker is a .ts file: a small eval'd bootstrap loads it through
   // tsx's API (Node 20 does not apply an `--import` loader to a worker's entry module). From dist/ it is .js.
   if (import.meta.url.endsWith('.ts')) {
-    const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href;
+    // The ESM entry: when the parent runs under `--import tsx`, the worker inherits that flag and importing tsx's
+    // CommonJS API entry then fails inside tsx's own loader.
+    const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href.replace(/\.cjs$/, '.mjs');
     const entry = new URL('./worker.ts', import.meta.url).href;
     const boot = `import(${JSON.stringify(tsxApi)}).then((api) => api.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)}));`;
     return new Worker(boot, { eval: true });
@@ -104,8 +110,12 @@ class WorkerHost {
     this.worker = startWorker();
     this.worker.unref();
     this.worker.on('message', (r: Reply) => this.onReply(r));
-    this.worker.on('error', (e) => this.die(new OnnxRuntimeError('WORKER_CRASHED', `onnxruntime worker crashed: ${e.message}`, { cause: e })));
-    this.worker.on('exit', (code) => this.die(new OnnxRuntimeError('WORKER_EXITED', `onnxruntime worker exited (code ${code})`)));
+    this.worker.on('error', (e) =>
+      this.die(new OnnxRuntimeError('WORKER_CRASHED', `onnxruntime worker crashed: ${e.message}`, { cause: e })),
+    );
+    this.worker.on('exit', (code) =>
+      this.die(new OnnxRuntimeError('WORKER_EXITED', `onnxruntime worker exited (code ${code})`)),
+    );
   }
 
   get error(): Error | null {
@@ -144,7 +154,11 @@ class WorkerHost {
         this.worker.postMessage({ ...req, id } as Request, transfer);
       } catch (e) {
         this.pending.delete(id);
-        reject(new OnnxRuntimeError('POST_FAILED', `cannot send ${req.kind} to the onnxruntime worker: ${String(e)}`, { cause: e }));
+        reject(
+          new OnnxRuntimeError('POST_FAILED', `cannot send ${req.kind} to the onnxruntime worker: ${String(e)}`, {
+            cause: e,
+          }),
+        );
       }
     });
   }
@@ -199,25 +213,42 @@ class SessionImpl implements Session {
     if (sessions.get(this.cacheKey) !== undefined) sessions.delete(this.cacheKey);
   }
 
-  async run(feeds: Record<string, TensorData>, fetch?: readonly string[], opts: RunOptions = {}): Promise<Record<string, TensorData>> {
+  async run(
+    feeds: Record<string, TensorData>,
+    fetch?: readonly string[],
+    opts: RunOptions = {},
+  ): Promise<Record<string, TensorData>> {
     if (this.released) throw new OnnxRuntimeError('SESSION_CLOSED', `session ${this.key.slice(0, 12)} was released`);
     if (this.deadError !== null) {
-      throw new OnnxRuntimeError('SESSION_CLOSED', `session ${this.key.slice(0, 12)} is unusable: ${this.deadError.message}`, {
-        cause: this.deadError,
-      });
+      throw new OnnxRuntimeError(
+        'SESSION_CLOSED',
+        `session ${this.key.slice(0, 12)} is unusable: ${this.deadError.message}`,
+        {
+          cause: this.deadError,
+        },
+      );
     }
     for (const name of Object.keys(feeds)) {
       if (!this.inputNames.includes(name)) {
-        throw new OnnxRuntimeError('BAD_FEED', `feed '${name}' is not an input of the model (inputs: ${this.inputNames.join(', ')})`);
+        throw new OnnxRuntimeError(
+          'BAD_FEED',
+          `feed '${name}' is not an input of the model (inputs: ${this.inputNames.join(', ')})`,
+        );
       }
     }
     for (const name of fetch ?? []) {
       if (!this.outputNames.includes(name)) {
-        throw new OnnxRuntimeError('BAD_FETCH', `'${name}' is not an output of the model (outputs: ${this.outputNames.join(', ')})`);
+        throw new OnnxRuntimeError(
+          'BAD_FETCH',
+          `'${name}' is not an output of the model (outputs: ${this.outputNames.join(', ')})`,
+        );
       }
     }
     const transfer = opts.transferFeeds === true ? feedBuffers(feeds) : [];
-    const r = await this.host.request({ kind: 'run', session: this.id, feeds, fetch: fetch === undefined ? null : [...fetch] }, transfer);
+    const r = await this.host.request(
+      { kind: 'run', session: this.id, feeds, fetch: fetch === undefined ? null : [...fetch] },
+      transfer,
+    );
     if (!r.ok) throw new OnnxRuntimeError('RUN_FAILED', `onnxruntime run failed: ${r.message}`);
     if (r.kind !== 'ran') throw new OnnxRuntimeError('PROTOCOL', `unexpected worker reply '${r.kind}' to run`);
     this.lastRunMs = r.runMs;
@@ -282,8 +313,12 @@ export async function createSession(graph: Graph, opts: SessionOptions = {}): Pr
     const r = await host.request({ kind: 'create', session: id, model, externalData, config }, transfer);
     if (!r.ok) {
       const code = device === 'cuda' ? 'DEVICE_UNAVAILABLE' : 'SESSION_CREATE_FAILED';
-      const hint = device === 'cuda' ? ' (is the CUDA build of onnxruntime-node installed? ONNXRUNTIME_NODE_INSTALL=cuda12)' : '';
-      throw new OnnxRuntimeError(code, `cannot create onnxruntime session for graph '${graph.name}' on ${device}${hint}: ${r.message}`);
+      const hint =
+        device === 'cuda' ? ' (is the CUDA build of onnxruntime-node installed? ONNXRUNTIME_NODE_INSTALL=cuda12)' : '';
+      throw new OnnxRuntimeError(
+        code,
+        `cannot create onnxruntime session for graph '${graph.name}' on ${device}${hint}: ${r.message}`,
+      );
     }
     if (r.kind !== 'created') throw new OnnxRuntimeError('PROTOCOL', `unexpected worker reply '${r.kind}' to create`);
     const s = new SessionImpl(host, id, hash, cacheKey, r.inputNames, r.outputNames);
