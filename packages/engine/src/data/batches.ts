@@ -64,7 +64,13 @@ export function* iterateBatches(
   );
   for (let i = opts.startBatch ?? 0; i < plan.length; i++) {
     const indices = plan[i] as number[];
-    yield { ...collate(indices.map((k) => rows[k] as CollatableRow), opts), indices };
+    yield {
+      ...collate(
+        indices.map((k) => rows[k] as CollatableRow),
+        opts,
+      ),
+      indices,
+    };
   }
 }
 

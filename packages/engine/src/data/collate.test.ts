@@ -22,7 +22,10 @@ async function safetensor(path: string, name: string): Promise<{ shape: number[]
   if (entry?.dtype !== 'I64') throw new Error(`${name} is not I64`);
   const start = 8 + headerLen + entry.data_offsets[0];
   const bytes = buf.subarray(start, 8 + headerLen + entry.data_offsets[1]);
-  return { shape: entry.shape, data: new BigInt64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) };
+  return {
+    shape: entry.shape,
+    data: new BigInt64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)),
+  };
 }
 
 describe('collate', () => {
@@ -47,7 +50,7 @@ describe('collate', () => {
     }
   });
 
-  it('pads on the left with transformers\' generate positions, scores unlabelled rows, rounds the length up', () => {
+  it("pads on the left with transformers' generate positions, scores unlabelled rows, rounds the length up", () => {
     const b = collate([{ input_ids: [5, 6, 7] }, { input_ids: [8], labels: [-100] }], {
       padId: 9,
       padSide: 'left',
@@ -90,7 +93,10 @@ describe('batches', () => {
   it('groups by length within megabatches, longest first', () => {
     const plan = planBatches(lengths, { batchSize: 3, seed: 1, groupByLength: true, megabatchFactor: 2 });
     for (let m = 0; m < plan.length; m += 2) {
-      const mega = plan.slice(m, m + 2).flat().map((i) => lengths[i] as number);
+      const mega = plan
+        .slice(m, m + 2)
+        .flat()
+        .map((i) => lengths[i] as number);
       expect(mega).toEqual([...mega].sort((x, y) => y - x));
     }
     expect(plan.flat().sort((x, y) => x - y)).toEqual(lengths.map((_, i) => i));

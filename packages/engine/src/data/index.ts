@@ -1,13 +1,16 @@
-export { ChatTemplate, type ChatTemplateVars, type TemplateMessage } from './chat-template.js';
-export { ChatTemplateError, DataError, type DataErrorCode, type DataLocation, TokenizerError } from './errors.js';
 export {
-  type ChatTemplateOptions,
-  type DecodeOptions,
-  type EncodeOptions,
-  loadTokenizer,
-  type PaddingSide,
-  type Tokenizer,
-} from './tokenizer.js';
+  type BatchIteratorOptions,
+  type BatchPlanOptions,
+  iterateBatches,
+  planBatches,
+  seededRandom,
+  shuffleInPlace,
+} from './batches.js';
+export { ChatTemplate, type ChatTemplateVars, type TemplateMessage } from './chat-template.js';
+export { type Batch, type CollatableRow, type CollateOptions, collate } from './collate.js';
+export { ChatTemplateError, DataError, type DataErrorCode, type DataLocation, TokenizerError } from './errors.js';
+export { alpacaToMessages, renderAlpacaPrompt } from './prompt-template.js';
+export { iterateDataRows, parseDataRows, type ReadRowsOptions, readDataRows } from './read-rows.js';
 export {
   type AlpacaRow,
   CHAT_ROLES,
@@ -19,13 +22,11 @@ export {
   type DataRow,
   detectFormat,
   IGNORE_INDEX,
-  parseDataRow,
   type PretokenizedRow,
+  parseDataRow,
   type RowParseOptions,
   type TextRow,
 } from './rows.js';
-export { iterateDataRows, parseDataRows, type ReadRowsOptions, readDataRows } from './read-rows.js';
-export { alpacaToMessages, renderAlpacaPrompt } from './prompt-template.js';
 export {
   type AlpacaTemplate,
   type TokenizedRow,
@@ -33,12 +34,11 @@ export {
   tokenizeRow,
   tokenizeRows,
 } from './tokenize-rows.js';
-export { type Batch, type CollatableRow, type CollateOptions, collate } from './collate.js';
 export {
-  type BatchIteratorOptions,
-  type BatchPlanOptions,
-  iterateBatches,
-  planBatches,
-  seededRandom,
-  shuffleInPlace,
-} from './batches.js';
+  type ChatTemplateOptions,
+  type DecodeOptions,
+  type EncodeOptions,
+  loadTokenizer,
+  type PaddingSide,
+  type Tokenizer,
+} from './tokenizer.js';

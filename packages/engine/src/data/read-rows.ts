@@ -60,7 +60,8 @@ class JsonlRowParser {
   }
 
   finish(): void {
-    if (this.rows === 0) throw new DataError('DATA_EMPTY', { file: this.opts.file }, 'no data rows (the file is empty or blank)');
+    if (this.rows === 0)
+      throw new DataError('DATA_EMPTY', { file: this.opts.file }, 'no data rows (the file is empty or blank)');
   }
 }
 
@@ -84,7 +85,9 @@ export async function* iterateDataRows(file: string, options: ReadRowsOptions = 
     }
   } catch (cause) {
     if (cause instanceof DataError) throw cause;
-    throw new DataError('DATA_IO', { file }, `cannot read: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    throw new DataError('DATA_IO', { file }, `cannot read: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
   } finally {
     stream.destroy();
   }

@@ -31,7 +31,7 @@ async function dataError(p: Promise<unknown>): Promise<DataError> {
 }
 
 describe('readDataRows', () => {
-  it('reads the fixtures\' pre-tokenised rows', async () => {
+  it("reads the fixtures' pre-tokenised rows", async () => {
     const rows = await readDataRows(join(FIXTURES, 'data/tiny-chat.jsonl'), { vocabSize: 320 });
     expect(rows).toHaveLength(4);
     for (const [i, row] of rows.entries()) {
@@ -103,9 +103,21 @@ describe('readDataRows', () => {
     ['-100 as an input id', '{"input_ids":[-100]}', 'DATA_TOKEN_ID', 1, 'input_ids[0]'],
     ['bad label', '{"input_ids":[1,2],"labels":[-100,-1]}', 'DATA_TOKEN_ID', 1, 'labels[1]'],
     ['empty ids', '{"input_ids":[]}', 'DATA_FIELD_TYPE', 1, 'input_ids'],
-    ['unknown role', '{"messages":[{"role":"user","content":"a"},{"role":"tool","content":"b"}]}', 'DATA_ROLE', 1, 'messages[1].role'],
+    [
+      'unknown role',
+      '{"messages":[{"role":"user","content":"a"},{"role":"tool","content":"b"}]}',
+      'DATA_ROLE',
+      1,
+      'messages[1].role',
+    ],
     ['content type', '{"messages":[{"role":"user","content":["a"]}]}', 'DATA_FIELD_TYPE', 1, 'messages[0].content'],
-    ['weight', '{"messages":[{"role":"assistant","content":"a","weight":0.5}]}', 'DATA_FIELD_TYPE', 1, 'messages[0].weight'],
+    [
+      'weight',
+      '{"messages":[{"role":"assistant","content":"a","weight":0.5}]}',
+      'DATA_FIELD_TYPE',
+      1,
+      'messages[0].weight',
+    ],
     ['alpaca output', '{"instruction":"a"}', 'DATA_FIELD_MISSING', 1, 'output'],
     ['alpaca input type', '{"instruction":"a","output":"b","input":3}', 'DATA_FIELD_TYPE', 1, 'input'],
   ])('%s → typed error', async (_name, content, code, line, field) => {
@@ -128,7 +140,11 @@ describe('readDataRows', () => {
   it('takes the format explicitly, and parses from memory the same as from a file', async () => {
     const content = '{"text":"a","output":"b","instruction":"c"}\n';
     expect((await readDataRows(await file('x.jsonl', content)))[0]?.format).toBe('alpaca');
-    expect((await readDataRows(await file('x.jsonl', content), { format: 'text' }))[0]).toEqual({ format: 'text', line: 1, text: 'a' });
+    expect((await readDataRows(await file('x.jsonl', content), { format: 'text' }))[0]).toEqual({
+      format: 'text',
+      line: 1,
+      text: 'a',
+    });
     expect(parseDataRows(content, { format: 'text' })).toEqual(parseDataRows(Buffer.from(content), { format: 'text' }));
     expect(() => parseDataRow({ text: 'a' }, 7, { file: 'upload.csv', format: 'chat' })).toThrowError(
       "upload.csv:7 (field 'messages'): is missing",

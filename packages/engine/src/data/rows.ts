@@ -100,7 +100,11 @@ export function parseDataRow(value: unknown, line: number, opts: RowParseOptions
     case 'text':
       return { format: 'text', line, text: requireString(value, 'text', at) };
     default:
-      throw new DataError('DATA_OPTION', undefined, `unknown data format ${JSON.stringify(format)}; expected one of ${DATA_FORMATS.join(', ')}`);
+      throw new DataError(
+        'DATA_OPTION',
+        undefined,
+        `unknown data format ${JSON.stringify(format)}; expected one of ${DATA_FORMATS.join(', ')}`,
+      );
   }
 }
 
@@ -159,7 +163,11 @@ function parseChat(value: Obj, line: number, at: (field?: string) => DataLocatio
       throw new DataError(code, at(`${field}.role`), `must be one of ${CHAT_ROLES.join(', ')}, got ${describe(role)}`);
     }
     if (!(CHAT_ROLES as readonly string[]).includes(role)) {
-      throw new DataError('DATA_ROLE', at(`${field}.role`), `unknown role ${JSON.stringify(role)}; expected one of ${CHAT_ROLES.join(', ')}`);
+      throw new DataError(
+        'DATA_ROLE',
+        at(`${field}.role`),
+        `unknown role ${JSON.stringify(role)}; expected one of ${CHAT_ROLES.join(', ')}`,
+      );
     }
     const content = requireString(m, 'content', at, field);
     const message: ChatMessage = { role: role as ChatRole, content };

@@ -37,7 +37,9 @@ describe('tokenizeRows', () => {
     const lines = (await readFile(join(FIXTURES, 'data/tiny-chat.jsonl'), 'utf8')).trim().split('\n');
     const fixture = lines.map((l) => JSON.parse(l) as { input_ids: number[]; labels: number[]; text: string });
     const rows: ChatRow[] = fixture.map((f, i) => {
-      const m = /^<\|im_start\|>user\n([\s\S]*?)<\|im_end\|>\n<\|im_start\|>assistant\n([\s\S]*?)<\|im_end\|>\n$/.exec(f.text);
+      const m = /^<\|im_start\|>user\n([\s\S]*?)<\|im_end\|>\n<\|im_start\|>assistant\n([\s\S]*?)<\|im_end\|>\n$/.exec(
+        f.text,
+      );
       expect(m).not.toBeNull();
       return {
         format: 'chat',
@@ -72,7 +74,9 @@ describe('tokenizeRows', () => {
     expect(out.input_ids).toEqual(tok.applyChatTemplate(row.messages, { tokenize: true }));
     expect(scoredRuns(out.input_ids, out.labels)).toEqual(['Hello there<|im_end|>\n', 'Oui ☕<|im_end|>\n']);
     const second = { ...row, messages: row.messages.map((m, i) => (i === 2 ? { ...m, weight: 0 as const } : m)) };
-    expect(scoredRuns(tokenizeRow(second, tok).input_ids, tokenizeRow(second, tok).labels)).toEqual(['Oui ☕<|im_end|>\n']);
+    expect(scoredRuns(tokenizeRow(second, tok).input_ids, tokenizeRow(second, tok).labels)).toEqual([
+      'Oui ☕<|im_end|>\n',
+    ]);
   });
 
   it('finds assistant text when the template renders history differently from a generation prompt', () => {
@@ -104,7 +108,13 @@ describe('tokenizeRows', () => {
   });
 
   it('masks the alpaca prompt and scores the output plus EOS', () => {
-    const row = { format: 'alpaca' as const, line: 1, instruction: 'Add 2 and 3.', input: 'Use digits.', output: '2 + 3 = 5' };
+    const row = {
+      format: 'alpaca' as const,
+      line: 1,
+      instruction: 'Add 2 and 3.',
+      input: 'Use digits.',
+      output: '2 + 3 = 5',
+    };
     const out = tokenizeRow(row, tok);
     const prompt = renderAlpacaPrompt(row);
     expect(prompt).toBe(
@@ -124,7 +134,10 @@ describe('tokenizeRows', () => {
   it('gives a token that BPE merges across the prompt boundary to the output', () => {
     // "the" is a merged token in the fixture vocabulary ("t"+"he"), split here by a custom prompt.
     const template = (): string => 'Say: t';
-    const out = tokenizeRow({ format: 'alpaca', line: 1, instruction: '', output: 'he end' }, tok, { template, appendEos: false });
+    const out = tokenizeRow({ format: 'alpaca', line: 1, instruction: '', output: 'he end' }, tok, {
+      template,
+      appendEos: false,
+    });
     expect(out.input_ids).toEqual(tok.encode('Say: the end'));
     const runs = scoredRuns(out.input_ids, out.labels);
     expect(runs).toHaveLength(1);

@@ -45,7 +45,11 @@ interface Span {
  * messages (their content and the end-of-turn text the template writes after it), alpaca rows score the
  * output, text rows score every token, pre-tokenised rows keep their labels (or score every token).
  */
-export function tokenizeRows(rows: readonly DataRow[], tokenizer: Tokenizer, opts: TokenizeRowsOptions = {}): TokenizedRow[] {
+export function tokenizeRows(
+  rows: readonly DataRow[],
+  tokenizer: Tokenizer,
+  opts: TokenizeRowsOptions = {},
+): TokenizedRow[] {
   return rows.map((row) => tokenizeRow(row, tokenizer, opts));
 }
 
@@ -139,7 +143,7 @@ function tokenizeChat(
         throw new DataError(
           'DATA_TEMPLATE',
           { ...where, field: `messages[${i}].content` },
-          'cannot find this assistant message in the chat template\'s rendering, so its loss span is unknown',
+          "cannot find this assistant message in the chat template's rendering, so its loss span is unknown",
         );
       }
       let end = start + m.content.length;
@@ -171,7 +175,10 @@ function prefixSpan(
     throw cause;
   }
   const ok =
-    before.length >= searchFrom && through.length > before.length && full.startsWith(through) && through.startsWith(before);
+    before.length >= searchFrom &&
+    through.length > before.length &&
+    full.startsWith(through) &&
+    through.startsWith(before);
   return ok ? { start: before.length, end: through.length } : undefined;
 }
 

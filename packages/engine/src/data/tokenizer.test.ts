@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, writeFile, copyFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +38,7 @@ describe.each(MODELS)('tokenizer of %s', (model) => {
     tok = await loadTokenizer(join(FIXTURES, 'models', model));
   });
 
-  it('has the fixtures\' special tokens and sizes', () => {
+  it("has the fixtures' special tokens and sizes", () => {
     expect(tok.vocabSize).toBe(320);
     expect(tok.tokenId('<|endoftext|>')).toBe(317);
     expect(tok.tokenId('<|im_start|>')).toBe(318);
@@ -157,7 +157,12 @@ describe('tokenizer settings', () => {
 
   it('rejects a tokenizer.json that does not parse, naming the file', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tok-'));
-    for (const bad of ['{"version": "1.0", "model": ', '[1, 2]', '{}', '{"model": {"type": "Nope"}, "added_tokens": []}']) {
+    for (const bad of [
+      '{"version": "1.0", "model": ',
+      '[1, 2]',
+      '{}',
+      '{"model": {"type": "Nope"}, "added_tokens": []}',
+    ]) {
       await writeFile(join(dir, 'tokenizer.json'), bad);
       const err = await loadTokenizer(dir).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(TokenizerError);
@@ -170,11 +175,23 @@ describe('tokenizer settings', () => {
   });
 
   it('rejects bad tokenizer_config.json values and out-of-vocabulary ids', async () => {
-    await expect(loadTokenizer(await variant((c) => void (c.eos_token = '<|nope|>')))).rejects.toThrowError(
-      /eos_token '<\|nope\|>' is not in the vocabulary/,
+    await expect(
+      loadTokenizer(
+        await variant((c) => {
+          c.eos_token = '<|nope|>';
+        }),
+      ),
+    ).rejects.toThrowError(/eos_token '<\|nope\|>' is not in the vocabulary/);
+    await expect(
+      loadTokenizer(
+        await variant((c) => {
+          c.padding_side = 'middle';
+        }),
+      ),
+    ).rejects.toThrowError(TokenizerError);
+    await expect(loadTokenizer(await variant(() => {}, { eos_token_id: 'x' }))).rejects.toThrowError(
+      /generation_config\.json/,
     );
-    await expect(loadTokenizer(await variant((c) => void (c.padding_side = 'middle')))).rejects.toThrowError(TokenizerError);
-    await expect(loadTokenizer(await variant(() => {}, { eos_token_id: 'x' }))).rejects.toThrowError(/generation_config\.json/);
     const tok = await loadTokenizer(join(FIXTURES, 'models/tiny-qwen2'));
     expect(() => tok.decode([320])).toThrowError(/outside the vocabulary/);
     expect(() => tok.decode([1.5])).toThrowError(TokenizerError);

@@ -190,8 +190,7 @@ class LoadedTokenizer implements Tokenizer {
     this.paddingSide = side;
     // transformers writes a huge sentinel (int(1e30)) when a model has no limit.
     const maxLen = config.model_max_length;
-    this.modelMaxLength =
-      typeof maxLen === 'number' && Number.isSafeInteger(maxLen) && maxLen > 0 ? maxLen : undefined;
+    this.modelMaxLength = typeof maxLen === 'number' && Number.isSafeInteger(maxLen) && maxLen > 0 ? maxLen : undefined;
     this.addBos = typeof config.add_bos_token === 'boolean' ? config.add_bos_token : undefined;
     this.addEos = typeof config.add_eos_token === 'boolean' ? config.add_eos_token : undefined;
     this.specialTokens = special;
@@ -206,11 +205,27 @@ class LoadedTokenizer implements Tokenizer {
     // add_bos_token / add_eos_token in tokenizer_config.json override the post-processor, as transformers'
     // Llama-style tokenizers do by rebuilding theirs.
     const added = ids.length - plain.length;
-    if (this.addBos === true && this.bosTokenId !== undefined && ids[0] !== this.bosTokenId) ids.unshift(this.bosTokenId);
-    if (this.addBos === false && added > 0 && this.bosTokenId !== undefined && ids[0] === this.bosTokenId && plain[0] !== this.bosTokenId) ids.shift();
+    if (this.addBos === true && this.bosTokenId !== undefined && ids[0] !== this.bosTokenId)
+      ids.unshift(this.bosTokenId);
+    if (
+      this.addBos === false &&
+      added > 0 &&
+      this.bosTokenId !== undefined &&
+      ids[0] === this.bosTokenId &&
+      plain[0] !== this.bosTokenId
+    )
+      ids.shift();
     const last = ids.length - 1;
-    if (this.addEos === true && this.eosTokenId !== undefined && ids[last] !== this.eosTokenId) ids.push(this.eosTokenId);
-    if (this.addEos === false && added > 0 && this.eosTokenId !== undefined && ids[last] === this.eosTokenId && plain[plain.length - 1] !== this.eosTokenId) ids.pop();
+    if (this.addEos === true && this.eosTokenId !== undefined && ids[last] !== this.eosTokenId)
+      ids.push(this.eosTokenId);
+    if (
+      this.addEos === false &&
+      added > 0 &&
+      this.eosTokenId !== undefined &&
+      ids[last] === this.eosTokenId &&
+      plain[plain.length - 1] !== this.eosTokenId
+    )
+      ids.pop();
     return ids;
   }
 
