@@ -59,12 +59,30 @@ describe('op helpers in onnxruntime', () => {
     const b = new GraphBuilder('ops');
     const x = b.input('x', 'float32', ['batch', 'seq', D]);
     const id = b.input('ids', 'int64', ['batch', 'seq']);
-    const w = b.initializer('w', f32([D, 4], (i) => ws[i] as number));
-    const wt = b.initializer('wt', f32([4, D], (i) => ws[(i % D) * 4 + Math.floor(i / D)] as number));
-    const g = b.initializer('g', f32([D], (i) => 1 + i / 10));
-    const beta = b.initializer('beta', f32([D], (i) => i / 20));
-    const emb = b.initializer('emb', f32([10, D], (i) => i / 7));
-    const bias4 = b.initializer('bias4', f32([4], (i) => i - 1));
+    const w = b.initializer(
+      'w',
+      f32([D, 4], (i) => ws[i] as number),
+    );
+    const wt = b.initializer(
+      'wt',
+      f32([4, D], (i) => ws[(i % D) * 4 + Math.floor(i / D)] as number),
+    );
+    const g = b.initializer(
+      'g',
+      f32([D], (i) => 1 + i / 10),
+    );
+    const beta = b.initializer(
+      'beta',
+      f32([D], (i) => i / 20),
+    );
+    const emb = b.initializer(
+      'emb',
+      f32([10, D], (i) => i / 7),
+    );
+    const bias4 = b.initializer(
+      'bias4',
+      f32([4], (i) => i - 1),
+    );
     const outs: Record<string, Value> = {};
     const out = (name: string, v: Value): void => {
       outs[name] = b.output(v, name);
@@ -102,7 +120,10 @@ describe('op helpers in onnxruntime', () => {
     out('gatherElements', op.gatherElements(b, logits, lab, 2));
     const zeros = op.mul(b, logits, 0);
     const ones = op.add(b, op.gatherElements(b, zeros, lab, 2), 1);
-    out('scatterAdd', op.scatterElements(b, zeros, op.concat(b, [lab, lab], 2), op.concat(b, [ones, ones], 2), 2, 'add'));
+    out(
+      'scatterAdd',
+      op.scatterElements(b, zeros, op.concat(b, [lab, lab], 2), op.concat(b, [ones, ones], 2), 2, 'add'),
+    );
     out('reduceSum', op.reduceSum(b, x, [-1], false));
     out('reduceMean', op.reduceMean(b, x, [1], true));
     out('reduceMax', op.reduceMax(b, x, [-1]));
@@ -139,26 +160,70 @@ describe('op helpers in onnxruntime', () => {
     }
 
     const map = (f: (v: number) => number): number[] => xs.map(f);
-    close(nums(res.add), map((v) => v + 1.5));
-    close(nums(res.sub), map((v) => 1 - v));
-    close(nums(res.mul), xs.map((v, i) => v * (1 + (i % D) / 10)));
-    close(nums(res.div), map((v) => v / 4));
-    close(nums(res.neg), map((v) => -v));
+    close(
+      nums(res.add),
+      map((v) => v + 1.5),
+    );
+    close(
+      nums(res.sub),
+      map((v) => 1 - v),
+    );
+    close(
+      nums(res.mul),
+      xs.map((v, i) => v * (1 + (i % D) / 10)),
+    );
+    close(
+      nums(res.div),
+      map((v) => v / 4),
+    );
+    close(
+      nums(res.neg),
+      map((v) => -v),
+    );
     close(nums(res.exp), map(Math.exp));
-    close(nums(res.log), map((v) => Math.log(Math.abs(v) + 1)));
-    close(nums(res.sqrt), map((v) => Math.sqrt(Math.abs(v))));
-    close(nums(res.reciprocal), map((v) => 1 / (Math.abs(v) + 1)));
-    close(nums(res.pow), map((v) => v * v));
+    close(
+      nums(res.log),
+      map((v) => Math.log(Math.abs(v) + 1)),
+    );
+    close(
+      nums(res.sqrt),
+      map((v) => Math.sqrt(Math.abs(v))),
+    );
+    close(
+      nums(res.reciprocal),
+      map((v) => 1 / (Math.abs(v) + 1)),
+    );
+    close(
+      nums(res.pow),
+      map((v) => v * v),
+    );
     close(nums(res.tanh), map(Math.tanh));
-    close(nums(res.sigmoid), map((v) => 1 / (1 + Math.exp(-v))));
-    close(nums(res.relu), map((v) => Math.max(0, v)));
+    close(
+      nums(res.sigmoid),
+      map((v) => 1 / (1 + Math.exp(-v))),
+    );
+    close(
+      nums(res.relu),
+      map((v) => Math.max(0, v)),
+    );
     close(nums(res.erf), map(erf));
-    close(nums(res.max), map((v) => Math.max(v, 0.5)));
-    const mm = rows().flatMap((r) => [0, 1, 2, 3].map((j) => r.reduce((s, v, k) => s + v * (ws[k * 4 + j] as number), 0)));
+    close(
+      nums(res.max),
+      map((v) => Math.max(v, 0.5)),
+    );
+    const mm = rows().flatMap((r) =>
+      [0, 1, 2, 3].map((j) => r.reduce((s, v, k) => s + v * (ws[k * 4 + j] as number), 0)),
+    );
     close(nums(res.matmul), mm);
-    close(nums(res.fused), mm.map((v) => v * 0.5));
+    close(
+      nums(res.fused),
+      mm.map((v) => v * 0.5),
+    );
     close(nums(res.reshape), xs);
-    close(nums(res.gemm), mm.map((v, i) => 2 * v + 0.5 * ((i % 4) - 1)));
+    close(
+      nums(res.gemm),
+      mm.map((v, i) => 2 * v + 0.5 * ((i % 4) - 1)),
+    );
     const tr: number[] = [];
     for (let bb = 0; bb < B; bb++) for (let d = 0; d < D; d++) for (let t = 0; t < T; t++) tr.push(xAt(bb, t, d));
     close(nums(res.transpose), tr);
@@ -168,20 +233,37 @@ describe('op helpers in onnxruntime', () => {
     for (let bb = 0; bb < B; bb++) for (let r = 0; r < 2; r++) cat.push(...xs.slice(bb * T * D, (bb + 1) * T * D));
     close(nums(res.concat), cat);
     const shift: number[] = [];
-    for (let bb = 0; bb < B; bb++) for (let t = 0; t < T - 1; t++) for (let d = 0; d < D; d++) shift.push(xAt(bb, t, d));
+    for (let bb = 0; bb < B; bb++)
+      for (let t = 0; t < T - 1; t++) for (let d = 0; d < D; d++) shift.push(xAt(bb, t, d));
     close(nums(res.sliceShift), shift);
     const step: number[] = [];
     for (let bb = 0; bb < B; bb++) for (let t = 0; t < T; t++) for (let d = 1; d < D; d += 2) step.push(xAt(bb, t, d));
     close(nums(res.sliceStep), step);
-    close(nums(res.gather), ids.flatMap((k) => Array.from({ length: D }, (_, d) => (k * D + d) / 7)));
+    close(
+      nums(res.gather),
+      ids.flatMap((k) => Array.from({ length: D }, (_, d) => (k * D + d) / 7)),
+    );
     const labs = ids.map((k) => k % 4);
-    close(nums(res.gatherElements), labs.map((l, r) => mm[r * 4 + l] as number));
-    close(nums(res.scatterAdd), labs.flatMap((l) => [0, 1, 2, 3].map((j) => (j === l ? 2 : 0))));
-    close(nums(res.reduceSum), rows().map((r) => r.reduce((s, v) => s + v, 0)));
+    close(
+      nums(res.gatherElements),
+      labs.map((l, r) => mm[r * 4 + l] as number),
+    );
+    close(
+      nums(res.scatterAdd),
+      labs.flatMap((l) => [0, 1, 2, 3].map((j) => (j === l ? 2 : 0))),
+    );
+    close(
+      nums(res.reduceSum),
+      rows().map((r) => r.reduce((s, v) => s + v, 0)),
+    );
     const meanT: number[] = [];
-    for (let bb = 0; bb < B; bb++) for (let d = 0; d < D; d++) meanT.push((xAt(bb, 0, d) + xAt(bb, 1, d) + xAt(bb, 2, d)) / 3);
+    for (let bb = 0; bb < B; bb++)
+      for (let d = 0; d < D; d++) meanT.push((xAt(bb, 0, d) + xAt(bb, 1, d) + xAt(bb, 2, d)) / 3);
     close(nums(res.reduceMean), meanT);
-    close(nums(res.reduceMax), rows().map((r) => Math.max(...r)));
+    close(
+      nums(res.reduceMax),
+      rows().map((r) => Math.max(...r)),
+    );
     close(nums(res.reduceAll), [xs.reduce((s, v) => s + v, 0)]);
     const sm = rows().flatMap((r) => {
       const m = Math.max(...r);
@@ -197,7 +279,10 @@ describe('op helpers in onnxruntime', () => {
     });
     close(nums(res.layerNorm), ln);
     const inv = rows().map((r) => 1 / Math.sqrt(r.reduce((s, v) => s + v * v, 0) / D + 1e-6));
-    close(nums(res.rms), rows().flatMap((r, i) => r.map((v, d) => v * (inv[i] as number) * (1 + d / 10))));
+    close(
+      nums(res.rms),
+      rows().flatMap((r, i) => r.map((v, d) => v * (inv[i] as number) * (1 + d / 10))),
+    );
     close(nums(res.rmsInvStd), inv);
     const tril: number[] = [];
     for (let bb = 0; bb < B; bb++)

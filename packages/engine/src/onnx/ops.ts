@@ -2,10 +2,19 @@
 // (when it can) the output shape, and emits the form of the op that is valid at the builder's opset. Symbolic
 // dims flow through (see dims.ts); when a shape cannot be known it is left undefined rather than guessed.
 
-import { type GraphBuilder, GraphBuildError } from './builder.js';
+import { GraphBuildError, type GraphBuilder } from './builder.js';
 import { dimDivide, dimMinus, dimProduct, dimSum, sameDim } from './dims.js';
 import { bfloat16Bits, float16Bits, isFloat, ONNX_DTYPE } from './dtypes.js';
-import { attr, type Attr, type Dim, type DType, MS_DOMAIN, type TensorArray, type TensorData, type Value } from './ir.js';
+import {
+  type Attr,
+  attr,
+  type Dim,
+  type DType,
+  MS_DOMAIN,
+  type TensorArray,
+  type TensorData,
+  type Value,
+} from './ir.js';
 
 export type Shape = readonly Dim[] | undefined;
 /** A value, or a number that becomes a scalar constant of the other operand's dtype. */
@@ -25,7 +34,8 @@ function sameDtype(op: string, vs: readonly Value[]): DType {
   const first = vs[0];
   if (first === undefined) fail(op, 'needs at least one input');
   for (const v of vs) {
-    if (v.dtype !== first.dtype) fail(op, `dtype mismatch: '${first.name}' is ${first.dtype}, '${v.name}' is ${v.dtype}`);
+    if (v.dtype !== first.dtype)
+      fail(op, `dtype mismatch: '${first.name}' is ${first.dtype}, '${v.name}' is ${v.dtype}`);
   }
   return first.dtype;
 }
@@ -122,8 +132,17 @@ export function scalar(b: GraphBuilder, value: number | bigint, dtype: DType = '
 }
 
 /** A 1-D constant (shapes, axes, small tables). */
-export function const1d(b: GraphBuilder, values: readonly (number | bigint)[], dtype: DType = 'int64', hint?: string): Value {
-  return cachedConstant(b, { dtype, dims: [values.length], data: makeArray(values, dtype) }, hint ?? hintOf('c', values));
+export function const1d(
+  b: GraphBuilder,
+  values: readonly (number | bigint)[],
+  dtype: DType = 'int64',
+  hint?: string,
+): Value {
+  return cachedConstant(
+    b,
+    { dtype, dims: [values.length], data: makeArray(values, dtype) },
+    hint ?? hintOf('c', values),
+  );
 }
 
 function operand(b: GraphBuilder, x: Operand, like: DType): Value {
@@ -256,7 +275,11 @@ export function fusedMatMul(
   if ((transA && (a.shape?.length ?? 2) < 2) || (transB && (w.shape?.length ?? 2) < 2)) {
     fail('FusedMatMul', 'a transposed operand must have rank >= 2');
   }
-  const shape = matmulShape('FusedMatMul', transA ? swapLast2(a.shape) : a.shape, transB ? swapLast2(w.shape) : w.shape);
+  const shape = matmulShape(
+    'FusedMatMul',
+    transA ? swapLast2(a.shape) : a.shape,
+    transB ? swapLast2(w.shape) : w.shape,
+  );
   const attrs: Record<string, Attr> = {
     alpha: attr.float(opts.alpha ?? 1),
     transA: attr.int(transA ? 1 : 0),
@@ -275,7 +298,8 @@ export function gemm(
 ): Value {
   const dtype = sameDtype('Gemm', c === null ? [a, w] : [a, w, c]);
   for (const v of [a, w]) {
-    if (v.shape !== undefined && v.shape.length !== 2) fail('Gemm', `'${v.name}' must be 2-D, got ${fmtShape(v.shape)}`);
+    if (v.shape !== undefined && v.shape.length !== 2)
+      fail('Gemm', `'${v.name}' must be 2-D, got ${fmtShape(v.shape)}`);
   }
   const sa = opts.transA ? swapLast2(a.shape) : a.shape;
   const sw = opts.transB ? swapLast2(w.shape) : w.shape;
@@ -306,7 +330,12 @@ export function reshape(b: GraphBuilder, x: Value, shape: readonly number[] | Va
   const target = shape as readonly number[];
   if (target.filter((d) => d === -1).length > 1) fail('Reshape', `at most one -1 in [${target.join(', ')}]`);
   for (const d of target) if (!Number.isInteger(d) || d < -1) fail('Reshape', `bad target dim ${d}`);
-  return b.op1('Reshape', [x, const1d(b, target, 'int64', 'shape')], {}, { shapes: [outShape ?? reshapeShape(x.shape, target)] });
+  return b.op1(
+    'Reshape',
+    [x, const1d(b, target, 'int64', 'shape')],
+    {},
+    { shapes: [outShape ?? reshapeShape(x.shape, target)] },
+  );
 }
 
 function reshapeShape(input: Shape, target: readonly number[]): Dim[] | undefined {
@@ -463,7 +492,8 @@ export function slice(
 }
 
 function needIndex(op: string, v: Value): void {
-  if (v.dtype !== 'int64' && v.dtype !== 'int32') fail(op, `indices '${v.name}' must be int64 or int32, got ${v.dtype}`);
+  if (v.dtype !== 'int64' && v.dtype !== 'int32')
+    fail(op, `indices '${v.name}' must be int64 or int32, got ${v.dtype}`);
 }
 
 /** Gather along `axis`: output shape is data[:axis] + indices.shape + data[axis+1:]. */
@@ -480,7 +510,12 @@ export function gather(b: GraphBuilder, data: Value, indices: Value, axis = 0): 
 export function gatherElements(b: GraphBuilder, data: Value, indices: Value, axis: number): Value {
   needIndex('GatherElements', indices);
   if (data.shape !== undefined) normAxis('GatherElements', axis, data.shape.length);
-  return b.op1('GatherElements', [data, indices], { axis: attr.int(axis) }, { dtypes: [data.dtype], shapes: [indices.shape] });
+  return b.op1(
+    'GatherElements',
+    [data, indices],
+    { axis: attr.int(axis) },
+    { dtypes: [data.dtype], shapes: [indices.shape] },
+  );
 }
 
 export function scatterElements(
@@ -524,7 +559,13 @@ export function shape(b: GraphBuilder, x: Value, start?: number, end?: number): 
 }
 
 /** A tensor of `shape` (a runtime int64 1-D tensor) filled with `value`. */
-export function constantOfShape(b: GraphBuilder, shapeTensor: Value, value: number, dtype: DType, outShape?: readonly Dim[]): Value {
+export function constantOfShape(
+  b: GraphBuilder,
+  shapeTensor: Value,
+  value: number,
+  dtype: DType,
+  outShape?: readonly Dim[],
+): Value {
   const t: TensorData = { dtype, dims: [1], data: makeArray([value], dtype) };
   return b.op1('ConstantOfShape', [shapeTensor], { value: attr.tensor(t) }, { dtypes: [dtype], shapes: [outShape] });
 }
@@ -536,7 +577,14 @@ export function trilu(b: GraphBuilder, x: Value, upper: boolean, k = 0): Value {
 }
 
 /** Range(start, limit, delta); numbers become scalars of `dtype`. The length is known when all three are numbers. */
-export function range(b: GraphBuilder, start: Operand, limit: Operand, delta: Operand = 1, dtype: DType = 'int64', length?: Dim): Value {
+export function range(
+  b: GraphBuilder,
+  start: Operand,
+  limit: Operand,
+  delta: Operand = 1,
+  dtype: DType = 'int64',
+  length?: Dim,
+): Value {
   let len: Dim | undefined = length;
   if (len === undefined && typeof start === 'number' && typeof limit === 'number' && typeof delta === 'number') {
     len = Math.max(0, Math.ceil((limit - start) / delta));
@@ -561,7 +609,14 @@ function reducedShape(op: string, s: Shape, axes: readonly number[], keepdims: b
 }
 
 /** ReduceSum takes `axes` as an input from opset 13; the other Reduce* ops from opset 18. */
-function reduce(opType: string, inputSince: number, b: GraphBuilder, x: Value, axes: readonly number[], keepdims: boolean): Value {
+function reduce(
+  opType: string,
+  inputSince: number,
+  b: GraphBuilder,
+  x: Value,
+  axes: readonly number[],
+  keepdims: boolean,
+): Value {
   const shape = reducedShape(opType, x.shape, axes, keepdims);
   const attrs: Record<string, Attr> = { keepdims: attr.int(keepdims ? 1 : 0) };
   if (b.opset >= inputSince) {
@@ -584,7 +639,12 @@ export const reduceSumSquare = (b: GraphBuilder, x: Value, axes: readonly number
 
 export function argMax(b: GraphBuilder, x: Value, axis: number, keepdims = true): Value {
   const shape = reducedShape('ArgMax', x.shape, [axis], keepdims);
-  return b.op1('ArgMax', [x], { axis: attr.int(axis), keepdims: attr.int(keepdims ? 1 : 0) }, { dtypes: ['int64'], shapes: [shape] });
+  return b.op1(
+    'ArgMax',
+    [x],
+    { axis: attr.int(axis), keepdims: attr.int(keepdims ? 1 : 0) },
+    { dtypes: ['int64'], shapes: [shape] },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------------

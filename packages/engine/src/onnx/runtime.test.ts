@@ -87,15 +87,27 @@ describe('runtime: off-thread runs, external data, devices', () => {
   it('loads weights from external data and gives the same outputs', async () => {
     const b = new GraphBuilder('ext');
     const x = b.input('x', 'float32', ['n', 64]);
-    const w = b.initializer('w', f32([64, 32], (i) => Math.sin(i)));
-    const w2 = b.initializer('w2', { dtype: 'float16', dims: [32, 16], data: Uint16Array.from({ length: 512 }, (_, i) => 0x3c00 + (i % 64)) });
-    const bias = b.initializer('bias', f32([32], (i) => i / 10));
+    const w = b.initializer(
+      'w',
+      f32([64, 32], (i) => Math.sin(i)),
+    );
+    const w2 = b.initializer('w2', {
+      dtype: 'float16',
+      dims: [32, 16],
+      data: Uint16Array.from({ length: 512 }, (_, i) => 0x3c00 + (i % 64)),
+    });
+    const bias = b.initializer(
+      'bias',
+      f32([32], (i) => i / 10),
+    );
     const hdn = op.add(b, op.matmul(b, x, w), bias);
     b.output(op.matmul(b, op.cast(b, hdn, 'float16'), w2), 'y');
     const g = b.build();
     const feed = { x: f32([3, 64], (i) => Math.cos(i)) };
     const inline = await runGraph(g, feed);
-    const ext = await runGraph(g, feed, undefined, { serialize: { externalDataThresholdBytes: 0, externalMinBytes: 100 } });
+    const ext = await runGraph(g, feed, undefined, {
+      serialize: { externalDataThresholdBytes: 0, externalMinBytes: 100 },
+    });
     expect(ext.y?.dtype).toBe('float16');
     expect(Array.from(ext.y?.data as Uint16Array)).toEqual(Array.from(inline.y?.data as Uint16Array));
   });

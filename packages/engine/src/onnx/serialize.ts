@@ -120,7 +120,8 @@ export function serializeModel(graph: Graph, opts: SerializeOptions = {}): Seria
       fileSizes[f] = off + n;
     }
   }
-  const fileName = (i: number): string => (i === 0 ? fileBase : fileBase.replace(/(\.[^.]*)?$/, (ext) => `.${i}${ext}`));
+  const fileName = (i: number): string =>
+    i === 0 ? fileBase : fileBase.replace(/(\.[^.]*)?$/, (ext) => `.${i}${ext}`);
   const files = fileSizes.map((size, i) => ({ path: fileName(i), data: new Uint8Array(size) }));
 
   const initializer: onnxProto.onnx.ITensorProto[] = graph.initializers.map((init) => {
@@ -212,7 +213,13 @@ export function graphHash(graph: Graph): string {
         .sort()
         .map((k) => [k, attrJson(n.attrs[k] as Attr)]),
     ]),
-    initializers: graph.initializers.map((i) => [i.name, i.tensor.dtype, i.tensor.dims, i.trainable, i.tensor.data.byteLength]),
+    initializers: graph.initializers.map((i) => [
+      i.name,
+      i.tensor.dtype,
+      i.tensor.dims,
+      i.trainable,
+      i.tensor.data.byteLength,
+    ]),
   };
   h.update(JSON.stringify(structure));
   for (const init of graph.initializers) h.update(tensorBytes(init.tensor));

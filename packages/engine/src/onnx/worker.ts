@@ -62,7 +62,13 @@ async function handle(req: Request): Promise<{ reply: Reply; transfer: ArrayBuff
       const s = await ort.InferenceSession.create(req.model, opts);
       sessions.set(req.session, s);
       return {
-        reply: { id: req.id, ok: true, kind: 'created', inputNames: [...s.inputNames], outputNames: [...s.outputNames] },
+        reply: {
+          id: req.id,
+          ok: true,
+          kind: 'created',
+          inputNames: [...s.inputNames],
+          outputNames: [...s.outputNames],
+        },
         transfer: [],
       };
     }
