@@ -3,3 +3,4 @@ export * from './data/index.js';
 export * from './infer/index.js';
 export * from './tiny/index.js';
 export * from './models/index.js';
+export * from './autodiff/index.js';

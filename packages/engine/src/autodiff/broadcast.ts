@@ -54,4 +54,3 @@ export function unbroadcast(b: GraphBuilder, g: Value, gShape: readonly Dim[] | 
   const summed = reduceSumAxes(b, g, axes, true, true);
   return ops.reshape(b, summed, shapeOf(b, x), x.shape);
 }
-

@@ -10,7 +10,7 @@ import { AutodiffError } from './errors.js';
 /** Shape(x) as a constant when every dim is a fixed number, else as a runtime Shape node. */
 export function shapeOf(b: GraphBuilder, x: Value): Value {
   const s = x.shape;
-  if (s !== undefined && s.every((d): d is number => typeof d === 'number')) return ops.const1d(b, s, 'int64', 'shape');
+  if (s?.every((d): d is number => typeof d === 'number')) return ops.const1d(b, s as number[], 'int64', 'shape');
   return ops.shape(b, x);
 }
 
@@ -48,7 +48,13 @@ export function unsqueezeAxes(b: GraphBuilder, x: Value, axes: readonly number[]
   return b.op1('Unsqueeze', [x, axes as Value], {}, { dtypes: [x.dtype] });
 }
 
-export function scatterND(b: GraphBuilder, data: Value, indices: Value, updates: Value, reduction: 'none' | 'add'): Value {
+export function scatterND(
+  b: GraphBuilder,
+  data: Value,
+  indices: Value,
+  updates: Value,
+  reduction: 'none' | 'add',
+): Value {
   const attrs: Record<string, Attr> = reduction === 'none' ? {} : { reduction: attr.string(reduction) };
   return b.op1('ScatterND', [data, indices, updates], attrs, { dtypes: [data.dtype], shapes: [data.shape] });
 }

@@ -28,7 +28,13 @@ function bools(b: GraphBuilder, dims: number[], values: number[]): Value {
 }
 
 /** A float64 or float32 op of the same type as x, built from attributes (for ops without an ops.ts helper). */
-function raw(b: GraphBuilder, opType: string, inputs: (Value | null)[], attrs: Parameters<GraphBuilder['op1']>[2] = {}, domain = ''): Value {
+function raw(
+  b: GraphBuilder,
+  opType: string,
+  inputs: (Value | null)[],
+  attrs: Parameters<GraphBuilder['op1']>[2] = {},
+  domain = '',
+): Value {
   const first = inputs.find((v): v is Value => v !== null) as Value;
   return b.op1(opType, inputs, attrs, { domain, dtypes: [first.dtype] });
 }
@@ -73,25 +79,61 @@ function refErf(b: GraphBuilder, x: Value): Value {
 
 const rows: Row[] = [
   // --- elementwise arithmetic, with broadcasting
-  { name: 'Add same shape', params: { a: P(2, 3), c: P(2, 3) }, build: (b, p) => ops.add(b, p.a as Value, p.c as Value) },
-  { name: 'Add [3,1,4] + [4]', params: { a: P(3, 1, 4), c: P(4) }, build: (b, p) => ops.add(b, p.a as Value, p.c as Value) },
-  { name: 'Add [3,1,4] + [5,1]', params: { a: P(3, 1, 4), c: P(5, 1) }, build: (b, p) => ops.add(b, p.a as Value, p.c as Value) },
+  {
+    name: 'Add same shape',
+    params: { a: P(2, 3), c: P(2, 3) },
+    build: (b, p) => ops.add(b, p.a as Value, p.c as Value),
+  },
+  {
+    name: 'Add [3,1,4] + [4]',
+    params: { a: P(3, 1, 4), c: P(4) },
+    build: (b, p) => ops.add(b, p.a as Value, p.c as Value),
+  },
+  {
+    name: 'Add [3,1,4] + [5,1]',
+    params: { a: P(3, 1, 4), c: P(5, 1) },
+    build: (b, p) => ops.add(b, p.a as Value, p.c as Value),
+  },
   { name: 'Sub [2,3] - [3]', params: { a: P(2, 3), c: P(3) }, build: (b, p) => ops.sub(b, p.a as Value, p.c as Value) },
   { name: 'Mul [2,3] * [3]', params: { a: P(2, 3), c: P(3) }, build: (b, p) => ops.mul(b, p.a as Value, p.c as Value) },
-  { name: 'Mul [3,1,4] * [1,5,1]', params: { a: P(3, 1, 4), c: P(1, 5, 1) }, build: (b, p) => ops.mul(b, p.a as Value, p.c as Value) },
-  { name: 'Mul by scalar param', params: { a: P(2, 3), c: P() }, build: (b, p) => ops.mul(b, p.a as Value, p.c as Value) },
-  { name: 'Div [2,3] / [2,1]', params: { a: P(2, 3), c: Psigned(2, 1) }, build: (b, p) => ops.div(b, p.a as Value, p.c as Value) },
+  {
+    name: 'Mul [3,1,4] * [1,5,1]',
+    params: { a: P(3, 1, 4), c: P(1, 5, 1) },
+    build: (b, p) => ops.mul(b, p.a as Value, p.c as Value),
+  },
+  {
+    name: 'Mul by scalar param',
+    params: { a: P(2, 3), c: P() },
+    build: (b, p) => ops.mul(b, p.a as Value, p.c as Value),
+  },
+  {
+    name: 'Div [2,3] / [2,1]',
+    params: { a: P(2, 3), c: Psigned(2, 1) },
+    build: (b, p) => ops.div(b, p.a as Value, p.c as Value),
+  },
   { name: 'Neg', params: { a: P(2, 3) }, build: (b, p) => ops.neg(b, p.a as Value) },
   { name: 'Pow x^2 (constant)', params: { a: P(2, 3) }, build: (b, p) => ops.pow(b, p.a as Value, 2) },
   { name: 'Pow x^3 (constant)', params: { a: P(2, 3) }, build: (b, p) => ops.pow(b, p.a as Value, 3) },
-  { name: 'Pow x^p, both trainable, [2,3]^[3]', params: { a: Ppos(2, 3), e: P(3) }, build: (b, p) => ops.pow(b, p.a as Value, p.e as Value) },
+  {
+    name: 'Pow x^p, both trainable, [2,3]^[3]',
+    params: { a: Ppos(2, 3), e: P(3) },
+    build: (b, p) => ops.pow(b, p.a as Value, p.e as Value),
+  },
   {
     name: 'Where [2,3] / [3]',
     params: { x: P(2, 3), y: P(3) },
     build: (b, p) => ops.where(b, bools(b, [2, 3], [1, 0, 1, 0, 0, 1]), p.x as Value, p.y as Value),
   },
-  { name: 'Max [2,3] vs [3]', params: { a: P(2, 3), c: P(3) }, build: (b, p) => ops.max(b, p.a as Value, p.c as Value) },
-  { name: 'Min [2,3] vs [2,3]', params: { a: P(2, 3), c: P(2, 3) }, build: (b, p) => ops.min(b, p.a as Value, p.c as Value) },
+  {
+    name: 'Max [2,3] vs [3]',
+    params: { a: P(2, 3), c: P(3) },
+    build: (b, p) => ops.max(b, p.a as Value, p.c as Value),
+  },
+  {
+    name: 'Min [2,3] vs [2,3]',
+    params: { a: P(2, 3), c: P(2, 3) },
+    build: (b, p) => ops.min(b, p.a as Value, p.c as Value),
+  },
   // --- unary
   { name: 'Exp', params: { a: P(2, 3) }, build: (b, p) => ops.exp(b, p.a as Value) },
   { name: 'Log', params: { a: Ppos(2, 3) }, build: (b, p) => ops.log(b, p.a as Value) },
@@ -136,12 +178,36 @@ const rows: Row[] = [
     build: (b, p) => ops.expand(b, p.a as Value, [2, 3, 4]),
   },
   // --- matrix products
-  { name: 'MatMul [2,3,4] @ [4,5] (linear layer)', params: { a: P(2, 3, 4), w: P(4, 5) }, build: (b, p) => ops.matmul(b, p.a as Value, p.w as Value) },
-  { name: 'MatMul [2,3,4] @ [2,4,5]', params: { a: P(2, 3, 4), w: P(2, 4, 5) }, build: (b, p) => ops.matmul(b, p.a as Value, p.w as Value) },
-  { name: 'MatMul [2,1,3,4] @ [3,4,5] (batch broadcast)', params: { a: P(2, 1, 3, 4), w: P(3, 4, 5) }, build: (b, p) => ops.matmul(b, p.a as Value, p.w as Value) },
-  { name: 'MatMul [4,3] @ [2,3,5] (2-D left)', params: { a: P(4, 3), w: P(2, 3, 5) }, build: (b, p) => ops.matmul(b, p.a as Value, p.w as Value) },
-  { name: 'MatMul [4] @ [4,5] (1-D left)', params: { a: P(4), w: P(4, 5) }, build: (b, p) => ops.matmul(b, p.a as Value, p.w as Value) },
-  { name: 'MatMul [2,3,4] @ [4] (1-D right)', params: { a: P(2, 3, 4), w: P(4) }, build: (b, p) => ops.matmul(b, p.a as Value, p.w as Value) },
+  {
+    name: 'MatMul [2,3,4] @ [4,5] (linear layer)',
+    params: { a: P(2, 3, 4), w: P(4, 5) },
+    build: (b, p) => ops.matmul(b, p.a as Value, p.w as Value),
+  },
+  {
+    name: 'MatMul [2,3,4] @ [2,4,5]',
+    params: { a: P(2, 3, 4), w: P(2, 4, 5) },
+    build: (b, p) => ops.matmul(b, p.a as Value, p.w as Value),
+  },
+  {
+    name: 'MatMul [2,1,3,4] @ [3,4,5] (batch broadcast)',
+    params: { a: P(2, 1, 3, 4), w: P(3, 4, 5) },
+    build: (b, p) => ops.matmul(b, p.a as Value, p.w as Value),
+  },
+  {
+    name: 'MatMul [4,3] @ [2,3,5] (2-D left)',
+    params: { a: P(4, 3), w: P(2, 3, 5) },
+    build: (b, p) => ops.matmul(b, p.a as Value, p.w as Value),
+  },
+  {
+    name: 'MatMul [4] @ [4,5] (1-D left)',
+    params: { a: P(4), w: P(4, 5) },
+    build: (b, p) => ops.matmul(b, p.a as Value, p.w as Value),
+  },
+  {
+    name: 'MatMul [2,3,4] @ [4] (1-D right)',
+    params: { a: P(2, 3, 4), w: P(4) },
+    build: (b, p) => ops.matmul(b, p.a as Value, p.w as Value),
+  },
   {
     name: 'MatMul float32 [2,3,4] @ [4,5] (FusedMatMul backward)',
     dtype: 'float32',
@@ -180,15 +246,28 @@ const rows: Row[] = [
     ([tA, tB]): Row => ({
       name: `Gemm transA=${tA} transB=${tB} alpha=1.3 beta=0.6, C [5]`,
       params: { a: P(...(tA ? [4, 3] : [3, 4])), w: P(...(tB ? [5, 4] : [4, 5])), c: P(5) },
-      build: (b, p) => ops.gemm(b, p.a as Value, p.w as Value, p.c as Value, { transA: tA, transB: tB, alpha: 1.3, beta: 0.6 }),
+      build: (b, p) =>
+        ops.gemm(b, p.a as Value, p.w as Value, p.c as Value, { transA: tA, transB: tB, alpha: 1.3, beta: 0.6 }),
     }),
   ),
   // --- shapes and layout
-  { name: 'Reshape [2,3,4] -> [6,4]', params: { a: P(2, 3, 4) }, build: (b, p) => ops.reshape(b, p.a as Value, [6, 4]) },
-  { name: 'Flatten axis 2', params: { a: P(2, 3, 4) }, build: (b, p) => raw(b, 'Flatten', [p.a as Value], { axis: attr.int(2) }) },
+  {
+    name: 'Reshape [2,3,4] -> [6,4]',
+    params: { a: P(2, 3, 4) },
+    build: (b, p) => ops.reshape(b, p.a as Value, [6, 4]),
+  },
+  {
+    name: 'Flatten axis 2',
+    params: { a: P(2, 3, 4) },
+    build: (b, p) => raw(b, 'Flatten', [p.a as Value], { axis: attr.int(2) }),
+  },
   { name: 'Squeeze', params: { a: P(2, 1, 4) }, build: (b, p) => ops.squeeze(b, p.a as Value, [1]) },
   { name: 'Unsqueeze', params: { a: P(2, 4) }, build: (b, p) => ops.unsqueeze(b, p.a as Value, [0, 2]) },
-  { name: 'Transpose perm [2,0,1]', params: { a: P(2, 3, 4) }, build: (b, p) => ops.transpose(b, p.a as Value, [2, 0, 1]) },
+  {
+    name: 'Transpose perm [2,0,1]',
+    params: { a: P(2, 3, 4) },
+    build: (b, p) => ops.transpose(b, p.a as Value, [2, 0, 1]),
+  },
   { name: 'Transpose default perm', params: { a: P(2, 3, 4) }, build: (b, p) => raw(b, 'Transpose', [p.a as Value]) },
   {
     name: 'Concat 3 inputs axis 1',
@@ -232,7 +311,8 @@ const rows: Row[] = [
   {
     name: 'Gather axis -1, scalar index',
     params: { e: P(3, 4) },
-    build: (b, p) => ops.gather(b, p.e as Value, b.constant({ dtype: 'int64', dims: [], data: BigInt64Array.from([2n]) }), -1),
+    build: (b, p) =>
+      ops.gather(b, p.e as Value, b.constant({ dtype: 'int64', dims: [], data: BigInt64Array.from([2n]) }), -1),
   },
   {
     name: 'GatherElements axis 1 (cross-entropy pick, repeated)',
@@ -240,12 +320,32 @@ const rows: Row[] = [
     build: (b, p) => ops.gatherElements(b, p.e as Value, i64(b, [4, 2], [1, 1, 0, 4, 3, 2, 4, 4]), 1),
   },
   // --- reductions and softmax
-  { name: 'ReduceSum axis 1, keepdims 0', params: { a: P(2, 3, 4) }, build: (b, p) => ops.reduceSum(b, p.a as Value, [1], false) },
-  { name: 'ReduceSum axes [0,2], keepdims 1', params: { a: P(2, 3, 4) }, build: (b, p) => ops.reduceSum(b, p.a as Value, [0, 2], true) },
+  {
+    name: 'ReduceSum axis 1, keepdims 0',
+    params: { a: P(2, 3, 4) },
+    build: (b, p) => ops.reduceSum(b, p.a as Value, [1], false),
+  },
+  {
+    name: 'ReduceSum axes [0,2], keepdims 1',
+    params: { a: P(2, 3, 4) },
+    build: (b, p) => ops.reduceSum(b, p.a as Value, [0, 2], true),
+  },
   { name: 'ReduceSum all', params: { a: P(2, 3, 4) }, build: (b, p) => ops.reduceSum(b, p.a as Value, [], false) },
-  { name: 'ReduceMean axis -1, keepdims 1', params: { a: P(2, 3, 4) }, build: (b, p) => ops.reduceMean(b, p.a as Value, [-1], true) },
-  { name: 'ReduceMean axes [0,2], keepdims 0', params: { a: P(2, 3, 4) }, build: (b, p) => ops.reduceMean(b, p.a as Value, [0, 2], false) },
-  { name: 'ReduceMax axis 1, keepdims 0', params: { a: P(2, 3, 4) }, build: (b, p) => ops.reduceMax(b, p.a as Value, [1], false) },
+  {
+    name: 'ReduceMean axis -1, keepdims 1',
+    params: { a: P(2, 3, 4) },
+    build: (b, p) => ops.reduceMean(b, p.a as Value, [-1], true),
+  },
+  {
+    name: 'ReduceMean axes [0,2], keepdims 0',
+    params: { a: P(2, 3, 4) },
+    build: (b, p) => ops.reduceMean(b, p.a as Value, [0, 2], false),
+  },
+  {
+    name: 'ReduceMax axis 1, keepdims 0',
+    params: { a: P(2, 3, 4) },
+    build: (b, p) => ops.reduceMax(b, p.a as Value, [1], false),
+  },
   { name: 'Softmax axis -1', params: { a: P(2, 3, 5) }, build: (b, p) => ops.softmax(b, p.a as Value, -1) },
   { name: 'Softmax axis 1', params: { a: P(2, 3, 5) }, build: (b, p) => ops.softmax(b, p.a as Value, 1) },
   {
@@ -311,12 +411,14 @@ const rows: Row[] = [
   {
     name: 'SoftmaxCrossEntropyLoss mean, ignore_index -100',
     params: { s: P(4, 5) },
-    build: (b, p) => ops.softmaxCrossEntropyLoss(b, p.s as Value, i64(b, [4], [1, -100, 4, 1]), { ignoreIndex: -100 }).loss,
+    build: (b, p) =>
+      ops.softmaxCrossEntropyLoss(b, p.s as Value, i64(b, [4], [1, -100, 4, 1]), { ignoreIndex: -100 }).loss,
   },
   {
     name: 'SoftmaxCrossEntropyLoss sum, [N,C,T] scores',
     params: { s: P(2, 5, 3) },
-    build: (b, p) => ops.softmaxCrossEntropyLoss(b, p.s as Value, i64(b, [2, 3], [0, 4, 4, 2, 1, 3]), { reduction: 'sum' }).loss,
+    build: (b, p) =>
+      ops.softmaxCrossEntropyLoss(b, p.s as Value, i64(b, [2, 3], [0, 4, 4, 2, 1, 3]), { reduction: 'sum' }).loss,
   },
   {
     name: 'SoftmaxCrossEntropyLoss none, extreme logits',
@@ -363,7 +465,10 @@ const rows: Row[] = [
     name: 'composite: LoRA linear x·W + (x·A)·B·s with frozen W',
     params: { x: P(2, 3, 4), a: P(4, 2), c: P(2, 5) },
     build: (b, p) => {
-      const w = b.constant({ dtype: 'float64', dims: [4, 5], data: Float64Array.from({ length: 20 }, (_, i) => Math.sin(i)) }, 'w');
+      const w = b.constant(
+        { dtype: 'float64', dims: [4, 5], data: Float64Array.from({ length: 20 }, (_, i) => Math.sin(i)) },
+        'w',
+      );
       const base = ops.matmul(b, p.x as Value, w);
       const lora = ops.mul(b, ops.matmul(b, ops.matmul(b, p.x as Value, p.a as Value), p.c as Value), 2);
       return ops.add(b, base, lora);

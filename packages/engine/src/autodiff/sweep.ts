@@ -36,22 +36,33 @@ export const gradientName = (name: string): string => `grad:${name}`;
 
 export function buildGradientGraph(forward: Graph, opts: GradientOptions): GradientGraph {
   if (forward.opset < MIN_OPSET) {
-    throw new AutodiffError('bad-opset', `graph '${forward.name}' has opset ${forward.opset}; the backward needs >= ${MIN_OPSET}`);
+    throw new AutodiffError(
+      'bad-opset',
+      `graph '${forward.name}' has opset ${forward.opset}; the backward needs >= ${MIN_OPSET}`,
+    );
   }
   const inits = new Map(forward.initializers.map((i) => [i.name, i]));
   const wrt = checkWrt(forward, inits, opts.wrt);
   const loss = forward.values.get(opts.loss);
-  if (loss === undefined) throw new AutodiffError('bad-loss', `loss '${opts.loss}' is not a value of graph '${forward.name}'`);
-  if (!isFloat(loss.dtype)) throw new AutodiffError('bad-loss', `loss '${loss.name}' is ${loss.dtype}, not floating point`);
+  if (loss === undefined)
+    throw new AutodiffError('bad-loss', `loss '${opts.loss}' is not a value of graph '${forward.name}'`);
+  if (!isFloat(loss.dtype))
+    throw new AutodiffError('bad-loss', `loss '${loss.name}' is ${loss.dtype}, not floating point`);
 
   const active = dependsOnWrt(forward, wrt);
   if (!active.has(loss.name)) {
-    throw new AutodiffError('bad-loss', `loss '${loss.name}' does not depend on any of ${wrt.map((w) => `'${w.name}'`).join(', ')}`);
+    throw new AutodiffError(
+      'bad-loss',
+      `loss '${loss.name}' does not depend on any of ${wrt.map((w) => `'${w.name}'`).join(', ')}`,
+    );
   }
   const { needed, onPath } = pathToLoss(forward, active, loss.name);
   const unused = wrt.filter((w) => !needed.has(w.name));
   if (unused.length > 0 && opts.allowUnused !== true) {
-    throw new AutodiffError('unused-wrt', `${unused.map((w) => `'${w.name}'`).join(', ')} do(es) not reach loss '${loss.name}'`);
+    throw new AutodiffError(
+      'unused-wrt',
+      `${unused.map((w) => `'${w.name}'`).join(', ')} do(es) not reach loss '${loss.name}'`,
+    );
   }
   const rules = rulesFor(forward, onPath);
   const withSaves = exposeSavedOutputs(forward, onPath, rules);
@@ -104,7 +115,10 @@ function checkWrt(forward: Graph, inits: ReadonlyMap<string, Initializer>, names
     seen.add(name);
     const init = inits.get(name);
     if (init === undefined && !inputs.has(name)) {
-      throw new AutodiffError('bad-wrt', `wrt '${name}' is neither an initialiser nor an input of graph '${forward.name}'`);
+      throw new AutodiffError(
+        'bad-wrt',
+        `wrt '${name}' is neither an initialiser nor an input of graph '${forward.name}'`,
+      );
     }
     if (init !== undefined && !init.trainable) {
       throw new AutodiffError('bad-wrt', `wrt '${name}' is a frozen initialiser (not marked trainable)`);
@@ -123,7 +137,10 @@ function dependsOnWrt(forward: Graph, wrt: readonly Value[]): Set<string> {
   for (const node of forward.nodes) {
     for (const i of node.inputs) {
       if (i !== '' && !defined.has(i)) {
-        throw new AutodiffError('unsupported', `node '${node.name}' reads '${i}' before it is produced (nodes must be in topological order)`);
+        throw new AutodiffError(
+          'unsupported',
+          `node '${node.name}' reads '${i}' before it is produced (nodes must be in topological order)`,
+        );
       }
     }
     node.outputs.forEach((o) => {
@@ -141,7 +158,11 @@ function dependsOnWrt(forward: Graph, wrt: readonly Value[]): Set<string> {
 }
 
 /** Of the active values, those the loss depends on; and the nodes that produce them. */
-function pathToLoss(forward: Graph, active: ReadonlySet<string>, loss: string): { needed: Set<string>; onPath: boolean[] } {
+function pathToLoss(
+  forward: Graph,
+  active: ReadonlySet<string>,
+  loss: string,
+): { needed: Set<string>; onPath: boolean[] } {
   const needed = new Set([loss]);
   const onPath = forward.nodes.map(() => false);
   for (let n = forward.nodes.length - 1; n >= 0; n--) {

@@ -59,7 +59,11 @@ export const elementwiseRules: Record<string, RuleEntry> = {
       });
       // d(x^p)/dp = y·ln x; the exponent's own dtype may differ from x's.
       const dp = ctx.needs(1)
-        ? castTo(b, unbroadcast(b, ops.mul(b, go0(ctx), ops.mul(b, ctx.O(0), ops.log(b, x))), ctx.O(0).shape, p), ctx.I(1).dtype)
+        ? castTo(
+            b,
+            unbroadcast(b, ops.mul(b, go0(ctx), ops.mul(b, ctx.O(0), ops.log(b, x))), ctx.O(0).shape, p),
+            ctx.I(1).dtype,
+          )
         : null;
       return [dx, dp];
     },

@@ -9,7 +9,8 @@ import type { GradContext, RuleEntry } from './context.js';
 import { go0 } from './elementwise.js';
 
 const view: RuleEntry = {
-  grad: (ctx) => ctx.node.inputs.map((_, i) => (i === 0 && ctx.needs(0) ? reshapeLike(ctx.b, go0(ctx), ctx.I(0)) : null)),
+  grad: (ctx) =>
+    ctx.node.inputs.map((_, i) => (i === 0 && ctx.needs(0) ? reshapeLike(ctx.b, go0(ctx), ctx.I(0)) : null)),
 };
 
 function transposeGrad(ctx: GradContext): (Value | null)[] {
@@ -53,7 +54,11 @@ function concatGrad(ctx: GradContext): (Value | null)[] {
     'Split',
     [go0(ctx), sizes],
     { axis: attr.int(axis) },
-    { outputs: n, dtypes: ctx.node.inputs.map(() => go0(ctx).dtype), shapes: ctx.node.inputs.map((_, i) => ctx.I(i).shape) },
+    {
+      outputs: n,
+      dtypes: ctx.node.inputs.map(() => go0(ctx).dtype),
+      shapes: ctx.node.inputs.map((_, i) => ctx.I(i).shape),
+    },
   );
   return parts.map((p, i) => (ctx.needs(i) ? p : null));
 }
@@ -68,7 +73,7 @@ function splitGrad(ctx: GradContext): (Value | null)[] {
 function allOnes(ctx: GradContext, i: number): boolean {
   if (!ctx.hasInput(i)) return true;
   const steps = ctx.constInts(i);
-  return steps !== undefined && steps.every((s) => s === 1);
+  return steps?.every((s) => s === 1) === true;
 }
 
 /**
@@ -91,7 +96,12 @@ function sliceGrad(ctx: GradContext): (Value | null)[] {
       const n = ctx.constInts(1)?.length;
       axes =
         n !== undefined
-          ? ops.const1d(b, Array.from({ length: n }, (_, i) => i), 'int64', 'axes')
+          ? ops.const1d(
+              b,
+              Array.from({ length: n }, (_, i) => i),
+              'int64',
+              'axes',
+            )
           : ops.range(b, 0, ops.squeeze(b, ops.shape(b, starts), [0]), 1, 'int64');
     }
     const d = ops.gather(b, ops.shape(b, x), axes, 0);
@@ -100,14 +110,24 @@ function sliceGrad(ctx: GradContext): (Value | null)[] {
     const len = ops.gather(b, ops.shape(b, ctx.O(0)), axes, 0);
     const end = ops.sub(b, ops.sub(b, d, begin), len);
     const pads = ops.concat(b, [begin, end], 0);
-    grads[0] = b.op1('Pad', [g, pads, null, axes], { mode: attr.string('constant') }, { dtypes: [g.dtype], shapes: [x.shape] });
+    grads[0] = b.op1(
+      'Pad',
+      [g, pads, null, axes],
+      { mode: attr.string('constant') },
+      { dtypes: [g.dtype], shapes: [x.shape] },
+    );
     return grads;
   }
   const n = size(b, x);
   const flat = ops.reshape(b, ops.range(b, 0, n, 1, 'int64'), ops.shape(b, x), x.shape);
-  const picked = b.op1('Slice', [flat, ...ctx.node.inputs.slice(1).map((name) => (name === '' ? null : b.value(name)))], {}, {
-    dtypes: ['int64'],
-  });
+  const picked = b.op1(
+    'Slice',
+    [flat, ...ctx.node.inputs.slice(1).map((name) => (name === '' ? null : b.value(name)))],
+    {},
+    {
+      dtypes: ['int64'],
+    },
+  );
   const idx = ops.reshape(b, picked, [-1, 1]);
   const zeros = ops.constantOfShape(b, ops.unsqueeze(b, n, [0]), 0, g.dtype);
   const scattered = scatterND(b, zeros, idx, ops.reshape(b, g, [-1]), 'none');

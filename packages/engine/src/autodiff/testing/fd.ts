@@ -98,11 +98,15 @@ function lossGraph(
   for (const [name, param] of Object.entries(row.params)) {
     p[name] = asInputs
       ? b.input(name, dtype, param.shape)
-      : b.initializer(name, tensor(dtype as 'float32' | 'float64', param.shape, values[name] as number[]), { trainable: true });
+      : b.initializer(name, tensor(dtype as 'float32' | 'float64', param.shape, values[name] as number[]), {
+          trainable: true,
+        });
   }
   const outs = asList(build(b, p, rng(hash(row.name) ^ 0x5eed)));
   if (weights === undefined) {
-    outs.forEach((o, k) => b.output(o, `out${k}`));
+    outs.forEach((o, k) => {
+      b.output(o, `out${k}`);
+    });
     return b.build();
   }
   let loss: Value | undefined;
@@ -136,7 +140,9 @@ export async function checkRow(row: Row): Promise<FdResult> {
   const refBuild = row.reference ?? row.build;
 
   const feeds64 = (vals: Readonly<Record<string, number[]>>): Record<string, TensorData> =>
-    Object.fromEntries(Object.entries(row.params).map(([n, p]) => [n, tensor('float64', p.shape, vals[n] as number[])]));
+    Object.fromEntries(
+      Object.entries(row.params).map(([n, p]) => [n, tensor('float64', p.shape, vals[n] as number[])]),
+    );
 
   // Output shapes (and dtypes) from a plain forward run, to size the loss weights.
   const shapesRun = await runGraph(lossGraph(row, 'float64', true, values, undefined, refBuild), feeds64(values));
@@ -144,7 +150,13 @@ export async function checkRow(row: Row): Promise<FdResult> {
   for (let k = 0; `out${k}` in shapesRun; k++) {
     const o = shapesRun[`out${k}`] as TensorData;
     const n = o.dims.reduce((a, d) => a * d, 1);
-    weights.push(tensor('float64', o.dims, Array.from({ length: n }, () => normal(r))));
+    weights.push(
+      tensor(
+        'float64',
+        o.dims,
+        Array.from({ length: n }, () => normal(r)),
+      ),
+    );
   }
 
   const forward = lossGraph(row, dtype, false, values, weights, row.build);
@@ -176,7 +188,9 @@ export async function checkRow(row: Row): Promise<FdResult> {
   const ref = lossGraph(row, 'float64', true, values, weights, refBuild);
   const eps = row.eps ?? 1e-6;
   const shifted = (s: number): Record<string, number[]> =>
-    Object.fromEntries(wrt.map((n) => [n, (values[n] as number[]).map((x, i) => x + s * ((dir[n] as number[])[i] as number))]));
+    Object.fromEntries(
+      wrt.map((n) => [n, (values[n] as number[]).map((x, i) => x + s * ((dir[n] as number[])[i] as number))]),
+    );
   const lossAt = async (vals: Record<string, number[]>): Promise<number> =>
     scalarOf((await runGraph(ref, { ...feeds64(vals), ...wFeeds(ref) }, ['loss'])).loss);
   const [lp, lm, l0] = [await lossAt(shifted(eps)), await lossAt(shifted(-eps)), await lossAt(values)];
