@@ -4,3 +4,4 @@ export * from './infer/index.js';
 export * from './tiny/index.js';
 export * from './models/index.js';
 export * from './autodiff/index.js';
+export * from './io/index.js';

@@ -4,7 +4,12 @@ import { Fields } from './json-fields.js';
 import { parseRopeScaling, type RopeScaling } from './rope.js';
 
 /** The architectures this engine builds, by the class name in config.json's "architectures". */
-export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'GPT2LMHeadModel'] as const;
+export const SUPPORTED_ARCHITECTURES = [
+  'LlamaForCausalLM',
+  'MistralForCausalLM',
+  'Qwen2ForCausalLM',
+  'GPT2LMHeadModel',
+] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
 export type HiddenAct = 'silu' | 'gelu' | 'gelu_new' | 'gelu_pytorch_tanh' | 'gelu_fast' | 'relu';
@@ -82,8 +87,17 @@ export async function loadModelConfig(file: string): Promise<ModelConfig> {
   try {
     text = await readFile(file, 'utf8');
   } catch (cause) {
-    throw new ConfigError('not-found', `${file}: cannot read config (${(cause as NodeJS.ErrnoException).code ?? 'error'})`, { cause });
+    throw new ConfigError(
+      'not-found',
+      `${file}: cannot read config (${(cause as NodeJS.ErrnoException).code ?? 'error'})`,
+      { cause },
+    );
   }
+  return parseModelConfigText(text, file);
+}
+
+/** Validate config.json text; `file` names it in errors. */
+export function parseModelConfigText(text: string, file = 'config.json'): ModelConfig {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -95,7 +109,8 @@ export async function loadModelConfig(file: string): Promise<ModelConfig> {
 
 /** Validate a parsed config.json; `file` names it in errors. */
 export function parseModelConfig(json: unknown, file = 'config.json'): ModelConfig {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError('not-object', `${file}: must be a JSON object`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new ConfigError('not-object', `${file}: must be a JSON object`);
   const f = new Fields(json as Record<string, unknown>, file, fail);
   const architecture = detectArchitecture(f);
   return architecture === 'GPT2LMHeadModel' ? parseGpt2(f) : parseLlamaFamily(f, architecture);
@@ -106,7 +121,11 @@ function detectArchitecture(f: Fields): Architecture {
   const archs = f.optStringList('architectures');
   if (archs && archs.length > 0) {
     const found = archs.find((a): a is Architecture => (SUPPORTED_ARCHITECTURES as readonly string[]).includes(a));
-    if (!found) throw new ConfigError('unsupported-architecture', `${f.file}: architecture ${archs.join(', ')} is not supported (supported: ${supported})`);
+    if (!found)
+      throw new ConfigError(
+        'unsupported-architecture',
+        `${f.file}: architecture ${archs.join(', ')} is not supported (supported: ${supported})`,
+      );
     return found;
   }
   const modelType = f.optString('model_type');
@@ -129,7 +148,15 @@ function activation(f: Fields, key: string, fallback: HiddenAct): HiddenAct {
   return act as HiddenAct;
 }
 
-function checkHeads(f: Fields, hiddenSize: number, numHeads: number, numKvHeads: number, explicitHeadDim: boolean, hiddenKey: string, headsKey: string): void {
+function checkHeads(
+  f: Fields,
+  hiddenSize: number,
+  numHeads: number,
+  numKvHeads: number,
+  explicitHeadDim: boolean,
+  hiddenKey: string,
+  headsKey: string,
+): void {
   if (!explicitHeadDim && hiddenSize % numHeads !== 0) {
     throw f.error('inconsistent', hiddenKey, `(${hiddenSize}) is not divisible by ${headsKey} (${numHeads})`);
   }
@@ -164,12 +191,21 @@ function parseLlamaFamily(f: Fields, architecture: LlamaFamilyConfig['architectu
   const explicitHeadDim = f.has('head_dim');
   checkHeads(f, hiddenSize, numHeads, numKvHeads, explicitHeadDim, 'hidden_size', 'num_attention_heads');
   const headDim = f.posInt('head_dim', hiddenSize / numHeads);
-  if (headDim % 2 !== 0) throw f.error('inconsistent', explicitHeadDim ? 'head_dim' : 'hidden_size', `gives head_dim ${headDim}, which RoPE needs even`);
+  if (headDim % 2 !== 0)
+    throw f.error(
+      'inconsistent',
+      explicitHeadDim ? 'head_dim' : 'hidden_size',
+      `gives head_dim ${headDim}, which RoPE needs even`,
+    );
 
   // transformers 5 moved rope_theta and the scaling type into "rope_parameters"; 4.x files have them top level.
   const params = f.object('rope_parameters');
   const ropeTheta = params?.has('rope_theta') ? params.posNumber('rope_theta') : f.posNumber('rope_theta', d.ropeTheta);
-  const ropeScaling = parseRopeScaling(params ?? f.object('rope_scaling'), f.file, f.number('max_position_embeddings', d.maxPos));
+  const ropeScaling = parseRopeScaling(
+    params ?? f.object('rope_scaling'),
+    f.file,
+    f.number('max_position_embeddings', d.maxPos),
+  );
 
   const attentionBias = f.bool('attention_bias', false);
   const isQwen2 = architecture === 'Qwen2ForCausalLM';

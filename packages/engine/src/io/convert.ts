@@ -85,7 +85,14 @@ export function bf16ToFloat(h: number): number {
  * Decode `count` stored elements from `src` (8-byte aligned, little-endian) into `dst` starting at element `at`.
  * `dst` has the dtype `loadedDType` chose for this stored type.
  */
-export function decodeInto(stored: SafetensorsDType, src: Uint8Array, count: number, dst: TensorArray, dstDType: DType, at: number): void {
+export function decodeInto(
+  stored: SafetensorsDType,
+  src: Uint8Array,
+  count: number,
+  dst: TensorArray,
+  dstDType: DType,
+  at: number,
+): void {
   const buf = src.buffer;
   const off = src.byteOffset;
   switch (stored) {

@@ -38,7 +38,16 @@ export const SAFETENSORS_DTYPES: Readonly<Record<SafetensorsDType, DTypeInfo>> =
 };
 
 /** Dtypes of the format that exist but that we refuse with a specific message rather than "unknown". */
-export const UNSUPPORTED_SAFETENSORS_DTYPES: readonly string[] = ['U64', 'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F4', 'F6_E2M3', 'F6_E3M2', 'C64'];
+export const UNSUPPORTED_SAFETENSORS_DTYPES: readonly string[] = [
+  'U64',
+  'F8_E4M3',
+  'F8_E5M2',
+  'F8_E8M0',
+  'F4',
+  'F6_E2M3',
+  'F6_E3M2',
+  'C64',
+];
 
 export function isSafetensorsDType(s: string): s is SafetensorsDType {
   return Object.hasOwn(SAFETENSORS_DTYPES, s);

@@ -117,7 +117,8 @@ export class Fields {
     if (!this.has(key)) return [];
     const v = this.obj[key];
     const list = Array.isArray(v) ? v : [v];
-    if (!list.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) throw this.wrong(key, 'a token id or a list of token ids');
+    if (!list.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0))
+      throw this.wrong(key, 'a token id or a list of token ids');
     return list as number[];
   }
 

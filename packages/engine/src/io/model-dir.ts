@@ -5,7 +5,7 @@ import { loadModelConfig, type ModelConfig } from './config.js';
 import type { LoadDType } from './convert.js';
 import { ModelDirError } from './errors.js';
 import { loadShardedSafetensors, readSafetensorsIndex } from './safetensors-index.js';
-import { loadSafetensors, type LoadOptions } from './safetensors-read.js';
+import { type LoadOptions, loadSafetensors } from './safetensors-read.js';
 import { checkWeights, embeddingName } from './weights.js';
 
 export interface LoadModelDirOptions {
@@ -33,14 +33,18 @@ async function isFile(path: string): Promise<boolean> {
 
 /** Load a Hugging Face model folder: config.json plus model.safetensors or model.safetensors.index.json and shards. */
 export async function loadModelDir(dir: string, opts: LoadModelDirOptions = {}): Promise<ModelDir> {
-  if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new ModelDirError('not-found', `${dir}: model directory does not exist`);
+  if (!(await stat(dir).catch(() => undefined))?.isDirectory())
+    throw new ModelDirError('not-found', `${dir}: model directory does not exist`);
   const configFile = join(dir, 'config.json');
   if (!(await isFile(configFile))) throw new ModelDirError('missing-config', `${dir}: no config.json`);
   const config = await loadModelConfig(configFile);
 
   const single = join(dir, 'model.safetensors');
   const index = join(dir, 'model.safetensors.index.json');
-  const loadOpts: LoadOptions = { dtype: opts.dtype ?? 'float32', ...(opts.onTensor ? { onTensor: opts.onTensor } : {}) };
+  const loadOpts: LoadOptions = {
+    dtype: opts.dtype ?? 'float32',
+    ...(opts.onTensor ? { onTensor: opts.onTensor } : {}),
+  };
   let weights: Map<string, TensorData>;
   let files: string[];
   if (await isFile(single)) {
@@ -50,10 +54,16 @@ export async function loadModelDir(dir: string, opts: LoadModelDirOptions = {}):
     files = [index, ...(await readSafetensorsIndex(index)).shards];
     weights = await loadShardedSafetensors(index, loadOpts);
   } else {
-    const hint = (await isFile(join(dir, 'pytorch_model.bin'))) ? ' (pytorch_model.bin is not supported: convert it to safetensors)' : '';
-    throw new ModelDirError('missing-weights-file', `${dir}: no model.safetensors or model.safetensors.index.json${hint}`);
+    const hint = (await isFile(join(dir, 'pytorch_model.bin')))
+      ? ' (pytorch_model.bin is not supported: convert it to safetensors)'
+      : '';
+    throw new ModelDirError(
+      'missing-weights-file',
+      `${dir}: no model.safetensors or model.safetensors.index.json${hint}`,
+    );
   }
-  if (opts.check === false) return { dir, config, weights, files, lmHead: config.tieWordEmbeddings ? embeddingName(config) : 'lm_head.weight' };
+  if (opts.check === false)
+    return { dir, config, weights, files, lmHead: config.tieWordEmbeddings ? embeddingName(config) : 'lm_head.weight' };
   const checked = checkWeights(config, weights, files[0]);
   return { dir, config, weights: checked.weights, lmHead: checked.lmHead, files };
 }

@@ -2,8 +2,14 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TensorData } from '../onnx/ir.js';
 import { PeftFormatError } from './errors.js';
-import { matchesTargetModules, type PeftAdapterConfig, parsePeftConfig, patternValue, peftConfigToJson } from './peft-config.js';
-import { parsePeftKey, type PeftKey } from './peft-keys.js';
+import {
+  matchesTargetModules,
+  type PeftAdapterConfig,
+  parsePeftConfig,
+  patternValue,
+  peftConfigToJson,
+} from './peft-config.js';
+import { type PeftKey, parsePeftKey } from './peft-keys.js';
 import { loadSafetensors } from './safetensors-read.js';
 import { writeSafetensors } from './safetensors-write.js';
 
@@ -27,12 +33,17 @@ async function isFile(path: string): Promise<boolean> {
 }
 
 /** Read an adapter directory (adapter_config.json + adapter_model.safetensors) and check the tensors fit the config. */
-export async function loadPeftAdapter(dir: string, opts: { dtype?: 'float32' | 'float16' } = {}): Promise<LoadedPeftAdapter> {
+export async function loadPeftAdapter(
+  dir: string,
+  opts: { dtype?: 'float32' | 'float16' } = {},
+): Promise<LoadedPeftAdapter> {
   const configFile = join(dir, ADAPTER_CONFIG_FILE);
   const weightsFile = join(dir, ADAPTER_WEIGHTS_FILE);
   if (!(await isFile(configFile))) throw new PeftFormatError('missing-config', `${dir}: no ${ADAPTER_CONFIG_FILE}`);
   if (!(await isFile(weightsFile))) {
-    const hint = (await isFile(join(dir, 'adapter_model.bin'))) ? ' (adapter_model.bin is not supported: save with safe_serialization)' : '';
+    const hint = (await isFile(join(dir, 'adapter_model.bin')))
+      ? ' (adapter_model.bin is not supported: save with safe_serialization)'
+      : '';
     throw new PeftFormatError('missing-weights', `${dir}: no ${ADAPTER_WEIGHTS_FILE}${hint}`);
   }
   let json: unknown;
@@ -60,15 +71,22 @@ function dims(t: TensorData): string {
 }
 
 /** Validate adapter tensors against their config; returns the parsed key of each. */
-export function checkAdapterTensors(config: PeftAdapterConfig, tensors: ReadonlyMap<string, TensorData>, file: string): Map<string, PeftKey> {
+export function checkAdapterTensors(
+  config: PeftAdapterConfig,
+  tensors: ReadonlyMap<string, TensorData>,
+  file: string,
+): Map<string, PeftKey> {
   const keys = new Map<string, PeftKey>();
   const bad = (key: string, why: string) => new PeftFormatError('bad-tensor', `${file}: tensor "${key}" ${why}`);
   for (const [key, t] of tensors) {
     const k = parsePeftKey(key, file);
     keys.set(key, k);
-    if (t.dtype !== 'float32' && t.dtype !== 'float16' && t.dtype !== 'bfloat16' && t.dtype !== 'float64') throw bad(key, `has dtype ${t.dtype}; adapters hold floating-point tensors`);
+    if (t.dtype !== 'float32' && t.dtype !== 'float16' && t.dtype !== 'bfloat16' && t.dtype !== 'float64')
+      throw bad(key, `has dtype ${t.dtype}; adapters hold floating-point tensors`);
   }
-  const saved = (module: string) => (config.peftType === 'LORA' || config.peftType === 'IA3') && (config.modulesToSave ?? []).some((m) => module === m || module.endsWith(`.${m}`));
+  const saved = (module: string) =>
+    (config.peftType === 'LORA' || config.peftType === 'IA3') &&
+    (config.modulesToSave ?? []).some((m) => module === m || module.endsWith(`.${m}`));
   if (config.peftType === 'LORA') {
     const a = new Map<string, TensorData>();
     const b = new Map<string, TensorData>();
@@ -105,9 +123,12 @@ export function checkAdapterTensors(config: PeftAdapterConfig, tensors: Readonly
       const r = patternValue(config.rankPattern, module, config.r);
       // Linear: A [r, in], B [out, r]; embedding: A [r, vocab], B [dim, r]; conv: A [r, in, k, k], B [out, r, 1, 1].
       if (tA.dims[0] !== r) throw bad(key, `has shape ${dims(tA)}; its first dimension must be the rank ${r}`);
-      if (tB.dims.length < 2 || tB.dims[1] !== r) throw bad(`${module}.lora_B`, `has shape ${dims(tB)}; its second dimension must be the rank ${r}`);
+      if (tB.dims.length < 2 || tB.dims[1] !== r)
+        throw bad(`${module}.lora_B`, `has shape ${dims(tB)}; its second dimension must be the rank ${r}`);
     }
-    for (const module of b.keys()) if (!a.has(module)) throw new PeftFormatError('unpaired-lora', `${file}: module ${module} has lora_B but no lora_A`);
+    for (const module of b.keys())
+      if (!a.has(module))
+        throw new PeftFormatError('unpaired-lora', `${file}: module ${module} has lora_B but no lora_A`);
   } else if (config.peftType === 'IA3') {
     for (const [key, k] of keys) {
       const t = tensors.get(key) as TensorData;
@@ -118,18 +139,27 @@ export function checkAdapterTensors(config: PeftAdapterConfig, tensors: Readonly
       if (k.role !== 'ia3_l') throw bad(key, `is a ${k.role} tensor, which an IA3 adapter does not have`);
       // Feed-forward targets scale the input ([1, in]); the others scale the output ([out, 1]).
       const ff = matchesTargetModules(config.feedforwardModules, k.module);
-      if (t.dims.length !== 2 || (ff ? t.dims[0] !== 1 : t.dims[1] !== 1)) throw bad(key, `has shape ${dims(t)}; expected ${ff ? '[1, in]' : '[out, 1]'}`);
+      if (t.dims.length !== 2 || (ff ? t.dims[0] !== 1 : t.dims[1] !== 1))
+        throw bad(key, `has shape ${dims(t)}; expected ${ff ? '[1, in]' : '[out, 1]'}`);
     }
   } else {
     const t = tensors.get('prompt_embeddings');
-    if (!t) throw new PeftFormatError('missing-tensor', `${file}: a ${config.peftType} adapter needs a "prompt_embeddings" tensor`);
-    for (const key of keys.keys()) if (key !== 'prompt_embeddings') throw bad(key, `is not part of a ${config.peftType} adapter`);
+    if (!t)
+      throw new PeftFormatError(
+        'missing-tensor',
+        `${file}: a ${config.peftType} adapter needs a "prompt_embeddings" tensor`,
+      );
+    for (const key of keys.keys())
+      if (key !== 'prompt_embeddings') throw bad(key, `is not part of a ${config.peftType} adapter`);
     const rows = config.numVirtualTokens * config.numTransformerSubmodules;
-    if (t.dims.length !== 2 || t.dims[0] !== rows) throw bad('prompt_embeddings', `has shape ${dims(t)}; expected ${rows} rows (num_virtual_tokens × num_transformer_submodules)`);
+    if (t.dims.length !== 2 || t.dims[0] !== rows)
+      throw bad(
+        'prompt_embeddings',
+        `has shape ${dims(t)}; expected ${rows} rows (num_virtual_tokens × num_transformer_submodules)`,
+      );
     if (config.peftType !== 'PREFIX_TUNING' && config.tokenDim !== null && t.dims[1] !== config.tokenDim) {
       throw bad('prompt_embeddings', `has shape ${dims(t)}; expected token_dim ${config.tokenDim} columns`);
     }
   }
   return keys;
 }
-

@@ -10,7 +10,11 @@ export type PeftType = (typeof SUPPORTED_PEFT_TYPES)[number];
  * entry or ends with "." + entry), a regular expression the whole path must match, or "all-linear" (every
  * linear layer except the output head). null: PEFT's per-architecture default.
  */
-export type TargetModules = { readonly kind: 'list'; readonly names: readonly string[] } | { readonly kind: 'regex'; readonly pattern: string } | { readonly kind: 'all-linear' } | null;
+export type TargetModules =
+  | { readonly kind: 'list'; readonly names: readonly string[] }
+  | { readonly kind: 'regex'; readonly pattern: string }
+  | { readonly kind: 'all-linear' }
+  | null;
 
 interface PeftCommon {
   readonly taskType: string | null;
@@ -75,7 +79,12 @@ function targetModules(f: Fields, key: string): TargetModules {
     return { kind: 'regex', pattern: v };
   }
   const names = f.optStringList(key);
-  if (!names || names.length === 0) throw f.error('bad-target-modules', key, 'must be a non-empty list of module names, a regular expression or "all-linear"');
+  if (!names || names.length === 0)
+    throw f.error(
+      'bad-target-modules',
+      key,
+      'must be a non-empty list of module names, a regular expression or "all-linear"',
+    );
   return { kind: 'list', names: [...names].sort() };
 }
 
@@ -89,7 +98,8 @@ function numberMap(f: Fields, key: string): Record<string, number> {
 
 /** Validate a parsed adapter_config.json; `file` names it in errors. */
 export function parsePeftConfig(json: unknown, file = 'adapter_config.json'): PeftAdapterConfig {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new PeftFormatError('not-object', `${file}: must be a JSON object`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new PeftFormatError('not-object', `${file}: must be a JSON object`);
   const f = new Fields(json as Record<string, unknown>, file, fail);
   const peftType = f.string('peft_type');
   const common: PeftCommon = {
@@ -102,16 +112,19 @@ export function parsePeftConfig(json: unknown, file = 'adapter_config.json'): Pe
   switch (peftType) {
     case 'LORA': {
       const bias = f.string('bias', 'none');
-      if (bias !== 'none' && bias !== 'all' && bias !== 'lora_only') throw f.error('bad-value', 'bias', `must be "none", "all" or "lora_only", got ${JSON.stringify(bias)}`);
+      if (bias !== 'none' && bias !== 'all' && bias !== 'lora_only')
+        throw f.error('bad-value', 'bias', `must be "none", "all" or "lora_only", got ${JSON.stringify(bias)}`);
       let layersToTransform: number[] | null = null;
       if (f.has('layers_to_transform')) {
         const v = f.obj.layers_to_transform;
         const list = Array.isArray(v) ? v : [v];
-        if (!list.every((x) => Number.isSafeInteger(x) && (x as number) >= 0)) throw f.error('wrong-type', 'layers_to_transform', 'must be a layer index or a list of them');
+        if (!list.every((x) => Number.isSafeInteger(x) && (x as number) >= 0))
+          throw f.error('wrong-type', 'layers_to_transform', 'must be a layer index or a list of them');
         layersToTransform = list as number[];
       }
       const rankPattern = numberMap(f, 'rank_pattern');
-      for (const [k, v] of Object.entries(rankPattern)) if (!Number.isSafeInteger(v)) throw f.error('wrong-type', `rank_pattern.${k}`, 'must be an integer');
+      for (const [k, v] of Object.entries(rankPattern))
+        if (!Number.isSafeInteger(v)) throw f.error('wrong-type', `rank_pattern.${k}`, 'must be an integer');
       return {
         ...common,
         peftType,
@@ -151,7 +164,10 @@ export function parsePeftConfig(json: unknown, file = 'adapter_config.json'): Pe
         numLayers: f.optPosInt('num_layers'),
       };
     default:
-      throw new PeftFormatError('unsupported-peft-type', `${file}: peft_type ${JSON.stringify(peftType)} is not supported (supported: ${SUPPORTED_PEFT_TYPES.join(', ')})`);
+      throw new PeftFormatError(
+        'unsupported-peft-type',
+        `${file}: peft_type ${JSON.stringify(peftType)} is not supported (supported: ${SUPPORTED_PEFT_TYPES.join(', ')})`,
+      );
   }
 }
 
@@ -212,7 +228,11 @@ export function peftConfigToJson(c: PeftAdapterConfig): Record<string, unknown> 
 }
 
 /** Whether PEFT would wrap the module at `path` (e.g. "model.layers.0.self_attn.q_proj"). */
-export function matchesTargetModules(targets: TargetModules, path: string, opts: { isLinear?: boolean; isOutputLayer?: boolean } = {}): boolean {
+export function matchesTargetModules(
+  targets: TargetModules,
+  path: string,
+  opts: { isLinear?: boolean; isOutputLayer?: boolean } = {},
+): boolean {
   if (targets === null) return false;
   switch (targets.kind) {
     case 'list':
@@ -224,7 +244,6 @@ export function matchesTargetModules(targets: TargetModules, path: string, opts:
       return (opts.isLinear ?? false) && !(opts.isOutputLayer ?? false);
   }
 }
-
 
 /** PEFT's per-module override lookup (rank_pattern / alpha_pattern): the key matches the end of the module path. */
 export function patternValue(patterns: Readonly<Record<string, number>>, path: string, fallback: number): number {

@@ -43,7 +43,8 @@ export interface PeftKey {
 /** Split a saved PEFT key into module path and role. */
 export function parsePeftKey(key: string, file = 'adapter_model.safetensors'): PeftKey {
   if (key === 'prompt_embeddings') return { module: '', role: 'prompt_embeddings' };
-  if (!key.startsWith(PEFT_PREFIX)) throw new PeftFormatError('unknown-key', `${file}: tensor "${key}" does not start with "${PEFT_PREFIX}"`);
+  if (!key.startsWith(PEFT_PREFIX))
+    throw new PeftFormatError('unknown-key', `${file}: tensor "${key}" does not start with "${PEFT_PREFIX}"`);
   const rest = key.slice(PEFT_PREFIX.length);
   for (const [role, suffix] of SUFFIXES) {
     if (rest.endsWith(suffix) && rest.length > suffix.length) {
@@ -53,13 +54,17 @@ export function parsePeftKey(key: string, file = 'adapter_model.safetensors'): P
       return { module, role };
     }
   }
-  throw new PeftFormatError('unknown-key', `${file}: tensor "${key}" is not a PEFT adapter key (expected <module>.lora_A.weight, .lora_B.weight, .ia3_l, … or prompt_embeddings)`);
+  throw new PeftFormatError(
+    'unknown-key',
+    `${file}: tensor "${key}" is not a PEFT adapter key (expected <module>.lora_A.weight, .lora_B.weight, .ia3_l, … or prompt_embeddings)`,
+  );
 }
 
 /** The saved key for a module path and role; inverse of parsePeftKey. */
 export function formatPeftKey(module: string, role: PeftRole): string {
   if (role === 'prompt_embeddings') return 'prompt_embeddings';
   const suffix = SUFFIXES.find(([r]) => r === role)?.[1];
-  if (suffix === undefined || module === '') throw new PeftFormatError('bad-key', `cannot form a PEFT key for module "${module}" and role ${role}`);
+  if (suffix === undefined || module === '')
+    throw new PeftFormatError('bad-key', `cannot form a PEFT key for module "${module}" and role ${role}`);
   return `${PEFT_PREFIX}${module}${suffix}`;
 }

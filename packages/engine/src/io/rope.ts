@@ -28,15 +28,33 @@ export function parseRopeScaling(f: Fields | null, file: string, maxPositionEmbe
     case 'linear':
       return { type, factor: factor(f) };
     case 'dynamic':
-      return { type, factor: factor(f), originalMaxPositionEmbeddings: f.posInt('original_max_position_embeddings', maxPositionEmbeddings) };
+      return {
+        type,
+        factor: factor(f),
+        originalMaxPositionEmbeddings: f.posInt('original_max_position_embeddings', maxPositionEmbeddings),
+      };
     case 'llama3': {
       const lowFreqFactor = f.posNumber('low_freq_factor');
       const highFreqFactor = f.posNumber('high_freq_factor');
-      if (highFreqFactor <= lowFreqFactor) throw f.error('inconsistent', 'high_freq_factor', `(${highFreqFactor}) must exceed low_freq_factor (${lowFreqFactor})`);
-      return { type, factor: factor(f), lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings: f.posInt('original_max_position_embeddings') };
+      if (highFreqFactor <= lowFreqFactor)
+        throw f.error(
+          'inconsistent',
+          'high_freq_factor',
+          `(${highFreqFactor}) must exceed low_freq_factor (${lowFreqFactor})`,
+        );
+      return {
+        type,
+        factor: factor(f),
+        lowFreqFactor,
+        highFreqFactor,
+        originalMaxPositionEmbeddings: f.posInt('original_max_position_embeddings'),
+      };
     }
     default:
-      throw new ConfigError('unknown-rope-scaling', `${file}: unknown rope scaling ${JSON.stringify(type)} (supported: ${SUPPORTED_ROPE_SCALING.join(', ')})`);
+      throw new ConfigError(
+        'unknown-rope-scaling',
+        `${file}: unknown rope scaling ${JSON.stringify(type)} (supported: ${SUPPORTED_ROPE_SCALING.join(', ')})`,
+      );
   }
 }
 
@@ -52,7 +70,12 @@ function factor(f: Fields): number {
  * sequence exceeds the original context). Computed in float64; transformers computes them in float32, so a
  * caller matching it bit for bit rounds with Math.fround.
  */
-export function ropeInverseFrequencies(headDim: number, theta: number, scaling: RopeScaling | null, seqLen = 0): Float64Array {
+export function ropeInverseFrequencies(
+  headDim: number,
+  theta: number,
+  scaling: RopeScaling | null,
+  seqLen = 0,
+): Float64Array {
   let base = theta;
   if (scaling?.type === 'dynamic') {
     const orig = scaling.originalMaxPositionEmbeddings;

@@ -23,7 +23,10 @@ export interface SafetensorsContents {
 const CHUNK_BYTES = 8 * 1024 * 1024;
 
 /** Parse a whole safetensors file held in memory (small files, tests, the fuzz suite). Tensors are copies. */
-export function parseSafetensors(buffer: Uint8Array, opts: LoadOptions & { readonly file?: string } = {}): SafetensorsContents {
+export function parseSafetensors(
+  buffer: Uint8Array,
+  opts: LoadOptions & { readonly file?: string } = {},
+): SafetensorsContents {
   const file = opts.file ?? '<buffer>';
   const len = headerLength(buffer, buffer.length, file);
   const header = parseHeader(buffer.subarray(8, 8 + len), buffer.length, file);
@@ -35,7 +38,7 @@ export function parseSafetensors(buffer: Uint8Array, opts: LoadOptions & { reado
     const src = (pos: number, n: number) => buffer.subarray(header.dataStart + pos, header.dataStart + pos + n);
     if (plan.verbatim) bytesOf(plan.tensor.data).set(src(entry.begin, entry.end - entry.begin));
     else {
-      scratch ??= new Uint8Array(CHUNK_BYTES);
+      scratch = scratchFor(scratch, plan);
       for (const c of chunks(plan)) {
         // Copy into the aligned scratch first: the buffer's tensor offsets need not be element-aligned.
         scratch.set(src(c.pos, c.bytes));
@@ -70,7 +73,7 @@ export async function readSafetensors(path: string, opts: LoadOptions = {}): Pro
       const plan = planTensor(entry, opts.dtype ?? 'float32');
       if (plan.verbatim) await readFully(fh, bytesOf(plan.tensor.data), header.dataStart + entry.begin, path);
       else {
-        scratch ??= new Uint8Array(CHUNK_BYTES);
+        scratch = scratchFor(scratch, plan);
         for (const c of chunks(plan)) {
           await readFully(fh, scratch.subarray(0, c.bytes), header.dataStart + c.pos, path);
           decodeInto(entry.dtype, scratch, c.count, plan.tensor.data, plan.tensor.dtype, c.at);
@@ -89,7 +92,10 @@ export async function readSafetensors(path: string, opts: LoadOptions = {}): Pro
  * Load one file or several (shards) into one map. Floating-point tensors become `opts.dtype` (float32 by
  * default) tensor by tensor; a name present in two files is an error.
  */
-export async function loadSafetensors(pathOrPaths: string | readonly string[], opts: LoadOptions = {}): Promise<Map<string, TensorData>> {
+export async function loadSafetensors(
+  pathOrPaths: string | readonly string[],
+  opts: LoadOptions = {},
+): Promise<Map<string, TensorData>> {
   const paths = typeof pathOrPaths === 'string' ? [pathOrPaths] : pathOrPaths;
   const out = new Map<string, TensorData>();
   const seenIn = new Map<string, string>();
@@ -97,7 +103,8 @@ export async function loadSafetensors(pathOrPaths: string | readonly string[], o
     const { tensors } = await readSafetensors(path, opts);
     for (const [name, t] of tensors) {
       const prev = seenIn.get(name);
-      if (prev !== undefined) throw new SafetensorsError('duplicate-tensor', `${path}: tensor "${name}" also appears in ${prev}`);
+      if (prev !== undefined)
+        throw new SafetensorsError('duplicate-tensor', `${path}: tensor "${name}" also appears in ${prev}`);
       seenIn.set(name, path);
       out.set(name, t);
     }
@@ -109,7 +116,11 @@ async function openFile(path: string): Promise<FileHandle> {
   try {
     return await open(path, 'r');
   } catch (cause) {
-    throw new SafetensorsError('not-found', `${path}: cannot open safetensors file (${(cause as NodeJS.ErrnoException).code ?? 'error'})`, { cause });
+    throw new SafetensorsError(
+      'not-found',
+      `${path}: cannot open safetensors file (${(cause as NodeJS.ErrnoException).code ?? 'error'})`,
+      { cause },
+    );
   }
 }
 
@@ -129,7 +140,11 @@ async function readFully(fh: FileHandle, dst: Uint8Array, position: number, path
     // One read is capped below 2 GiB by Node; larger tensors take several.
     const n = Math.min(dst.length - done, 1 << 30);
     const { bytesRead } = await fh.read(dst, done, n, position + done);
-    if (bytesRead === 0) throw new SafetensorsError('truncated', `${path}: file ended at byte ${position + done} while reading tensor data`);
+    if (bytesRead === 0)
+      throw new SafetensorsError(
+        'truncated',
+        `${path}: file ended at byte ${position + done} while reading tensor data`,
+      );
     done += bytesRead;
   }
 }
@@ -149,6 +164,12 @@ function planTensor(entry: SafetensorsEntry, mode: LoadDType): TensorPlan {
   const count = (entry.end - entry.begin) / elementSize;
   const tensor: TensorData = { dtype, dims: [...entry.shape], data: allocate(dtype, count) };
   return { entry, tensor, verbatim: isVerbatim(entry.dtype, dtype), elementSize, count };
+}
+
+/** The conversion buffer: one chunk, or less for small tensors; reused across tensors. Multiple of 8 for aligned views. */
+function scratchFor(current: Uint8Array | undefined, plan: TensorPlan): Uint8Array {
+  const want = Math.min(CHUNK_BYTES, Math.ceil((plan.count * plan.elementSize) / 8) * 8);
+  return current && current.length >= want ? current : new Uint8Array(want);
 }
 
 interface Chunk {

@@ -15,7 +15,10 @@ export interface HeaderSpec {
  * The 8-byte length prefix plus JSON header for tensors laid out in the given order. The header is padded with
  * spaces (JSON whitespace, as the format allows) so the data section starts 8-byte aligned.
  */
-export function encodeSafetensorsHeader(specs: readonly HeaderSpec[], metadata?: Readonly<Record<string, string>>): { bytes: Uint8Array; dataLength: number } {
+export function encodeSafetensorsHeader(
+  specs: readonly HeaderSpec[],
+  metadata?: Readonly<Record<string, string>>,
+): { bytes: Uint8Array; dataLength: number } {
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) {
     const sorted: Record<string, string> = {};
@@ -42,17 +45,26 @@ export function encodeSafetensorsHeader(specs: readonly HeaderSpec[], metadata?:
 }
 
 function sortedEntries(tensors: TensorRecord): [string, TensorData][] {
-  const entries: [string, TensorData][] = tensors instanceof Map ? [...(tensors as ReadonlyMap<string, TensorData>).entries()] : Object.entries(tensors as Record<string, TensorData>);
+  const entries: [string, TensorData][] =
+    tensors instanceof Map
+      ? [...(tensors as ReadonlyMap<string, TensorData>).entries()]
+      : Object.entries(tensors as Record<string, TensorData>);
   entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const seen = new Set<string>();
   for (const [name, t] of entries) {
     if (seen.has(name)) throw new SafetensorsError('duplicate-tensor', `tensor "${name}" given twice`);
     seen.add(name);
     if (!t.dims.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw new SafetensorsError('bad-tensor', `tensor "${name}": dims [${t.dims.join(', ')}] must be non-negative integers`);
+      throw new SafetensorsError(
+        'bad-tensor',
+        `tensor "${name}": dims [${t.dims.join(', ')}] must be non-negative integers`,
+      );
     }
     if (t.data.length !== numElements(t.dims)) {
-      throw new SafetensorsError('bad-tensor', `tensor "${name}": ${t.data.length} elements do not fill dims [${t.dims.join(', ')}]`);
+      throw new SafetensorsError(
+        'bad-tensor',
+        `tensor "${name}": ${t.data.length} elements do not fill dims [${t.dims.join(', ')}]`,
+      );
     }
     if (t.data.BYTES_PER_ELEMENT !== SAFETENSORS_DTYPES[safetensorsDTypeOf(t.dtype)].size) {
       throw new SafetensorsError('bad-tensor', `tensor "${name}": ${t.data.constructor.name} does not hold ${t.dtype}`);
@@ -83,7 +95,11 @@ export function serializeSafetensors(tensors: TensorRecord, metadata?: Readonly<
  * Write a file tensor by tensor (never one buffer for the whole model), to a temporary name first so a crash
  * leaves no half-written file under the real name.
  */
-export async function writeSafetensors(path: string, tensors: TensorRecord, metadata?: Readonly<Record<string, string>>): Promise<void> {
+export async function writeSafetensors(
+  path: string,
+  tensors: TensorRecord,
+  metadata?: Readonly<Record<string, string>>,
+): Promise<void> {
   const entries = sortedEntries(tensors);
   const { bytes: header } = encodeSafetensorsHeader(specsOf(entries), metadata);
   const tmp = `${path}.tmp-${process.pid}`;

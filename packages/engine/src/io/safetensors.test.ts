@@ -42,7 +42,18 @@ describe('safetensors writer', () => {
     expect(header.trimEnd().endsWith('}')).toBe(true);
     expect(header.length - header.trimEnd().length).toBeLessThan(8);
     const names = Object.keys(JSON.parse(header));
-    expect(names).toEqual(['__metadata__', 'a.i64', 'b.f32', 'c.bf16', 'd.f16', 'e.bool', 'f.i8', 'g.u8', 'h.i32', 'i.f64']);
+    expect(names).toEqual([
+      '__metadata__',
+      'a.i64',
+      'b.f32',
+      'c.bf16',
+      'd.f16',
+      'e.bool',
+      'f.i8',
+      'g.u8',
+      'h.i32',
+      'i.f64',
+    ]);
   });
 
   it('round-trips every dtype through memory and through a file (keep mode)', async () => {
@@ -79,12 +90,17 @@ describe('safetensors writer', () => {
 
   it('reads tensors whose offsets are not element-aligned', () => {
     // A 1-byte tensor first pushes the float32 tensor to an odd offset.
-    const bytes = serializeSafetensors({ a: { dtype: 'uint8', dims: [1], data: Uint8Array.from([9]) }, b: { dtype: 'float32', dims: [2], data: Float32Array.from([1.25, -2]) } });
+    const bytes = serializeSafetensors({
+      a: { dtype: 'uint8', dims: [1], data: Uint8Array.from([9]) },
+      b: { dtype: 'float32', dims: [2], data: Float32Array.from([1.25, -2]) },
+    });
     expect(parseSafetensors(bytes).tensors.get('b')?.data).toEqual(Float32Array.from([1.25, -2]));
   });
 
   it('rejects a tensor whose data does not fill its dims', () => {
-    expect(() => serializeSafetensors({ x: { dtype: 'float32', dims: [3], data: new Float32Array(2) } })).toThrow(SafetensorsError);
+    expect(() => serializeSafetensors({ x: { dtype: 'float32', dims: [3], data: new Float32Array(2) } })).toThrow(
+      SafetensorsError,
+    );
   });
 });
 
@@ -146,8 +162,17 @@ describe('safetensors reader errors', () => {
     expect(code(header('{"a": {"dtype":"U8","shape":[1],"data_offsets":[0,2]}}', 1))).toBe('offsets-out-of-bounds');
     expect(code(header('{"a": {"dtype":"U8","shape":[1],"data_offsets":[1,0]}}', 1))).toBe('bad-offsets');
     expect(code(header('{"a": {"dtype":"F32","shape":[2],"data_offsets":[0,4]}}', 4))).toBe('size-mismatch');
-    expect(code(header('{"a": {"dtype":"F32","shape":[1073741824,1073741824,1024],"data_offsets":[0,4]}}', 4))).toBe('size-mismatch');
-    expect(code(header('{"a": {"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b": {"dtype":"U8","shape":[2],"data_offsets":[1,3]}}', 3))).toBe('overlapping-offsets');
+    expect(code(header('{"a": {"dtype":"F32","shape":[1073741824,1073741824,1024],"data_offsets":[0,4]}}', 4))).toBe(
+      'size-mismatch',
+    );
+    expect(
+      code(
+        header(
+          '{"a": {"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b": {"dtype":"U8","shape":[2],"data_offsets":[1,3]}}',
+          3,
+        ),
+      ),
+    ).toBe('overlapping-offsets');
     expect(code(header('{"a": {"dtype":"U8","shape":[1],"data_offsets":[1,2]}}', 2))).toBe('gap-in-offsets');
     expect(code(header('{"a": {"dtype":"U8","shape":[1],"data_offsets":[0,1]}}', 2))).toBe('trailing-bytes');
     expect(code(header('{"__metadata__": {"a": 1}}'))).toBe('bad-metadata');
@@ -176,7 +201,9 @@ describe('sharded checkpoints', () => {
     const second = Object.fromEntries(names.slice(4).map((n) => [n, t[n] as TensorData]));
     await writeSafetensors(join(shard, 'model-00001-of-00002.safetensors'), first);
     await writeSafetensors(join(shard, 'model-00002-of-00002.safetensors'), second);
-    const weightMap = Object.fromEntries(names.map((n, i) => [n, i < 4 ? 'model-00001-of-00002.safetensors' : 'model-00002-of-00002.safetensors']));
+    const weightMap = Object.fromEntries(
+      names.map((n, i) => [n, i < 4 ? 'model-00001-of-00002.safetensors' : 'model-00002-of-00002.safetensors']),
+    );
     const index = join(shard, 'model.safetensors.index.json');
     await writeFile(index, JSON.stringify({ metadata: { total_size: 1 }, weight_map: weightMap }));
     const got = await loadShardedSafetensors(index, { dtype: 'keep' });
@@ -184,14 +211,22 @@ describe('sharded checkpoints', () => {
 
     await writeFile(index, JSON.stringify({ weight_map: { ...weightMap, extra: 'model-00003-of-00002.safetensors' } }));
     await expect(loadShardedSafetensors(index)).rejects.toMatchObject({ code: 'missing-shard' });
-    await writeFile(index, JSON.stringify({ weight_map: { ...weightMap, 'a.i64': 'model-00002-of-00002.safetensors' } }));
+    await writeFile(
+      index,
+      JSON.stringify({ weight_map: { ...weightMap, 'a.i64': 'model-00002-of-00002.safetensors' } }),
+    );
     await expect(loadShardedSafetensors(index)).rejects.toMatchObject({ code: 'index-mismatch' });
     await writeFile(index, JSON.stringify({ weight_map: { ...weightMap, ghost: 'model-00001-of-00002.safetensors' } }));
     await expect(loadShardedSafetensors(index)).rejects.toMatchObject({ code: 'index-mismatch' });
     await writeFile(index, JSON.stringify({ weight_map: { x: '../elsewhere.safetensors' } }));
     await expect(loadShardedSafetensors(index)).rejects.toMatchObject({ code: 'index-weight-map' });
     // The same tensor in two shard files, passed directly.
-    await expect(loadSafetensors([join(shard, 'model-00001-of-00002.safetensors'), join(shard, 'model-00001-of-00002.safetensors')])).rejects.toMatchObject({ code: 'duplicate-tensor' });
+    await expect(
+      loadSafetensors([
+        join(shard, 'model-00001-of-00002.safetensors'),
+        join(shard, 'model-00001-of-00002.safetensors'),
+      ]),
+    ).rejects.toMatchObject({ code: 'duplicate-tensor' });
   });
 });
 

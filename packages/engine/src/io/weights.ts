@@ -92,7 +92,10 @@ export function embeddingName(config: ModelConfig): string {
 }
 
 // Buffers older checkpoints saved alongside the parameters; transformers ignores them on load and so do we.
-const IGNORED = [/^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/, /^transformer\.h\.\d+\.attn\.(masked_)?bias$/];
+const IGNORED = [
+  /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/,
+  /^transformer\.h\.\d+\.attn\.(masked_)?bias$/,
+];
 
 export interface CheckedWeights {
   /** The checkpoint's tensors under transformers' names (GPT-2's unprefixed names gain `transformer.`), ignorable buffers dropped. */
@@ -106,7 +109,11 @@ export interface CheckedWeights {
  * Check a checkpoint against its config: every expected tensor present with its exact shape, nothing else.
  * One error lists every missing, unexpected and mis-shaped tensor so a bad checkpoint is diagnosed in one go.
  */
-export function checkWeights(config: ModelConfig, weights: ReadonlyMap<string, TensorData>, where = 'checkpoint'): CheckedWeights {
+export function checkWeights(
+  config: ModelConfig,
+  weights: ReadonlyMap<string, TensorData>,
+  where = 'checkpoint',
+): CheckedWeights {
   const named = new Map<string, TensorData>();
   // The original GPT-2 checkpoints were saved from GPT2Model, without the `transformer.` prefix.
   const addPrefix = config.family === 'gpt2' && !weights.has('transformer.wte.weight') && weights.has('wte.weight');
