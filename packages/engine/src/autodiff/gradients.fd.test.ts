@@ -297,6 +297,17 @@ const rows: Row[] = [
     params: { a: P(4, 6) },
     build: (b, p) => ops.slice(b, p.a as Value, [0, 5], [4, 0], [0, 1], [2, -1]),
   },
+  {
+    name: 'Pad constant, axes [1,2], value 0.5',
+    params: { a: P(2, 3, 4) },
+    build: (b, p) =>
+      b.op1(
+        'Pad',
+        [p.a as Value, ops.const1d(b, [1, 0, 2, 3]), ops.scalar(b, 0.5, 'float64'), ops.const1d(b, [1, -1])],
+        {},
+        {},
+      ),
+  },
   // --- indexing
   {
     name: 'Gather axis 0 (embedding, repeated ids)',

@@ -3,7 +3,7 @@
 
 import type { Value } from '../../onnx/ir.js';
 import * as ops from '../../onnx/ops.js';
-import { scatterND, zerosLike } from '../emit.js';
+import { castTo, scatterND, zerosLike } from '../emit.js';
 import type { GradContext, RuleEntry } from './context.js';
 import { go0 } from './elementwise.js';
 
@@ -12,7 +12,7 @@ function gatherGrad(ctx: GradContext): (Value | null)[] {
   const { b } = ctx;
   const data = ctx.I(0);
   const g = go0(ctx);
-  const idx = ops.cast(b, ctx.I(1), 'int64');
+  const idx = castTo(b, ctx.I(1), 'int64');
   const r = data.shape?.length;
   let axis = ctx.attrInt('axis', 0);
   if (axis < 0) {

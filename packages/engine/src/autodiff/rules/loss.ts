@@ -15,7 +15,7 @@ function softmaxCrossEntropyGrad(ctx: GradContext): (Value | null)[] {
   const { b } = ctx;
   const scores = ctx.I(0);
   const dtype = scores.dtype;
-  const labels = ops.cast(b, ctx.I(1), 'int64');
+  const labels = castTo(b, ctx.I(1), 'int64');
   const g = go0(ctx);
   const reduction = ctx.attrString('reduction', 'mean');
   const ignore = ctx.node.attrs.ignore_index === undefined ? undefined : ctx.attrInt('ignore_index', 0);

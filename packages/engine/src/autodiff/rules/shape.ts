@@ -1,10 +1,10 @@
 // View and layout ops. Views (Reshape, Flatten, Squeeze, Unsqueeze) send the gradient back through a Reshape
 // to the input's shape; Transpose through the inverse permutation; Concat and Split into each other; Slice
-// pads the gradient back into zeros.
+// pads the gradient back into zeros and Pad slices it back out.
 
 import { attr, type Value } from '../../onnx/ir.js';
 import * as ops from '../../onnx/ops.js';
-import { reshapeLike, scatterND, size, zerosLike } from '../emit.js';
+import { castTo, reshapeLike, scatterND, size, zerosLike } from '../emit.js';
 import type { GradContext, RuleEntry } from './context.js';
 import { go0 } from './elementwise.js';
 
@@ -89,9 +89,9 @@ function sliceGrad(ctx: GradContext): (Value | null)[] {
   const x = ctx.I(0);
   const g = go0(ctx);
   if (ctx.opset >= 18 && allOnes(ctx, 4)) {
-    const starts = ops.cast(b, ctx.I(1), 'int64');
+    const starts = castTo(b, ctx.I(1), 'int64');
     let axes: Value;
-    if (ctx.hasInput(3)) axes = ops.cast(b, ctx.I(3), 'int64');
+    if (ctx.hasInput(3)) axes = castTo(b, ctx.I(3), 'int64');
     else {
       const n = ctx.constInts(1)?.length;
       axes =
@@ -135,6 +135,22 @@ function sliceGrad(ctx: GradContext): (Value | null)[] {
   return grads;
 }
 
+/** Constant-mode padding by constant, non-negative pads: the gradient is the un-padded window of g. */
+function padGrad(ctx: GradContext): (Value | null)[] {
+  const grads: (Value | null)[] = ctx.node.inputs.map(() => null);
+  if (!ctx.needs(0)) return grads;
+  if (ctx.attrString('mode', 'constant') !== 'constant') ctx.unsupported('only mode=constant is supported');
+  const pads = ctx.constInts(1);
+  if (pads === undefined || pads.some((p) => p < 0)) ctx.unsupported('pads must be constant and non-negative');
+  const n = pads.length / 2;
+  const axes = ctx.hasInput(3) ? ctx.constInts(3) : Array.from({ length: n }, (_, i) => i);
+  if (axes === undefined) ctx.unsupported('axes must be constant');
+  // Ends count back from the end of the padded dim, so no shape is needed.
+  const ends = pads.slice(n).map((e) => (e === 0 ? Number.MAX_SAFE_INTEGER : -e));
+  grads[0] = ops.slice(ctx.b, go0(ctx), pads.slice(0, n), ends, axes);
+  return grads;
+}
+
 export const shapeRules: Record<string, RuleEntry> = {
   ':Reshape': view,
   ':Flatten': view,
@@ -144,4 +160,5 @@ export const shapeRules: Record<string, RuleEntry> = {
   ':Concat': { grad: concatGrad },
   ':Split': { grad: splitGrad },
   ':Slice': { grad: sliceGrad },
+  ':Pad': { grad: padGrad },
 };
