@@ -62,9 +62,14 @@ export function attentionMasks(ctx: BuildContext, attentionMask: Value, nRep: nu
     let mask = where(b, allowed, scalar(b, 0, 'float32'), scalar(b, MASKED, 'float32')); // [B, 1, T, S]
     if (nRep > 1) {
       // rows r·T + t of the grouped query view all read mask row t
-      mask = b.op1('Tile', [mask, const1d(b, [1, 1, nRep, 1])], {}, {
-        shapes: [[dims.B, 1, dimProduct([nRep, dims.T]), dims.S]],
-      }); // [B, 1, nRep·T, S]
+      mask = b.op1(
+        'Tile',
+        [mask, const1d(b, [1, 1, nRep, 1])],
+        {},
+        {
+          shapes: [[dims.B, 1, dimProduct([nRep, dims.T]), dims.S]],
+        },
+      ); // [B, 1, nRep·T, S]
     }
     cache.set(window, mask);
     return mask;

@@ -62,15 +62,25 @@ describe('buildCausalLM graphs', () => {
   it('without position_ids uses the cache positions (right padding: the fixture numbers)', async () => {
     const { config, weights } = await load('tiny-llama');
     const { feeds } = await fixtureBatch(join(FIXTURES, 'data', 'tiny-chat.jsonl'));
-    const { loss: expected } = await readJson<{ loss: number }>(join(FIXTURES, 'expected', 'tiny-llama.base.loss.json'));
+    const { loss: expected } = await readJson<{ loss: number }>(
+      join(FIXTURES, 'expected', 'tiny-llama.base.loss.json'),
+    );
     const g = buildCausalLM(config, weights, { mode: 'loss', positionIds: false });
-    const out = await runGraph(g, { input_ids: feeds.input_ids, attention_mask: feeds.attention_mask, labels: feeds.labels });
+    const out = await runGraph(g, {
+      input_ids: feeds.input_ids,
+      attention_mask: feeds.attention_mask,
+      labels: feeds.labels,
+    });
     expect(Math.abs((out.loss!.data as Float32Array)[0]! - expected) / expected).toBeLessThan(1e-5);
   });
 
   it('a batch without loss-carrying labels gives loss 0 and 0 tokens, not NaN', async () => {
     const { config, weights } = await load('tiny-gpt2');
-    const t = (v: number[]): TensorData => ({ dtype: 'int64', dims: [1, v.length], data: BigInt64Array.from(v.map(BigInt)) });
+    const t = (v: number[]): TensorData => ({
+      dtype: 'int64',
+      dims: [1, v.length],
+      data: BigInt64Array.from(v.map(BigInt)),
+    });
     const out = await runGraph(buildCausalLM(config, weights, { mode: 'loss' }), {
       input_ids: t([5, 6, 7]),
       attention_mask: t([1, 1, 1]),
@@ -85,7 +95,18 @@ describe('buildCausalLM graphs', () => {
 describe('extension points', () => {
   it('call linear with the checkpoint module names, in order, and honour the replacement', async () => {
     for (const [name, perLayer] of [
-      ['tiny-qwen2', ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj']],
+      [
+        'tiny-qwen2',
+        [
+          'self_attn.q_proj',
+          'self_attn.k_proj',
+          'self_attn.v_proj',
+          'self_attn.o_proj',
+          'mlp.gate_proj',
+          'mlp.up_proj',
+          'mlp.down_proj',
+        ],
+      ],
       ['tiny-gpt2', ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj']],
     ] as const) {
       const { config, weights } = await load(name);
@@ -117,7 +138,8 @@ describe('extension points', () => {
     const base = await run(undefined);
     // recomputing lm_head as 2·(x·Wᵀ) by hand: the hook's own FusedMatMul replaces the builder's
     const doubled = await run({
-      linear: (b, n, x, baseY, m) => (n === 'lm_head' ? fusedMatMul(b, x, m.weight, { transB: true, alpha: 2 }) : baseY),
+      linear: (b, n, x, baseY, m) =>
+        n === 'lm_head' ? fusedMatMul(b, x, m.weight, { transB: true, alpha: 2 }) : baseY,
     });
     expect(doubled.g.nodes.filter((n) => n.opType === 'FusedMatMul').length).toBe(
       base.g.nodes.filter((n) => n.opType === 'FusedMatMul').length,
@@ -155,7 +177,9 @@ describe('bad input', () => {
     expect(codeOf(() => buildCausalLM(config, half, { mode: 'logits' }))).toBe('weight_dtype');
 
     expect(codeOf(() => buildCausalLM(config, weights, { mode: 'train' as 'loss' }))).toBe('bad_option');
-    expect(codeOf(() => buildCausalLM(config, weights, { mode: 'loss', trainable: ['model.nope.weight'] }))).toBe('bad_option');
+    expect(codeOf(() => buildCausalLM(config, weights, { mode: 'loss', trainable: ['model.nope.weight'] }))).toBe(
+      'bad_option',
+    );
   });
 
   it('marks requested checkpoint tensors trainable', async () => {

@@ -61,12 +61,19 @@ const N = CAUSAL_LM_NAMES;
 // Buffers some checkpoints carry that transformers ignores on load.
 const IGNORED_BUFFERS = [/\.rotary_emb\.inv_freq$/, /\.attn\.(masked_)?bias$/];
 
-export function buildCausalLM(config: ModelConfig, weights: ReadonlyMap<string, TensorData>, opts: BuildCausalLMOptions): Graph {
+export function buildCausalLM(
+  config: ModelConfig,
+  weights: ReadonlyMap<string, TensorData>,
+  opts: BuildCausalLMOptions,
+): Graph {
   const mode = opts.mode;
   if (mode !== 'logits' && mode !== 'loss' && mode !== 'decode') {
     throw new ModelError('bad_option', `unknown mode '${String(mode)}' (expected logits, loss or decode)`);
   }
-  const b = new GraphBuilder(opts.name ?? `${config.architecture}.${mode}`, opts.opset === undefined ? {} : { opset: opts.opset });
+  const b = new GraphBuilder(
+    opts.name ?? `${config.architecture}.${mode}`,
+    opts.opset === undefined ? {} : { opset: opts.opset },
+  );
   const w = new Weights(b, weights, opts.trainable);
   const parts: ModelParts = { b, cfg: config, w, ext: opts.extensions ?? {} };
 
@@ -78,7 +85,7 @@ export function buildCausalLM(config: ModelConfig, weights: ReadonlyMap<string, 
   const positionIds = (opts.positionIds ?? true) ? b.input(N.positionIds, 'int64', ['batch', seq]) : null;
   const labels = mode === 'loss' ? b.input(N.labels, 'int64', ['batch', seq]) : null;
 
-  const presents: Value[] = [];
+  const presents: { k: Value; v: Value }[] = [];
   let cache: KVCache | null = null;
   if (decode) {
     const kvShape = ['batch', config.numKvHeads, 'past', config.headDim];
@@ -90,8 +97,7 @@ export function buildCausalLM(config: ModelConfig, weights: ReadonlyMap<string, 
       pastDim: 'past',
       past: (i) => past[i] as { k: Value; v: Value },
       present: (i, k, v) => {
-        presents[2 * i] = k;
-        presents[2 * i + 1] = v;
+        presents[i] = { k, v };
       },
     };
   }
@@ -109,7 +115,10 @@ export function buildCausalLM(config: ModelConfig, weights: ReadonlyMap<string, 
     const V = config.vocabSize;
     const shape3 = concat(b, [ctx.bt, const1d(b, [V])], 0);
     b.output(reshape(b, logits, shape3, [ctx.dims.B, ctx.dims.T, V]), N.logits); // [B, T, V]
-    presents.forEach((v, j) => b.output(v, j % 2 === 0 ? N.presentKey(j >> 1) : N.presentValue(j >> 1)));
+    presents.forEach(({ k, v }, i) => {
+      b.output(k, N.presentKey(i));
+      b.output(v, N.presentValue(i));
+    });
   }
 
   const tiedHead = config.tieWordEmbeddings ? ['lm_head.weight'] : [];

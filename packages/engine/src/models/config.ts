@@ -41,7 +41,10 @@ export function slidingWindowFor(cfg: ModelConfig, layer: number): number | null
 export function ropeInvFreq(cfg: ModelConfig): Float32Array {
   if (cfg.family !== 'llama') throw new ModelError('unsupported', `${cfg.architecture} has no rotary embeddings`);
   if (cfg.ropeScaling?.type === 'dynamic') {
-    throw new ModelError('unsupported', `rope_scaling type 'dynamic' is not supported by the graph builders (use linear or llama3)`);
+    throw new ModelError(
+      'unsupported',
+      `rope_scaling type 'dynamic' is not supported by the graph builders (use linear or llama3)`,
+    );
   }
   return Float32Array.from(ropeInverseFrequencies(cfg.headDim, cfg.ropeTheta, cfg.ropeScaling));
 }

@@ -48,16 +48,22 @@ export function composeExtensions(...exts: readonly ModelExtensions[]): ModelExt
   const withBlock = exts.filter((e) => e.blockOutput !== undefined);
   const out: ModelExtensions = {};
   if (withLinear.length > 0) {
-    out.linear = (b, name, x, base, module) => withLinear.reduce((y, e) => e.linear?.(b, name, x, y, module) ?? y, base);
+    out.linear = (b, name, x, base, module) =>
+      withLinear.reduce((y, e) => e.linear?.(b, name, x, y, module) ?? y, base);
   }
   if (withEmbed.length > 0) out.embed = (b, ids, base) => withEmbed.reduce((y, e) => e.embed?.(b, ids, y) ?? y, base);
   if (withKV.length > 0) {
-    out.attentionKV = (b, layer, k, v) => withKV.reduce((kv, e) => e.attentionKV?.(b, layer, kv.k, kv.v) ?? kv, { k, v });
+    out.attentionKV = (b, layer, k, v) =>
+      withKV.reduce((kv, e) => e.attentionKV?.(b, layer, kv.k, kv.v) ?? kv, { k, v });
   }
   if (withBlock.length > 0) {
     out.blockOutput = (b, layer, h) => withBlock.reduce((y, e) => e.blockOutput?.(b, layer, y) ?? y, h);
   }
   const withFinish = exts.filter((e) => e.finish !== undefined);
-  if (withFinish.length > 0) out.finish = () => withFinish.forEach((e) => e.finish?.());
+  if (withFinish.length > 0) {
+    out.finish = () => {
+      for (const e of withFinish) e.finish?.();
+    };
+  }
   return out;
 }

@@ -31,7 +31,12 @@ describe.each(MODELS)('%s matches transformers', (name) => {
     expect(ref.dims).toEqual(logits.dims);
     const refMask = expected.get('attention_mask')!.data as BigInt64Array;
     expect(Array.from(refMask)).toEqual(Array.from(attention_mask.data as BigInt64Array));
-    const logitsErr = maskedRelMaxError(logits.data as Float32Array, ref.data as Float32Array, refMask, config.vocabSize);
+    const logitsErr = maskedRelMaxError(
+      logits.data as Float32Array,
+      ref.data as Float32Array,
+      refMask,
+      config.vocabSize,
+    );
     console.log(`${name}: logits max error / max |logit| = ${logitsErr.toExponential(2)}`);
     expect(logitsErr).toBeLessThan(1e-4);
 

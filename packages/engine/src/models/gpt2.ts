@@ -5,10 +5,10 @@
 import type { Value } from '../onnx/ir.js';
 import { add, concat, gather, reshape, slice, transpose } from '../onnx/ops.js';
 import { attend, attentionMasks } from './attention.js';
+import { activationOf } from './config.js';
 import { contextFor, type ModelParts } from './context.js';
 import { type DecoderInputs, type DecoderOutput, positionsOrDefault } from './decoder.js';
 import { ModelError } from './errors.js';
-import { activationOf } from './config.js';
 import { activation, layerNorm, linear, splitHeads } from './layers.js';
 
 export function gpt2Forward(parts: ModelParts, inputs: DecoderInputs): DecoderOutput {
@@ -70,4 +70,3 @@ export function gpt2Forward(parts: ModelParts, inputs: DecoderInputs): DecoderOu
   }); // [N, V]
   return { logits, ctx };
 }
-

@@ -30,7 +30,14 @@ export interface LinearOptions {
 }
 
 /** y = x·Wᵀ + b (nn.Linear) or x·W + b (Conv1D) on x [N, in] → [N, out], then the `linear` hook. */
-export function linear(ctx: BuildContext, name: string, x: Value, inF: number, outF: number, opts: LinearOptions): Value {
+export function linear(
+  ctx: BuildContext,
+  name: string,
+  x: Value,
+  inF: number,
+  outF: number,
+  opts: LinearOptions,
+): Value {
   const { b, w } = ctx;
   const weightName = opts.weightName ?? `${name}.weight`;
   const weight = opts.layout === 'out_in' ? w.get(weightName, [outF, inF]) : w.get(weightName, [inF, outF]);

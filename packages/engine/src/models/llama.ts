@@ -4,10 +4,10 @@
 
 import { add, concat, gather, mul, reshape, transpose } from '../onnx/ops.js';
 import { attend, attentionMasks } from './attention.js';
-import { type ModelParts, contextFor } from './context.js';
+import { activationOf, slidingWindowFor } from './config.js';
+import { contextFor, type ModelParts } from './context.js';
 import { type DecoderInputs, type DecoderOutput, positionsOrDefault } from './decoder.js';
 import { ModelError } from './errors.js';
-import { activationOf, slidingWindowFor } from './config.js';
 import { activation, linear, rmsNorm, splitHeads } from './layers.js';
 import { applyRope, ropeTables } from './rope.js';
 

@@ -1,7 +1,7 @@
 // A model directory (and optionally a PEFT adapter directory) loaded once, ready to build graphs of any mode.
 
 import { loadModelDir } from '../io/model-dir.js';
-import { loadPeftAdapter, type LoadedPeftAdapter } from '../io/peft-adapter.js';
+import { type LoadedPeftAdapter, loadPeftAdapter } from '../io/peft-adapter.js';
 import type { Graph, TensorData } from '../onnx/ir.js';
 import { type BuildCausalLMOptions, buildCausalLM, type CausalLMMode } from './causal-lm.js';
 import type { ModelConfig } from './config.js';
@@ -34,7 +34,10 @@ export async function loadCausalLM(dir: string, opts: LoadCausalLMOptions = {}):
   if (opts.adapterDir !== undefined) {
     adapter = await loadPeftAdapter(opts.adapterDir, { dtype: 'float32' });
     if (adapter.config.peftType !== 'LORA') {
-      throw new ModelError('unsupported', `${opts.adapterDir}: ${adapter.config.peftType} adapters are not supported yet (LORA only)`);
+      throw new ModelError(
+        'unsupported',
+        `${opts.adapterDir}: ${adapter.config.peftType} adapters are not supported yet (LORA only)`,
+      );
     }
     extensions = loraExtension(adapter.config, adapter.tensors, { trainable: opts.adapterTrainable ?? false });
   }

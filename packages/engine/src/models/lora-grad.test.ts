@@ -35,7 +35,10 @@ describe.each(CASES)('%s gradients', (adapter, model) => {
 
     // trainable initialisers are inputs of the training graph: feed the adapter's tensors
     const adapterFeeds = Object.fromEntries(wrt.map((n) => [n, lm.adapter!.tensors.get(n)!]));
-    const out = await runGraph(graph, { ...data.feeds, ...adapterFeeds }, [CAUSAL_LM_NAMES.loss, ...Object.values(gradients)]);
+    const out = await runGraph(graph, { ...data.feeds, ...adapterFeeds }, [
+      CAUSAL_LM_NAMES.loss,
+      ...Object.values(gradients),
+    ]);
     const loss = (out.loss!.data as Float32Array)[0]!;
     expect(Math.abs(loss - expectedLoss) / expectedLoss).toBeLessThan(1e-5);
 

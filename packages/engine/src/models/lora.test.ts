@@ -64,7 +64,9 @@ describe('LoRA adapter checks', () => {
 
   it('refuses methods it does not implement instead of ignoring them', async () => {
     await expect(
-      loadCausalLM(join(FIXTURES, 'models', 'tiny-qwen2'), { adapterDir: join(FIXTURES, 'adapters', 'tiny-qwen2-ia3') }),
+      loadCausalLM(join(FIXTURES, 'models', 'tiny-qwen2'), {
+        adapterDir: join(FIXTURES, 'adapters', 'tiny-qwen2-ia3'),
+      }),
     ).rejects.toThrow(/IA3 adapters are not supported/);
     const ad = await loadPeftAdapter(join(FIXTURES, 'adapters', 'tiny-qwen2-lora'));
     expect(() => loraExtension({ ...(ad.config as LoraAdapterConfig), useDora: true }, ad.tensors)).toThrow(/DoRA/);

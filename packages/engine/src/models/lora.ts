@@ -27,9 +27,13 @@ export function loraExtension(
   opts: LoraOptions = {},
 ): ModelExtensions {
   if (config.useDora) throw new ModelError('unsupported', 'DoRA adapters (use_dora) are not supported yet');
-  if (config.bias !== 'none') throw new ModelError('unsupported', `LoRA bias '${config.bias}' is not supported yet (only 'none')`);
+  if (config.bias !== 'none')
+    throw new ModelError('unsupported', `LoRA bias '${config.bias}' is not supported yet (only 'none')`);
   if (config.modulesToSave !== null && config.modulesToSave.length > 0) {
-    throw new ModelError('unsupported', `LoRA modules_to_save (${config.modulesToSave.join(', ')}) is not supported yet`);
+    throw new ModelError(
+      'unsupported',
+      `LoRA modules_to_save (${config.modulesToSave.join(', ')}) is not supported yet`,
+    );
   }
   const consumed = new Set<string>();
   for (const key of tensors.keys()) {
@@ -40,7 +44,8 @@ export function loraExtension(
   }
 
   const applies = (name: string): boolean => {
-    if (!matchesTargetModules(config.targetModules, name, { isLinear: true, isOutputLayer: name === 'lm_head' })) return false;
+    if (!matchesTargetModules(config.targetModules, name, { isLinear: true, isOutputLayer: name === 'lm_head' }))
+      return false;
     if (config.layersToTransform === null) return true;
     const m = LAYER_INDEX.exec(name);
     return m !== null && config.layersToTransform.includes(Number(m[1]));
@@ -54,19 +59,27 @@ export function loraExtension(
       const A = tensors.get(keyA);
       const B = tensors.get(keyB);
       if (A === undefined || B === undefined) {
-        throw new ModelError('adapter_mismatch', `LoRA targets '${name}' but the adapter has no ${A === undefined ? keyA : keyB}`);
+        throw new ModelError(
+          'adapter_mismatch',
+          `LoRA targets '${name}' but the adapter has no ${A === undefined ? keyA : keyB}`,
+        );
       }
       const r = patternValue(config.rankPattern, name, config.r);
       const { inFeatures: inF, outFeatures: outF } = module;
-      const fits = (t: TensorData, dims: number[]) => t.dims.length === 2 && t.dims[0] === dims[0] && t.dims[1] === dims[1];
+      const fits = (t: TensorData, dims: number[]) =>
+        t.dims.length === 2 && t.dims[0] === dims[0] && t.dims[1] === dims[1];
       if (!fits(A, [r, inF]) || !fits(B, [outF, r])) {
         throw new ModelError(
           'adapter_mismatch',
           `LoRA tensors of '${name}' are A [${A.dims.join(', ')}], B [${B.dims.join(', ')}]; r=${r} and the module's [in=${inF}, out=${outF}] need A [${r}, ${inF}], B [${outF}, ${r}]`,
         );
       }
-      for (const [k, t] of [[keyA, A], [keyB, B]] as const) {
-        if (t.dtype !== 'float32') throw new ModelError('weight_dtype', `adapter tensor '${k}' is ${t.dtype}; load adapters as float32`);
+      for (const [k, t] of [
+        [keyA, A],
+        [keyB, B],
+      ] as const) {
+        if (t.dtype !== 'float32')
+          throw new ModelError('weight_dtype', `adapter tensor '${k}' is ${t.dtype}; load adapters as float32`);
       }
       consumed.add(keyA);
       consumed.add(keyB);
@@ -81,7 +94,10 @@ export function loraExtension(
       const unused = [...tensors.keys()].filter((k) => !consumed.has(k)).sort();
       if (unused.length > 0) {
         const more = unused.length > 3 ? ` and ${unused.length - 3} more` : '';
-        throw new ModelError('adapter_mismatch', `adapter tensors match no targeted module of the model: ${unused.slice(0, 3).join(', ')}${more}`);
+        throw new ModelError(
+          'adapter_mismatch',
+          `adapter tensors match no targeted module of the model: ${unused.slice(0, 3).join(', ')}${more}`,
+        );
       }
     },
   };

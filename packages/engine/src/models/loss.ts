@@ -39,9 +39,14 @@ export interface CausalLMLoss {
 /** logits [N, V] (rows in [B, T] order), labels [B, T] int64. */
 export function causalLMLoss(b: GraphBuilder, logits: Value, labels: Value, N: Dim): CausalLMLoss {
   // targets[b, t] = labels[b, t + 1], and IGNORE_INDEX for the last position
-  const padded = b.op1('Pad', [labels, const1d(b, [0, 0, 0, 1]), scalar(b, IGNORE_INDEX, 'int64')], {}, {
-    shapes: [labels.shape === undefined ? undefined : [labels.shape[0] as Dim, dimSum([labels.shape[1] as Dim, 1])]],
-  }); // [B, T + 1]
+  const padded = b.op1(
+    'Pad',
+    [labels, const1d(b, [0, 0, 0, 1]), scalar(b, IGNORE_INDEX, 'int64')],
+    {},
+    {
+      shapes: [labels.shape === undefined ? undefined : [labels.shape[0] as Dim, dimSum([labels.shape[1] as Dim, 1])]],
+    },
+  ); // [B, T + 1]
   const shifted = slice(b, padded, [1], [Number.MAX_SAFE_INTEGER], [1]); // [B, T]
   const targets = reshape(b, shifted, [-1], [N]); // [N]
   const valid = not(b, equal(b, targets, IGNORE_INDEX)); // [N] bool

@@ -17,7 +17,10 @@ export interface RopeTables {
 /** cos/sin tables for position_ids [B, T] (int64), shared by every layer. */
 export function ropeTables(ctx: BuildContext, positionIds: Value): RopeTables {
   const { b, cfg } = ctx;
-  const invFreq = ctx.b.constant({ dtype: 'float32', dims: [cfg.headDim / 2], data: ropeInvFreq(cfg) }, 'rope_inv_freq');
+  const invFreq = ctx.b.constant(
+    { dtype: 'float32', dims: [cfg.headDim / 2], data: ropeInvFreq(cfg) },
+    'rope_inv_freq',
+  );
   const pos = unsqueeze(b, cast(b, positionIds, 'float32'), [-1]); // [B, T, 1]
   const freqs = mul(b, pos, invFreq); // [B, T, hd/2]
   const c = cos(b, freqs);

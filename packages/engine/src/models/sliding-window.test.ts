@@ -26,11 +26,19 @@ async function mistral(window: number | null, layers: number) {
   const dir = join(FIXTURES, 'models', 'tiny-llama');
   const json = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
   const config = parseModelConfig(
-    { ...json, architectures: ['MistralForCausalLM'], model_type: 'mistral', num_hidden_layers: layers, sliding_window: window },
+    {
+      ...json,
+      architectures: ['MistralForCausalLM'],
+      model_type: 'mistral',
+      num_hidden_layers: layers,
+      sliding_window: window,
+    },
     'mistral test config',
   );
   const { weights } = await loadModelDir(dir);
-  const kept = new Map([...weights].filter(([n]) => !/^model\.layers\.(\d+)\./.test(n) || Number(/\d+/.exec(n)![0]) < layers));
+  const kept = new Map(
+    [...weights].filter(([n]) => !/^model\.layers\.(\d+)\./.test(n) || Number(/\d+/.exec(n)![0]) < layers),
+  );
   return { config, weights: kept };
 }
 
@@ -83,10 +91,16 @@ describe('sliding-window attention', () => {
   });
 
   it('Qwen2 slides only with use_sliding_window, on layers >= max_window_layers', async () => {
-    const json = JSON.parse(await readFile(join(FIXTURES, 'models', 'tiny-qwen2', 'config.json'), 'utf8')) as Record<string, unknown>;
+    const json = JSON.parse(await readFile(join(FIXTURES, 'models', 'tiny-qwen2', 'config.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     const off = parseModelConfig({ ...json, sliding_window: 8 }, 'qwen2');
     expect([0, 1].map((i) => slidingWindowFor(off, i))).toEqual([null, null]);
-    const on = parseModelConfig({ ...json, use_sliding_window: true, sliding_window: 8, max_window_layers: 1 }, 'qwen2');
+    const on = parseModelConfig(
+      { ...json, use_sliding_window: true, sliding_window: 8, max_window_layers: 1 },
+      'qwen2',
+    );
     expect([0, 1].map((i) => slidingWindowFor(on, i))).toEqual([null, 8]);
     const { config: llama } = await mistral(null, 2);
     expect(slidingWindowFor(llama, 0)).toBeNull();

@@ -43,7 +43,12 @@ export async function fixtureBatch(file: string): Promise<FixtureBatch> {
   return {
     batch,
     seq,
-    feeds: { input_ids: i64(ids, dims), attention_mask: i64(mask, dims), position_ids: i64(pos, dims), labels: i64(labels, dims) },
+    feeds: {
+      input_ids: i64(ids, dims),
+      attention_mask: i64(mask, dims),
+      position_ids: i64(pos, dims),
+      labels: i64(labels, dims),
+    },
   };
 }
 

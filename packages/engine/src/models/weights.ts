@@ -38,12 +38,19 @@ export class Weights {
   /** The initialiser for checkpoint tensor `name`, which must have exactly `dims`. Repeated calls share it. */
   get(name: string, dims: readonly number[]): Value {
     const t = this.tensors.get(name);
-    if (t === undefined) throw new ModelError('missing_weight', `checkpoint has no tensor '${name}' (expected [${dims.join(', ')}])`);
+    if (t === undefined)
+      throw new ModelError('missing_weight', `checkpoint has no tensor '${name}' (expected [${dims.join(', ')}])`);
     if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
-      throw new ModelError('weight_shape', `tensor '${name}' is [${t.dims.join(', ')}], the config implies [${dims.join(', ')}]`);
+      throw new ModelError(
+        'weight_shape',
+        `tensor '${name}' is [${t.dims.join(', ')}], the config implies [${dims.join(', ')}]`,
+      );
     }
     if (t.dtype !== 'float32') {
-      throw new ModelError('weight_dtype', `tensor '${name}' is ${t.dtype}; the builders compute in float32 (load with dtype float32)`);
+      throw new ModelError(
+        'weight_dtype',
+        `tensor '${name}' is ${t.dtype}; the builders compute in float32 (load with dtype float32)`,
+      );
     }
     this.used.add(name);
     let v = this.values.get(name);
@@ -64,7 +71,10 @@ export class Weights {
     const unused = [...this.tensors.keys()].filter((n) => !this.used.has(n) && !ignore(n)).sort();
     if (unused.length > 0) {
       const more = unused.length > 5 ? ` and ${unused.length - 5} more` : '';
-      throw new ModelError('unused_weight', `checkpoint tensors not used by the model: ${unused.slice(0, 5).join(', ')}${more}`);
+      throw new ModelError(
+        'unused_weight',
+        `checkpoint tensors not used by the model: ${unused.slice(0, 5).join(', ')}${more}`,
+      );
     }
   }
 }
