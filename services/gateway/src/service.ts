@@ -91,6 +91,9 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
     schema,
     introspection: config.introspection,
     includeStacktraceInErrorResponses: false,
+    // The process runner owns SIGTERM/SIGINT (stop everything, flush telemetry, exit 0); Apollo's own handler
+    // would stop only Apollo and re-raise the signal.
+    stopOnTerminationSignals: false,
     formatError: (formatted) => formatError(formatted),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
