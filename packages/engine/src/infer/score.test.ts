@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { TensorData } from '../onnx/ir.js';
 import { evaluateLoss, nextTokenLogProbs, type ScoringRow, scoreOptions } from './score.js';
 import type { RunnableSession } from './session.js';
 
@@ -20,7 +21,7 @@ function fakeSession(mode: 'loss' | 'logits', withSum = false): RunnableSession 
   return {
     inputNames: mode === 'loss' ? ['input_ids', 'attention_mask', 'labels'] : ['input_ids', 'attention_mask'],
     outputNames: withSum ? ['loss', 'loss_sum', 'loss_tokens'] : [mode],
-    async run(feeds) {
+    async run(feeds): Promise<Record<string, TensorData>> {
       const [B, T] = feeds.input_ids!.dims as [number, number];
       const ids = feeds.input_ids!.data as BigInt64Array;
       const mask = feeds.attention_mask!.data as BigInt64Array;
