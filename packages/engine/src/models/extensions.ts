@@ -25,8 +25,9 @@ export interface ModelExtensions {
    */
   linear?(b: GraphBuilder, name: string, x: Value, base: Value, module: LinearModule): Value;
   /**
-   * Token embeddings: `ids` [batch, seq] int64, `base` [batch, seq, D]. May return [batch, seq', D] with more
-   * positions (prompt tuning); the caller then feeds attention_mask, position_ids and labels of length seq'.
+   * Token embeddings: `ids` [batch, seq] int64, `base` [batch, seq, D] (GPT-2 adds its position embeddings
+   * after this hook). May return [batch, seq', D] with more positions (prompt tuning); the caller then feeds
+   * attention_mask, position_ids and labels of length seq'.
    */
   embed?(b: GraphBuilder, ids: Value, base: Value): Value;
   /**

@@ -1,7 +1,6 @@
 // Test helpers for the fixture-fidelity tests (not part of the public API).
 
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { TensorData } from '../onnx/ir.js';
 
 export { FIXTURES } from '../io/test-paths.js';
@@ -55,8 +54,6 @@ export async function fixtureBatch(file: string): Promise<FixtureBatch> {
 export async function readJson<T>(path: string): Promise<T> {
   return JSON.parse(await readFile(path, 'utf8')) as T;
 }
-
-export const fixturePath = (root: string, ...parts: string[]): string => join(root, ...parts);
 
 /** max |a - b| over positions where mask is 1, divided by max |b| there: the fixtures' logits measure. */
 export function maskedRelMaxError(a: Float32Array, b: Float32Array, mask: BigInt64Array, vocab: number): number {

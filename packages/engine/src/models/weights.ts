@@ -61,11 +61,6 @@ export class Weights {
     return v;
   }
 
-  /** The weight if the checkpoint has it, else null (optional biases). */
-  maybe(name: string, dims: readonly number[]): Value | null {
-    return this.tensors.has(name) ? this.get(name, dims) : null;
-  }
-
   /** Fails on checkpoint tensors the model never read (a name-mapping mistake would otherwise pass silently). */
   checkAllUsed(ignore: (name: string) => boolean): void {
     const unused = [...this.tensors.keys()].filter((n) => !this.used.has(n) && !ignore(n)).sort();
