@@ -4,12 +4,7 @@
 import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  freePort,
-  type LocalNatsServer,
-  spawnSource,
-  startTestNats,
-} from '../packages/kit/src/testing/index.js';
+import { freePort, type LocalNatsServer, spawnSource, startTestNats } from '../packages/kit/src/testing/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const entry = (service: string) => `services/${service}/src/main.ts`;
@@ -68,12 +63,17 @@ describe.concurrent('service processes', () => {
     const result = await proc.exited;
     expect(result.code).toBe(1);
     expect(oneLine(result.stderr)).toMatch(
-      new RegExp(`^cannot reach NATS at nats://127.0.0.1:${natsPort} \\(.+\\): start one with 'nats-server -js' or set NATS_URL`),
+      new RegExp(
+        `^cannot reach NATS at nats://127.0.0.1:${natsPort} \\(.+\\): start one with 'nats-server -js' or set NATS_URL`,
+      ),
     );
   });
 
   it('serves, then stops on SIGTERM with exit code 0', async () => {
-    const proc = spawnSource(entry('dataset'), { cwd: ROOT, env: { PORT: '0', NATS_URL: nats.url, LOG_LEVEL: 'info' } });
+    const proc = spawnSource(entry('dataset'), {
+      cwd: ROOT,
+      env: { PORT: '0', NATS_URL: nats.url, LOG_LEVEL: 'info' },
+    });
     await proc.waitFor(/dataset gRPC server listening/);
     const result = await proc.stop('SIGTERM');
     expect(result.code).toBe(0);
