@@ -6853,7 +6853,7 @@ export const DatasetServiceDefinition = {
       requestStream: false,
       responseType: GetDatasetResponse as typeof GetDatasetResponse,
       responseStream: false,
-      options: {},
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
     /** Lists datasets, newest first. */
     listDatasets: {
@@ -6862,7 +6862,7 @@ export const DatasetServiceDefinition = {
       requestStream: false,
       responseType: ListDatasetsResponse as typeof ListDatasetsResponse,
       responseStream: false,
-      options: {},
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
     /** Deletes a dataset's record and its stored data. Deleting an unknown id is NOT_FOUND. */
     deleteDataset: {
@@ -6883,7 +6883,7 @@ export const DatasetServiceDefinition = {
       requestStream: false,
       responseType: PreviewDatasetResponse as typeof PreviewDatasetResponse,
       responseStream: false,
-      options: {},
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
     /**
      * Streams the tokenised examples of a split in a seeded order, resumable from a position. Flow control is

@@ -6515,7 +6515,7 @@ export const EvaluatorServiceDefinition = {
       requestStream: false,
       responseType: GetEvaluationResponse as typeof GetEvaluationResponse,
       responseStream: false,
-      options: {},
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
     /** Lists evaluations, newest first. */
     listEvaluations: {
@@ -6524,7 +6524,7 @@ export const EvaluatorServiceDefinition = {
       requestStream: false,
       responseType: ListEvaluationsResponse as typeof ListEvaluationsResponse,
       responseStream: false,
-      options: {},
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
     /**
      * Cancels a queued or running evaluation. Cancelling a CANCELLED one returns it unchanged; cancelling a
@@ -6545,7 +6545,7 @@ export const EvaluatorServiceDefinition = {
       requestStream: false,
       responseType: GetLeaderboardResponse as typeof GetLeaderboardResponse,
       responseStream: false,
-      options: {},
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
     /** Runs two or more models on the same examples and returns their outputs side by side. */
     compareAdapters: {
@@ -6612,7 +6612,7 @@ export const EvaluatorServiceDefinition = {
       requestStream: false,
       responseType: GetArtifactResponse as typeof GetArtifactResponse,
       responseStream: false,
-      options: {},
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
     /** Lists artefacts, newest first. */
     listArtifacts: {
@@ -6621,7 +6621,7 @@ export const EvaluatorServiceDefinition = {
       requestStream: false,
       responseType: ListArtifactsResponse as typeof ListArtifactsResponse,
       responseStream: false,
-      options: {},
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
   },
 } as const;

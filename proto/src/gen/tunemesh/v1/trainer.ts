@@ -2253,7 +2253,7 @@ export const TrainerServiceDefinition = {
       requestStream: false,
       responseType: GetBaseModelResponse as typeof GetBaseModelResponse,
       responseStream: false,
-      options: {},
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
     /** Lists base models by name. */
     listBaseModels: {
@@ -2262,7 +2262,7 @@ export const TrainerServiceDefinition = {
       requestStream: false,
       responseType: ListBaseModelsResponse as typeof ListBaseModelsResponse,
       responseStream: false,
-      options: {},
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
     /**
      * Creates a job and queues it. Everything knowable at create time is checked here (unknown or not-READY
@@ -2285,7 +2285,7 @@ export const TrainerServiceDefinition = {
       requestStream: false,
       responseType: GetFineTuneJobResponse as typeof GetFineTuneJobResponse,
       responseStream: false,
-      options: {},
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
     /** Lists jobs, newest first. */
     listFineTuneJobs: {
@@ -2294,7 +2294,7 @@ export const TrainerServiceDefinition = {
       requestStream: false,
       responseType: ListFineTuneJobsResponse as typeof ListFineTuneJobsResponse,
       responseStream: false,
-      options: {},
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
     /**
      * Cancels a job: a queued job never starts; a running one stops at the next step boundary, keeps its last
@@ -2328,7 +2328,7 @@ export const TrainerServiceDefinition = {
       requestStream: false,
       responseType: ListCheckpointsResponse as typeof ListCheckpointsResponse,
       responseStream: false,
-      options: {},
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
     /** Lists the live trainer nodes (those whose heartbeat is recent). */
     listTrainerNodes: {
@@ -2337,7 +2337,7 @@ export const TrainerServiceDefinition = {
       requestStream: false,
       responseType: ListTrainerNodesResponse as typeof ListTrainerNodesResponse,
       responseStream: false,
-      options: {},
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
   },
 } as const;
