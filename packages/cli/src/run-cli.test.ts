@@ -90,6 +90,12 @@ describe('runCli', () => {
       /hidden \(30\) must be divisible by heads \(4\)/,
     );
     await expectError(['eval', '--model', join(tmp, 'missing'), '--data', 'x.jsonl'], 1, /does not exist/);
+    const gpt2 = join(fixtures, 'models/tiny-gpt2');
+    await expectError(
+      ['generate', '--model', gpt2, '--prompt-ids', '1,2', '--max-new-tokens', '200'],
+      1,
+      /exceeds the model's 128 positions/,
+    );
     await expectError(['eval', '--model', qwen, '--data', join(tmp, 'missing.jsonl')], 1, /missing\.jsonl/);
   });
 

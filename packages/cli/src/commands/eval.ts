@@ -39,7 +39,12 @@ export function registerEval(program: Command, print: (s: string) => void): void
           });
           rows = tokenized.map((r) => ({ inputIds: r.input_ids, labels: r.labels }));
         }
-        return evaluateLoss(await m.session('loss'), rows, { batchSize: o.batchSize, padId, vocabSize });
+        return evaluateLoss(await m.session('loss'), rows, {
+          batchSize: o.batchSize,
+          padId,
+          vocabSize,
+          ...(m.maxPositions !== undefined && { maxPositions: m.maxPositions }),
+        });
       });
       if (o.json)
         print(`${JSON.stringify({ loss: result.loss, perplexity: result.perplexity, tokens: result.tokens })}\n`);

@@ -112,6 +112,14 @@ describe('generate', () => {
     expect(await run(12)).not.toEqual(a);
   });
 
+  it('refuses to run past learned positions', async () => {
+    const model = { ...fakeModel([]), maxPositions: 10 };
+    expect((await generate(model, [[1, 2, 3]], { maxNewTokens: 8, padId: 0 }))[0]!.ids).toHaveLength(8);
+    await expect(generate(model, [[1, 2, 3]], { maxNewTokens: 9, padId: 0 })).rejects.toThrow(
+      /exceeds the model's 10 positions/,
+    );
+  });
+
   it('rejects bad options and ids with a typed error', async () => {
     await expect(generate(fakeModel([]), prompts, { maxNewTokens: 0, padId: 0 })).rejects.toThrow(/max new tokens/);
     await expect(generate(fakeModel([]), [[1, 99]], { maxNewTokens: 2, padId: 0, vocabSize: V })).rejects.toThrow(

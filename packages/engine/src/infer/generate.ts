@@ -80,6 +80,16 @@ export async function generate(
   stats?: { last?: GenerateStats },
 ): Promise<Generation[]> {
   validate(prompts, opts);
+  if (model.maxPositions !== undefined) {
+    const longest = Math.max(...prompts.map((p) => p.length));
+    // The last new token is returned but never fed back, so it needs no position.
+    if (longest + opts.maxNewTokens - 1 > model.maxPositions) {
+      throw new InferError(
+        'too_long',
+        `prompt (${longest} tokens) + max new tokens (${opts.maxNewTokens}) exceeds the model's ${model.maxPositions} positions`,
+      );
+    }
+  }
   const rng: Rng | undefined = isGreedy(opts) ? undefined : createRng(opts.seed ?? 0);
   const stop = new Set(opts.stopTokens ?? []);
   const padded = leftPad(prompts, opts.padId);

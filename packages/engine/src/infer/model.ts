@@ -21,6 +21,8 @@ export interface InferenceModel {
   session(mode: CausalLMMode): Promise<Session>;
   /** The decode session with the cache geometry generate() needs. */
   decoder(): Promise<DecoderModel>;
+  /** Positions the model can embed when they are learned (GPT-2); undefined for RoPE models. */
+  readonly maxPositions: number | undefined;
   /** Milliseconds spent building each mode's graph and creating its session. */
   readonly timings: Partial<Record<CausalLMMode, { buildMs: number; sessionMs: number }>>;
   release(): Promise<void>;
@@ -48,9 +50,11 @@ export async function openModel(dir: string, opts: OpenModelOptions = {}): Promi
     return s;
   };
 
+  const maxPositions = lm.config.family === 'gpt2' ? lm.config.maxPositionEmbeddings : undefined;
   return {
     config: lm.config,
     lm,
+    maxPositions,
     session,
     timings,
     async decoder() {
@@ -60,6 +64,7 @@ export async function openModel(dir: string, opts: OpenModelOptions = {}): Promi
         kvHeads: lm.config.numKvHeads,
         headDim: lm.config.headDim,
         kvDtype: 'float32',
+        ...(maxPositions !== undefined && { maxPositions }),
       };
     },
     async release() {

@@ -78,6 +78,8 @@ export interface LossOptions {
   readonly batchSize?: number;
   readonly padId: number;
   readonly vocabSize?: number;
+  /** Longest row the model accepts (learned position embeddings); undefined: no limit. */
+  readonly maxPositions?: number;
 }
 
 /**
@@ -96,6 +98,12 @@ export async function evaluateLoss(
   if (rows.length === 0) throw new InferError('empty_dataset', 'the dataset has no rows');
   rows.forEach((r, i) => {
     checkRow(r, i, opts.vocabSize);
+    if (opts.maxPositions !== undefined && r.inputIds.length > opts.maxPositions) {
+      throw new InferError(
+        'too_long',
+        `row ${i} has ${r.inputIds.length} tokens; the model has ${opts.maxPositions} positions`,
+      );
+    }
   });
   const wantsPositions = session.inputNames.includes('position_ids');
   const hasSum = session.outputNames.includes('loss_sum') && session.outputNames.includes('loss_tokens');

@@ -17,6 +17,8 @@ export interface DecoderModel {
   readonly headDim: number;
   /** Element type of past/present tensors (float32 unless the model computes in float16). */
   readonly kvDtype: 'float32' | 'float16';
+  /** Learned position embeddings (GPT-2) cover only this many positions; undefined for RoPE models. */
+  readonly maxPositions?: number;
 }
 
 export const pastKeyName = (layer: number): string => `past_key_values.${layer}.key`;

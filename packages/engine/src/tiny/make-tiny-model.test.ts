@@ -4,6 +4,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadTokenizer } from '../data/tokenizer.js';
+import { openModel } from '../infer/model.js';
+import { nextTokenLogProbs } from '../infer/score.js';
 import { loadModelDir } from '../io/model-dir.js';
 import { TINY_ARCHS } from './config.js';
 import { makeTinyModel } from './make-tiny-model.js';
@@ -28,6 +30,22 @@ describe('makeTinyModel', () => {
       expect(tok.tokenId('<|endoftext|>')).toBe(317);
       expect(tok.tokenId('<|im_start|>')).toBe(318);
       expect(tok.tokenId('<|im_end|>')).toBe(319);
+
+      // The engine builds and runs it, and the prediction is not flat: different contexts, different
+      // distributions, each far from uniform.
+      const m = await openModel(out, { threads: 1 });
+      try {
+        const [a, b] = await nextTokenLogProbs(
+          await m.session('logits'),
+          [tok.encode('The model'), tok.encode('hello 123')],
+          { padId: 0 },
+        );
+        const spread = (d: Float64Array) => Math.max(...d) - Math.min(...d);
+        expect(spread(a!)).toBeGreaterThan(0.1);
+        expect(a!.some((x, i) => Math.abs(x - b![i]!) > 0.01)).toBe(true);
+      } finally {
+        await m.release();
+      }
     });
   }
 
