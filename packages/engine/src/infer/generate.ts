@@ -114,13 +114,15 @@ export async function generate(
   let steps = 0;
 
   for (let step = 0; step < opts.maxNewTokens; step++) {
+    // Every feed is built for this step alone (the mask as a copy, since the next step extends it), so the
+    // buffers, the KV cache above all, can move to the runtime's worker instead of being copied.
     const feeds: Record<string, TensorData> = {
       input_ids: int64Tensor(inputIds, [batch, newLen]),
-      attention_mask: int64Tensor(mask, [batch, totalLen]),
+      attention_mask: int64Tensor(mask.slice(), [batch, totalLen]),
       position_ids: int64Tensor(positions, [batch, newLen]),
       ...past,
     };
-    const out = await model.session.run(feeds, fetch);
+    const out = await model.session.run(feeds, fetch, { transferFeeds: true });
     steps++;
     if (step === 0) prefillMs = performance.now() - t0;
     const logits = floatOutput(out, 'logits');

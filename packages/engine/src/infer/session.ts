@@ -6,7 +6,12 @@ import type { TensorData } from '../onnx/ir.js';
 export interface RunnableSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  run(feeds: Record<string, TensorData>, fetch?: readonly string[]): Promise<Record<string, TensorData>>;
+  /** `transferFeeds`: the feeds' buffers may be moved to the runtime's worker instead of copied. */
+  run(
+    feeds: Record<string, TensorData>,
+    fetch?: readonly string[],
+    opts?: { transferFeeds?: boolean },
+  ): Promise<Record<string, TensorData>>;
 }
 
 /** A decode-mode graph (HF-ONNX KV-cache convention) with the cache geometry needed to start it empty. */
