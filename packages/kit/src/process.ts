@@ -48,18 +48,22 @@ export async function runProcess<C extends ProcessConfig>(options: RunProcessOpt
     process.exit(1);
   });
 
-  let service: RunningService;
-  try {
-    service = await options.start(config, logger);
-  } catch (err) {
-    await telemetry.shutdown().catch(() => {});
-    if (err instanceof StartupError) failStartup(err.message, err.exitCode);
-    // A bug rather than an environment problem: still one line on stderr; the detail goes to the log.
-    logger.debug({ err }, 'start failed');
-    failStartup(`${options.name}: failed to start: ${err instanceof Error ? err.message : String(err)}`, 1);
-  }
-
+  // Signal handlers go in before start(): a SIGTERM that arrives while the service is still starting (its server
+  // may already listen while it declares NATS streams) must stop it cleanly, not kill it with the default action.
+  let service: RunningService | undefined;
   let stopping = false;
+  const shutdown = async (): Promise<void> => {
+    try {
+      await service?.stop();
+      await telemetry.shutdown();
+      logger.info('stopped');
+      logger.flush();
+      process.exit(0);
+    } catch (err) {
+      logger.error({ err }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
       logger.warn({ signal }, 'second signal: exiting now');
@@ -73,19 +77,20 @@ export async function runProcess<C extends ProcessConfig>(options: RunProcessOpt
       process.exit(1);
     }, config.shutdownTimeoutMs + 5_000);
     guard.unref();
-    void (async () => {
-      try {
-        await service.stop();
-        await telemetry.shutdown();
-        logger.info('stopped');
-        logger.flush();
-        process.exit(0);
-      } catch (err) {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      }
-    })();
+    // While starting, shutdown runs once start() has returned (see below).
+    if (service !== undefined) void shutdown();
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+
+  try {
+    service = await options.start(config, logger);
+  } catch (err) {
+    await telemetry.shutdown().catch(() => {});
+    if (err instanceof StartupError) failStartup(err.message, err.exitCode);
+    // A bug rather than an environment problem: still one line on stderr; the detail goes to the log.
+    logger.debug({ err }, 'start failed');
+    failStartup(`${options.name}: failed to start: ${err instanceof Error ? err.message : String(err)}`, 1);
+  }
+  if (stopping) void shutdown();
 }
