@@ -9,6 +9,7 @@ export {
 export { ChatTemplate, type ChatTemplateVars, type TemplateMessage } from './chat-template.js';
 export { type Batch, type CollatableRow, type CollateOptions, collate } from './collate.js';
 export { ChatTemplateError, DataError, type DataErrorCode, type DataLocation, TokenizerError } from './errors.js';
+export { type PreparedRows, prepareTrainingRows, splitRows } from './prepare.js';
 export { alpacaToMessages, renderAlpacaPrompt } from './prompt-template.js';
 export { iterateDataRows, parseDataRows, type ReadRowsOptions, readDataRows } from './read-rows.js';
 export {
@@ -17,6 +18,7 @@ export {
   type ChatMessage,
   type ChatRole,
   type ChatRow,
+  type ClassificationRow,
   DATA_FORMATS,
   type DataFormat,
   type DataRow,
@@ -29,6 +31,8 @@ export {
 } from './rows.js';
 export {
   type AlpacaTemplate,
+  type ClassificationTemplate,
+  DEFAULT_CLASSIFICATION_TEMPLATE,
   type TokenizedRow,
   type TokenizeRowsOptions,
   tokenizeRow,

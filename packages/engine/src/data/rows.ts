@@ -1,8 +1,8 @@
 import { DataError, type DataLocation } from './errors.js';
 
 /** The row formats a data file may hold (one format per file). */
-export type DataFormat = 'pretokenized' | 'chat' | 'alpaca' | 'text';
-export const DATA_FORMATS: readonly DataFormat[] = ['pretokenized', 'chat', 'alpaca', 'text'];
+export type DataFormat = 'pretokenized' | 'chat' | 'alpaca' | 'classification' | 'text';
+export const DATA_FORMATS: readonly DataFormat[] = ['pretokenized', 'chat', 'alpaca', 'classification', 'text'];
 
 export type ChatRole = 'system' | 'user' | 'assistant';
 export const CHAT_ROLES: readonly ChatRole[] = ['system', 'user', 'assistant'];
@@ -42,7 +42,16 @@ export interface TextRow extends RowBase {
   format: 'text';
   text: string;
 }
-export type DataRow = PretokenizedRow | ChatRow | AlpacaRow | TextRow;
+/**
+ * {"text": …, "label": …}: a text and its class (a string or an integer, e.g. IMDB's 0/1), trained as a
+ * prompt (template around the text) followed by the label's word, with loss on the label word only.
+ */
+export interface ClassificationRow extends RowBase {
+  format: 'classification';
+  text: string;
+  label: string | number;
+}
+export type DataRow = PretokenizedRow | ChatRow | AlpacaRow | ClassificationRow | TextRow;
 
 export interface RowParseOptions {
   /** Name used in messages (the file path, or an upload's name). */
@@ -60,7 +69,7 @@ type Obj = Record<string, unknown>;
 
 /**
  * Which format an object looks like, by its distinguishing key; undefined when none. Order matters where
- * keys overlap: pre-tokenised rows often carry their source text too, and a future classification format
+ * keys overlap: pre-tokenised rows often carry their source text too, and the classification format
  * ({text, label}) must be checked before plain text.
  */
 export function detectFormat(value: unknown): DataFormat | undefined {
@@ -68,6 +77,7 @@ export function detectFormat(value: unknown): DataFormat | undefined {
   if ('input_ids' in value) return 'pretokenized';
   if ('messages' in value) return 'chat';
   if ('instruction' in value || 'output' in value) return 'alpaca';
+  if ('text' in value && 'label' in value) return 'classification';
   if ('text' in value) return 'text';
   return undefined;
 }
@@ -87,7 +97,7 @@ export function parseDataRow(value: unknown, line: number, opts: RowParseOptions
     throw new DataError(
       'DATA_FORMAT',
       at(),
-      `row is in no known format (pre-tokenised {input_ids, labels?}, chat {messages}, alpaca {instruction, input?, output}, text {text}); keys: ${keyList(value)}`,
+      `row is in no known format (pre-tokenised {input_ids, labels?}, chat {messages}, alpaca {instruction, input?, output}, classification {text, label}, text {text}); keys: ${keyList(value)}`,
     );
   }
   switch (format) {
@@ -97,6 +107,8 @@ export function parseDataRow(value: unknown, line: number, opts: RowParseOptions
       return parseChat(value, line, at);
     case 'alpaca':
       return parseAlpaca(value, line, at);
+    case 'classification':
+      return parseClassification(value, line, at);
     case 'text':
       return { format: 'text', line, text: requireString(value, 'text', at) };
     default:
@@ -195,6 +207,21 @@ function parseAlpaca(value: Obj, line: number, at: (field?: string) => DataLocat
   const system = optionalString(value, 'system', at);
   if (system !== undefined) row.system = system;
   return row;
+}
+
+function parseClassification(value: Obj, line: number, at: (field?: string) => DataLocation): ClassificationRow {
+  const text = requireString(value, 'text', at);
+  const label = value.label;
+  if (label === undefined) throw new DataError('DATA_FIELD_MISSING', at('label'), 'is missing');
+  const ok = typeof label === 'string' ? label !== '' : typeof label === 'number' && Number.isSafeInteger(label);
+  if (!ok) {
+    throw new DataError(
+      'DATA_FIELD_TYPE',
+      at('label'),
+      `must be a non-empty string or an integer, got ${describe(label)}`,
+    );
+  }
+  return { format: 'classification', line, text, label: label as string | number };
 }
 
 function requireString(obj: Obj, key: string, at: (field?: string) => DataLocation, prefix?: string): string {

@@ -1,6 +1,6 @@
 import { ChatTemplateError, DataError } from './errors.js';
 import { alpacaToMessages, renderAlpacaPrompt } from './prompt-template.js';
-import { type AlpacaRow, type ChatMessage, type DataRow, IGNORE_INDEX } from './rows.js';
+import { type AlpacaRow, type ChatMessage, type ClassificationRow, type DataRow, IGNORE_INDEX } from './rows.js';
 import type { Tokenizer } from './tokenizer.js';
 
 /** Input ids with their labels (IGNORE_INDEX where a position carries no loss), ready for collate. */
@@ -30,9 +30,25 @@ export interface TokenizeRowsOptions {
    * learns to stop, as TRL's SFT does. Chat templates write their own end-of-turn tokens. Default true.
    */
   appendEos?: boolean;
+  /** How classification rows ({text, label}) become a prompt and a scored label word. */
+  classification?: ClassificationTemplate;
   /** Name of the source for messages (default "<rows>"). */
   file?: string;
 }
+
+/**
+ * A classification row is trained as `template` with {text} replaced by the row's text, followed by its
+ * label word (loss on the label word's tokens only), as the IMDB sentiment example does with
+ * "Review: {text}\nSentiment:" and {"0": " negative", "1": " positive"}.
+ */
+export interface ClassificationTemplate {
+  /** Must contain {text} once. Default DEFAULT_CLASSIFICATION_TEMPLATE. */
+  template?: string;
+  /** Label (as a string: "0", "pos") → the text the model learns to write; default " <label>". */
+  labelWords?: Readonly<Record<string, string>>;
+}
+
+export const DEFAULT_CLASSIFICATION_TEMPLATE = '{text}\nLabel:';
 
 /** A character range of the rendered text that carries loss. */
 interface Span {
@@ -71,6 +87,8 @@ export function tokenizeRow(row: DataRow, tokenizer: Tokenizer, opts: TokenizeRo
     case 'chat':
       out = tokenizeChat(row.messages, row.line, tokenizer, opts);
       break;
+    case 'classification':
+      return tokenizeClassification(row, tokenizer, opts);
     case 'alpaca': {
       const template = opts.template ?? 'alpaca';
       if (template === 'chat') {
@@ -91,6 +109,60 @@ export function tokenizeRow(row: DataRow, tokenizer: Tokenizer, opts: TokenizeRo
     out.labels.length = max;
   }
   return { ...out, truncated, line: row.line };
+}
+
+/**
+ * Classification rows keep their label when too long: tokens are cut from the end of the text (inside the
+ * template), so the example still teaches its label; only when the template alone does not fit is the end
+ * cut (and the row then carries no loss).
+ */
+function tokenizeClassification(row: ClassificationRow, tokenizer: Tokenizer, opts: TokenizeRowsOptions): TokenizedRow {
+  const where = { file: opts.file ?? '<rows>', line: row.line };
+  const template = opts.classification?.template ?? DEFAULT_CLASSIFICATION_TEMPLATE;
+  const at = template.indexOf('{text}');
+  if (at < 0 || template.indexOf('{text}', at + 1) >= 0) {
+    throw new DataError(
+      'DATA_OPTION',
+      undefined,
+      `classification template must contain {text} exactly once: ${JSON.stringify(template)}`,
+    );
+  }
+  const key = String(row.label);
+  const words = opts.classification?.labelWords;
+  const word = words === undefined ? ` ${key}` : words[key];
+  if (word === undefined || word === '') {
+    throw new DataError(
+      'DATA_FIELD_TYPE',
+      { ...where, field: 'label' },
+      `label ${JSON.stringify(row.label)} has no label word (label words are given for ${Object.keys(words ?? {})
+        .map((k) => JSON.stringify(k))
+        .join(', ')})`,
+    );
+  }
+  const prompt = template.slice(0, at) + row.text + template.slice(at + '{text}'.length);
+  const text = prompt + word;
+  const textStart = at;
+  const textEnd = at + row.text.length;
+  const enc = encodeWithSpans(tokenizer, text, [{ start: prompt.length, end: text.length }], true, [
+    textStart,
+    textEnd,
+  ]);
+  const [startTok, endTok] = enc.marks as [number, number];
+  const max = opts.maxLength;
+  let { input_ids, labels } = enc;
+  let truncated = false;
+  if (max !== undefined && input_ids.length > max) {
+    truncated = true;
+    const excess = input_ids.length - max;
+    if (endTok - startTok >= excess) {
+      input_ids = [...input_ids.slice(0, endTok - excess), ...input_ids.slice(endTok)];
+      labels = [...labels.slice(0, endTok - excess), ...labels.slice(endTok)];
+    } else {
+      input_ids.length = max;
+      labels.length = max;
+    }
+  }
+  return { input_ids, labels, truncated, line: row.line };
 }
 
 function withEos(
@@ -193,7 +265,9 @@ function encodeWithSpans(
   text: string,
   spans: readonly Span[],
   addSpecialTokens: boolean,
-): { input_ids: number[]; labels: number[] } {
+  /** Character positions whose token index the caller wants back (same boundary rule as spans). */
+  marks: readonly number[] = [],
+): { input_ids: number[]; labels: number[]; marks: number[] } {
   const plain = tokenizer.encode(text, { addSpecialTokens: false });
   const ids = addSpecialTokens ? tokenizer.encode(text, { addSpecialTokens: true }) : plain;
   const lead = addSpecialTokens ? offsetOf(plain, ids) : 0;
@@ -207,7 +281,7 @@ function encodeWithSpans(
     const end = lead + boundary(span.end);
     for (let k = lead + boundary(span.start); k < end; k++) labels[k] = ids[k] as number;
   }
-  return { input_ids: ids, labels };
+  return { input_ids: ids, labels, marks: marks.map((c) => lead + boundary(c)) };
 }
 
 /** Where `inner` sits inside `outer` (special tokens added around it); 0 when it is not found intact. */
