@@ -5,3 +5,4 @@ export * from './tiny/index.js';
 export * from './models/index.js';
 export * from './autodiff/index.js';
 export * from './io/index.js';
+export * from './report/index.js';

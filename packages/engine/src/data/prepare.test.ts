@@ -49,7 +49,7 @@ describe('classification rows', () => {
   });
 
   it('keep the label when truncated, cutting the end of the text', () => {
-    const row: DataRow = { format: 'classification', line: 1, text: 'a'.repeat(10) + ' long review text', label: 0 };
+    const row: DataRow = { format: 'classification', line: 1, text: `${'a'.repeat(10)} long review text`, label: 0 };
     const full = tokenizeRow(row, tok, { classification: IMDB });
     const t = tokenizeRow(row, tok, { classification: IMDB, maxLength: full.input_ids.length - 4 });
     expect(t.truncated).toBe(true);

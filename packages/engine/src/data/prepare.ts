@@ -72,6 +72,8 @@ export function splitRows<T>(rows: readonly T[], fraction: number, seed: number)
   const isVal = new Set(order.slice(0, nVal));
   const train: T[] = [];
   const val: T[] = [];
-  rows.forEach((r, i) => (isVal.has(i) ? val : train).push(r));
+  rows.forEach((r, i) => {
+    (isVal.has(i) ? val : train).push(r);
+  });
   return { train, val };
 }
