@@ -6,3 +6,10 @@ export {
   niceTicks,
   renderLossChart,
 } from './loss-chart.js';
+export {
+  type MatMulPeak,
+  type MatMulPeakOptions,
+  measureMatMulPeak,
+  peakRssMiB,
+  trainingFlopsPerToken,
+} from './throughput.js';
