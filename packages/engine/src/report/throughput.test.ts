@@ -1,6 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadModelDir } from '../io/model-dir.js';
 import { releaseAllSessions } from '../onnx/runtime.js';
-import { measureMatMulPeak, peakRssMiB, trainingFlopsPerToken } from './throughput.js';
+import { matmulParamCount, measureMatMulPeak, peakRssMiB, trainingFlopsPerToken } from './throughput.js';
+
+const FIXTURES = new URL('../../../../../shared/fixtures/models/', import.meta.url).pathname;
 
 afterAll(() => releaseAllSessions());
 
@@ -18,5 +21,20 @@ describe('throughput helpers', () => {
     expect(trainingFlopsPerToken(1000, 1000, true)).toBe(6000);
     expect(trainingFlopsPerToken(1000, 10, false)).toBe(4060);
     expect(peakRssMiB()).toBeGreaterThan(10);
+  });
+
+  it('counts matrix weights: everything 2-D but the embedding, plus a tied LM head', async () => {
+    for (const name of ['tiny-qwen2', 'tiny-gpt2']) {
+      const m = await loadModelDir(`${FIXTURES}${name}`);
+      const c = m.config;
+      let all2d = 0;
+      for (const t of m.weights.values())
+        if (t.dims.length === 2) all2d += (t.dims[0] as number) * (t.dims[1] as number);
+      const embed = c.vocabSize * c.hiddenSize;
+      const positions = m.weights.get('transformer.wpe.weight')?.data.length ?? 0;
+      const expected = all2d - embed - positions + (c.tieWordEmbeddings ? embed : 0);
+      expect(matmulParamCount(c, m.weights)).toBe(expected);
+      expect(expected).toBeGreaterThan(c.numLayers * 4 * c.hiddenSize * c.hiddenSize * 0.5);
+    }
   });
 });

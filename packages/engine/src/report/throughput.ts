@@ -1,5 +1,8 @@
 import { seededRandom } from '../data/batches.js';
+import type { ModelConfig } from '../io/config.js';
+import { embeddingName } from '../io/weights.js';
 import { GraphBuilder } from '../onnx/builder.js';
+import type { TensorData } from '../onnx/ir.js';
 import * as ops from '../onnx/ops.js';
 import { createSession } from '../onnx/runtime.js';
 
@@ -77,4 +80,19 @@ export function trainingFlopsPerToken(matmulParams: number, trainableParams: num
 /** The process's peak resident set in MiB (onnxruntime's worker threads included: they share the process). */
 export function peakRssMiB(): number {
   return process.resourceUsage().maxRSS / 1024;
+}
+
+/**
+ * Weights used as matrices per token: every 2-D weight except the embedding tables (a lookup, no FLOPs) —
+ * plus the LM head, which a tied model stores as the embedding.
+ */
+export function matmulParamCount(config: ModelConfig, weights: ReadonlyMap<string, TensorData>): number {
+  const embed = embeddingName(config);
+  let n = 0;
+  for (const [name, t] of weights) {
+    if (t.dims.length !== 2 || name === embed || name === 'transformer.wpe.weight') continue;
+    n += (t.dims[0] as number) * (t.dims[1] as number);
+  }
+  if (config.tieWordEmbeddings) n += config.vocabSize * config.hiddenSize;
+  return n;
 }
