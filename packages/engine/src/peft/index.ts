@@ -1,0 +1,20 @@
+// Public API of the peft folder: the fine-tuning method registry (full, LoRA, BitFit), what a method applied to
+// a model gives the trainer, parameter counts, and the methods' saved forms (PEFT's for LoRA).
+
+export { makeApplied } from './applied.js';
+export * from './bitfit/index.js';
+export { formatParamCount, paramCount } from './count.js';
+export { PeftError, type PeftErrorCode } from './errors.js';
+export { type FullConfig, fullMethod } from './full/index.js';
+export { MODEL_DIR_FILES, toDType, type WeightDType, writeHfModelDir } from './hf-model-dir.js';
+export * from './lora/index.js';
+export { biasNames, isNoDecay, type LinearInfo, linearModules, parameterNames } from './modules.js';
+export { getMethod, listMethods, registerMethod } from './registry.js';
+export type {
+  AppliedMethod,
+  ApplyOptions,
+  BaseModel,
+  BuildGraphOptions,
+  ParamCount,
+  PeftMethod,
+} from './types.js';

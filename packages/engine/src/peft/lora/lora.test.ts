@@ -1,0 +1,224 @@
+// LoRA as a training method: PEFT's initialisation, target matching and its errors, the fixtures' losses
+// through the method's own graph, and PEFT-format save/load round trips.
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildGradientGraph } from '../../autodiff/sweep.js';
+import { loadPeftAdapter } from '../../io/peft-adapter.js';
+import { CAUSAL_LM_NAMES } from '../../models/causal-lm.js';
+import { releaseAllSessions, runGraph } from '../../onnx/runtime.js';
+import { PeftError } from '../errors.js';
+import { adapterPath, FIXTURES, fixtureBatch, loadBase, readJson, withTempDir } from '../testing.js';
+import { asLoraConfig, makeLoraConfig, parseLoraConfig } from './config.js';
+import { kaimingUniformA } from './init.js';
+import { applyLora } from './inject.js';
+
+afterAll(releaseAllSessions);
+
+const chat = () => fixtureBatch(join(FIXTURES, 'data', 'tiny-chat.jsonl'));
+
+describe('LoRA initialisation', () => {
+  it('draws A uniformly within 1/sqrt(in) (kaiming_uniform_, a=√5) and sets B to zero, reproducibly', async () => {
+    const model = await loadBase('tiny-qwen2');
+    const a = applyLora(model, makeLoraConfig({ r: 8, targetModules: ['q_proj', 'v_proj'] }), { seed: 3 });
+    const b = applyLora(model, makeLoraConfig({ r: 8, targetModules: ['q_proj', 'v_proj'] }), { seed: 3 });
+    const keys = [...a.params.keys()];
+    expect(keys).toHaveLength(8); // 2 layers × 2 modules × (A, B)
+    for (const k of keys) {
+      const t = a.params.get(k)!.data as Float32Array;
+      expect(b.params.get(k)!.data).toEqual(t);
+      if (k.endsWith('lora_B.weight')) expect(t.every((v) => v === 0)).toBe(true);
+      else {
+        const bound = 1 / Math.sqrt(64);
+        expect(Math.max(...t.map(Math.abs))).toBeLessThanOrEqual(bound);
+        // a uniform draw fills its range: the largest magnitude of 512 draws is close to the bound
+        expect(Math.max(...t.map(Math.abs))).toBeGreaterThan(0.95 * bound);
+      }
+    }
+    const c = applyLora(model, makeLoraConfig({ r: 8, targetModules: ['q_proj', 'v_proj'] }), { seed: 4 });
+    expect(c.params.get(keys[0]!)!.data).not.toEqual(a.params.get(keys[0]!)!.data);
+  });
+
+  it('kaimingUniformA has the variance of U(-1/√in, 1/√in)', () => {
+    let s = 1;
+    const rand = () => {
+      s = (s * 48271) % 2147483647;
+      return s / 2147483647;
+    };
+    const t = kaimingUniformA(16, 256, rand).data as Float32Array;
+    const variance = t.reduce((a, v) => a + v * v, 0) / t.length;
+    expect(variance).toBeCloseTo(1 / (3 * 256), 4);
+  });
+});
+
+describe('LoRA targets and bad input', () => {
+  it('resolves PEFT defaults, "all-linear" (no LM head) and regular expressions', async () => {
+    const qwen = await loadBase('tiny-qwen2');
+    const def = applyLora(qwen, makeLoraConfig(), { seed: 0 });
+    expect((def.config as { targetModules: unknown }).targetModules).toEqual({
+      kind: 'list',
+      names: ['q_proj', 'v_proj'],
+    });
+    const all = applyLora(qwen, makeLoraConfig({ targetModules: 'all-linear' }), { seed: 0 });
+    expect(all.params.size).toBe(2 * 7 * 2);
+    expect([...all.params.keys()].some((k) => k.includes('lm_head'))).toBe(false);
+    const re = applyLora(qwen, makeLoraConfig({ targetModules: '.*layers\\.1\\.mlp\\.(up|down)_proj' }), { seed: 0 });
+    expect([...re.params.keys()]).toEqual(
+      ['up_proj.lora_A', 'up_proj.lora_B', 'down_proj.lora_A', 'down_proj.lora_B'].map(
+        (s) => `base_model.model.model.layers.1.mlp.${s}.weight`,
+      ),
+    );
+    const gpt2 = await loadBase('tiny-gpt2');
+    const g = applyLora(gpt2, makeLoraConfig(), { seed: 0 });
+    expect((g.config as { fanInFanOut: boolean }).fanInFanOut).toBe(true);
+    expect([...g.params.keys()].every((k) => k.includes('.attn.c_attn.'))).toBe(true);
+  });
+
+  it('a target module the model does not have is refused, listing the linear modules', async () => {
+    const qwen = await loadBase('tiny-qwen2');
+    const err = (() => {
+      try {
+        applyLora(qwen, makeLoraConfig({ targetModules: ['q_proj', 'c_attn'] }), { seed: 0 });
+      } catch (e) {
+        return e as PeftError;
+      }
+      return null;
+    })();
+    expect(err).toBeInstanceOf(PeftError);
+    expect(err?.code).toBe('unknown-target');
+    expect(err?.message).toContain("'c_attn'");
+    expect(err?.message).toContain('self_attn.q_proj [64 → 64]');
+    expect(err?.message).toContain('mlp.down_proj [128 → 64]');
+    expect(() => applyLora(qwen, makeLoraConfig({ targetModules: 'nothing\\.here' }), { seed: 0 })).toThrow(
+      /match no linear module.*q_proj/,
+    );
+  });
+
+  it('r ≤ 0, lora_dropout outside [0, 1), alpha ≤ 0 and a non-LORA config are refused', () => {
+    expect(() => makeLoraConfig({ r: 0 })).toThrow(/r must be a positive integer, got 0/);
+    expect(() => makeLoraConfig({ r: -4 })).toThrow(PeftError);
+    expect(() => makeLoraConfig({ r: 2.5 })).toThrow(/positive integer/);
+    expect(() => makeLoraConfig({ loraDropout: 1 })).toThrow(/lora_dropout/);
+    expect(() => makeLoraConfig({ loraAlpha: 0 })).toThrow(/lora_alpha/);
+    expect(() => parseLoraConfig({ peft_type: 'LORA', r: 0 }, 'cfg.json')).toThrow(/cfg\.json.*r/);
+    expect(() => parseLoraConfig({ peft_type: 'IA3', target_modules: ['q_proj'] }, 'cfg.json')).toThrow(/IA3/);
+  });
+
+  it('modules_to_save on a tied LM head is refused with the reason', async () => {
+    const qwen = await loadBase('tiny-qwen2');
+    expect(() => applyLora(qwen, makeLoraConfig({ modulesToSave: ['lm_head'] }), { seed: 0 })).toThrow(/ties lm_head/);
+    expect(() => applyLora(qwen, makeLoraConfig({ modulesToSave: ['nope'] }), { seed: 0 })).toThrow(/'nope'/);
+  });
+});
+
+describe.each([
+  ['tiny-qwen2', 'tiny-qwen2-lora'],
+  ['tiny-qwen2', 'tiny-qwen2-lora-zeroB'],
+  ['tiny-gpt2', 'tiny-gpt2-lora'],
+])('%s + %s through the method', (model, adapter) => {
+  it('gives the fixture loss from the initial adapter (--init-adapter)', async () => {
+    const base = await loadBase(model);
+    const loaded = await loadPeftAdapter(adapterPath(adapter));
+    const applied = applyLora(base, asLoraConfig(loaded.config, 'fixture'), { seed: 0, init: loaded.tensors });
+    const { loss: expected } = await readJson<{ loss: number }>(join(FIXTURES, 'expected', `${adapter}.loss.json`));
+    const batch = await chat();
+    const feeds = { ...batch.feeds, ...Object.fromEntries(applied.params) };
+    const { graph } = buildGradientGraph(applied.buildGraph('loss'), {
+      loss: CAUSAL_LM_NAMES.loss,
+      wrt: [...applied.params.keys()],
+    });
+    const out = await runGraph(graph, feeds, [CAUSAL_LM_NAMES.loss]);
+    const loss = (out.loss!.data as Float32Array)[0]!;
+    expect(Math.abs(loss - expected) / expected).toBeLessThan(1e-5);
+  });
+
+  it('saves back what PEFT saved: same tensors and config fields', async () => {
+    const base = await loadBase(model);
+    const loaded = await loadPeftAdapter(adapterPath(adapter));
+    const applied = applyLora(base, asLoraConfig(loaded.config, 'fixture'), { seed: 0, init: loaded.tensors });
+    await withTempDir(async (dir) => {
+      await applied.save(dir, applied.params);
+      const again = await loadPeftAdapter(dir);
+      expect([...again.tensors.keys()].sort()).toEqual([...loaded.tensors.keys()].sort());
+      for (const [k, t] of loaded.tensors) {
+        expect(again.tensors.get(k)!.dims).toEqual(t.dims);
+        expect(again.tensors.get(k)!.data).toEqual(t.data);
+      }
+      const src = JSON.parse(await readFile(join(adapterPath(adapter), 'adapter_config.json'), 'utf8'));
+      const got = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8'));
+      for (const [k, v] of Object.entries(src)) expect([k, got[k]]).toEqual([k, v]);
+      // byte-identical tensors file: PEFT's own layout (sorted keys, 'pt' metadata)
+      expect(await readFile(join(dir, 'adapter_model.safetensors'))).toEqual(
+        await readFile(join(adapterPath(adapter), 'adapter_model.safetensors')),
+      );
+    });
+  });
+});
+
+describe('LoRA bias, modules_to_save and dropout', () => {
+  it('bias="all"/"lora_only" train biases, saved under PEFT keys, and load back', async () => {
+    const gpt2 = await loadBase('tiny-gpt2');
+    const all = applyLora(gpt2, makeLoraConfig({ r: 2, targetModules: ['c_attn'], bias: 'all' }), { seed: 1 });
+    const biases = [...all.params.keys()].filter((k) => k.endsWith('.bias'));
+    expect(biases).toContain('transformer.h.0.ln_1.bias');
+    expect(biases).toContain('transformer.h.1.mlp.c_fc.bias');
+    expect(biases.every((b) => all.noDecay.has(b))).toBe(true);
+    expect(all.trainable).toEqual(biases);
+    const qwen = await loadBase('tiny-qwen2');
+    const only = applyLora(qwen, makeLoraConfig({ r: 2, targetModules: ['q_proj', 'o_proj'], bias: 'lora_only' }), {
+      seed: 1,
+    });
+    expect([...only.params.keys()].filter((k) => k.endsWith('.bias'))).toEqual([
+      'model.layers.0.self_attn.q_proj.bias',
+      'model.layers.1.self_attn.q_proj.bias',
+    ]);
+    await withTempDir(async (dir) => {
+      (only.params.get('model.layers.0.self_attn.q_proj.bias')!.data as Float32Array)[0] = 42;
+      await only.save(dir, only.params);
+      const saved = await loadPeftAdapter(dir);
+      expect(saved.tensors.has('base_model.model.model.layers.0.self_attn.q_proj.base_layer.bias')).toBe(true);
+      const again = applyLora(qwen, asLoraConfig(saved.config, dir), { seed: 9, init: saved.tensors });
+      expect((again.params.get('model.layers.0.self_attn.q_proj.bias')!.data as Float32Array)[0]).toBe(42);
+      expect(qwen.weights.get('model.layers.0.self_attn.q_proj.bias')!.data[0]).not.toBe(42);
+    });
+  });
+
+  it('modules_to_save trains a copy saved under the module path', async () => {
+    const llama = await loadBase('tiny-llama');
+    const a = applyLora(llama, makeLoraConfig({ r: 2, modulesToSave: ['lm_head'] }), { seed: 1 });
+    expect(a.trainable).toEqual(['lm_head.weight']);
+    expect(a.params.get('lm_head.weight')!.data).not.toBe(llama.weights.get('lm_head.weight')!.data);
+    const c = a.countParams();
+    const lmHead = 320 * 64;
+    expect(c.trainable).toBe(lmHead + 2 * (2 * 64 + 64 * 2 + (2 * 64 + 32 * 2))); // per layer q: A [2,64] B [64,2]; v: A [2,64] B [32,2]
+    await withTempDir(async (dir) => {
+      await a.save(dir, a.params);
+      const saved = await loadPeftAdapter(dir);
+      expect(saved.tensors.has('base_model.model.lm_head.weight')).toBe(true);
+      expect(saved.config.peftType === 'LORA' && saved.config.modulesToSave).toEqual(['lm_head']);
+    });
+  });
+
+  it('lora_dropout > 0 puts a seeded Dropout on the LoRA input of the training graph only', async () => {
+    const qwen = await loadBase('tiny-qwen2');
+    const a = applyLora(qwen, makeLoraConfig({ r: 2, loraDropout: 0.1 }), { seed: 1 });
+    const train = a.buildGraph('loss');
+    const evalGraph = a.buildGraph('loss', { training: false });
+    expect(train.nodes.filter((n) => n.opType === 'Dropout')).toHaveLength(4);
+    expect(evalGraph.nodes.filter((n) => n.opType === 'Dropout')).toHaveLength(0);
+    const { graph, gradients } = buildGradientGraph(train, { loss: 'loss', wrt: [...a.params.keys()] });
+    const batch = await chat();
+    // B starts at zero, so the loss equals the base loss even with dropout; A's gradient is zero, B's is not.
+    const out = await runGraph(graph, { ...batch.feeds, ...Object.fromEntries(a.params) }, [
+      'loss',
+      ...Object.values(gradients),
+    ]);
+    const { loss: baseLoss } = await readJson<{ loss: number }>(
+      join(FIXTURES, 'expected', 'tiny-qwen2.base.loss.json'),
+    );
+    expect(Math.abs((out.loss!.data as Float32Array)[0]! - baseLoss) / baseLoss).toBeLessThan(1e-5);
+    const gB = out[gradients['base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight']!]!.data as Float32Array;
+    expect(gB.some((v) => v !== 0)).toBe(true);
+  });
+});
