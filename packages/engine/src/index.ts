@@ -6,3 +6,5 @@ export * from './models/index.js';
 export * from './autodiff/index.js';
 export * from './io/index.js';
 export * from './report/index.js';
+export * from './peft/index.js';
+export * from './merge/index.js';
