@@ -1,6 +1,7 @@
 // The `tunemesh` command: option parsing and error reporting. Each subcommand lives in commands/.
 
 import { Command } from 'commander';
+import { registerDataset } from './commands/dataset-validate.js';
 import { registerEval } from './commands/eval.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerMakeTinyModel } from './commands/make-tiny-model.js';
@@ -25,6 +26,7 @@ export function buildProgram(io: CliIo): Command {
   registerEval(program, io.stdout);
   registerGenerate(program, io.stdout);
   registerMakeTinyModel(program, io.stdout);
+  registerDataset(program, io.stdout);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     cmd.configureOutput(program.configureOutput());

@@ -1,5 +1,6 @@
 export * from './onnx/index.js';
 export * from './data/index.js';
+export * from './data/validate/index.js';
 export * from './infer/index.js';
 export * from './tiny/index.js';
 export * from './models/index.js';
