@@ -7,6 +7,7 @@ export { formatParamCount, paramCount } from './count.js';
 export { PeftError, type PeftErrorCode } from './errors.js';
 export { type FullConfig, fullMethod } from './full/index.js';
 export { MODEL_DIR_FILES, toDType, type WeightDType, writeHfModelDir } from './hf-model-dir.js';
+export { loadTrainedModel } from './load.js';
 export * from './lora/index.js';
 export { biasNames, isNoDecay, type LinearInfo, linearModules, parameterNames } from './modules.js';
 export { getMethod, listMethods, registerMethod } from './registry.js';

@@ -1,0 +1,79 @@
+// A base model with whatever a training run saved, ready for evaluation and generation: a PEFT LoRA adapter
+// (including trained biases and modules_to_save copies, which models/loadCausalLM's LoRA loader leaves out) or
+// a BitFit directory. A fully fine-tuned model is a model directory of its own and needs no adapter.
+
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadModelDir } from '../io/model-dir.js';
+import { ADAPTER_CONFIG_FILE, type LoadedPeftAdapter, loadPeftAdapter } from '../io/peft-adapter.js';
+import { parsePeftKey } from '../io/peft-keys.js';
+import { buildCausalLM } from '../models/causal-lm.js';
+import { composeExtensions } from '../models/extensions.js';
+import type { LoadedCausalLM } from '../models/load.js';
+import { loraExtension } from '../models/lora.js';
+import type { TensorData } from '../onnx/ir.js';
+import { sameDims } from './applied.js';
+import { isBitfitDir, loadBitfit, withBitfit } from './bitfit/state.js';
+import { PeftError } from './errors.js';
+import { asLoraConfig } from './lora/config.js';
+import { paramNameOf } from './lora/state.js';
+
+/** Splits a LoRA adapter into its A/B tensors and the checkpoint tensors it replaces (biases, modules_to_save). */
+function splitLora(
+  adapter: LoadedPeftAdapter,
+  weights: ReadonlyMap<string, TensorData>,
+): { lora: Map<string, TensorData>; replaced: Map<string, TensorData> } {
+  const lora = new Map<string, TensorData>();
+  const replaced = new Map(weights);
+  for (const [key, t] of adapter.tensors) {
+    const role = parsePeftKey(key).role;
+    if (role === 'lora_A' || role === 'lora_B') {
+      lora.set(key, t);
+      continue;
+    }
+    const name = paramNameOf(key);
+    const base = weights.get(name);
+    if (base === undefined || !sameDims(base.dims, t.dims))
+      throw new PeftError(
+        'adapter-mismatch',
+        `${adapter.dir}: '${key}' replaces '${name}', which the model ${base === undefined ? 'does not have' : `has as [${base.dims.join(', ')}]`}`,
+      );
+    replaced.set(name, t);
+  }
+  return { lora, replaced };
+}
+
+export async function loadTrainedModel(modelDir: string, adapterDir?: string): Promise<LoadedCausalLM> {
+  const { config, weights: base } = await loadModelDir(modelDir, { dtype: 'float32' });
+  let weights: ReadonlyMap<string, TensorData> = base;
+  let adapter: LoadedPeftAdapter | null = null;
+  let extensions = {};
+  if (adapterDir !== undefined) {
+    if (await stat(join(adapterDir, ADAPTER_CONFIG_FILE)).catch(() => undefined)) {
+      adapter = await loadPeftAdapter(adapterDir, { dtype: 'float32' });
+      const cfg = asLoraConfig(adapter.config, join(adapterDir, ADAPTER_CONFIG_FILE));
+      const { lora, replaced } = splitLora(adapter, base);
+      weights = replaced;
+      extensions = loraExtension({ ...cfg, bias: 'none', modulesToSave: null }, lora);
+    } else if (await isBitfitDir(adapterDir)) {
+      weights = withBitfit(base, (await loadBitfit(adapterDir)).tensors, adapterDir);
+    } else {
+      throw new PeftError(
+        'bad-adapter-dir',
+        `${adapterDir}: neither a PEFT adapter (${ADAPTER_CONFIG_FILE}) nor a BitFit result (tunemesh_config.json)`,
+      );
+    }
+  }
+  const ext = extensions;
+  return {
+    dir: modelDir,
+    config,
+    weights,
+    adapter,
+    extensions: ext,
+    build(mode, opts = {}) {
+      const all = opts.extensions === undefined ? ext : composeExtensions(ext, opts.extensions);
+      return buildCausalLM(config, weights, { ...opts, mode, extensions: all });
+    },
+  };
+}
