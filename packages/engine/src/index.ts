@@ -9,3 +9,4 @@ export * from './io/index.js';
 export * from './report/index.js';
 export * from './peft/index.js';
 export * from './merge/index.js';
+export * from './train/index.js';

@@ -1,0 +1,21 @@
+// Global-norm gradient clipping as torch.nn.utils.clip_grad_norm_ does it: the L2 norm over all gradients
+// together; when it exceeds maxNorm every gradient is scaled by maxNorm / (norm + 1e-6).
+
+/** L2 norm over every gradient, accumulated in double. Non-finite when any element is. */
+export function globalNorm(grads: Iterable<Float32Array>): number {
+  let s = 0;
+  for (const g of grads) for (let i = 0; i < g.length; i++) s += (g[i] as number) * (g[i] as number);
+  return Math.sqrt(s);
+}
+
+export function scaleInPlace(grads: Iterable<Float32Array>, factor: number): void {
+  for (const g of grads) for (let i = 0; i < g.length; i++) g[i] = (g[i] as number) * factor;
+}
+
+/** Clips in place given the pre-clip norm; returns the factor applied (1 when no clipping happened). */
+export function clipByGlobalNorm(grads: Iterable<Float32Array>, norm: number, maxNorm: number): number {
+  if (!(maxNorm > 0) || !(norm > maxNorm)) return 1;
+  const factor = maxNorm / (norm + 1e-6);
+  scaleInPlace(grads, factor);
+  return factor;
+}

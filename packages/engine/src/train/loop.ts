@@ -1,0 +1,373 @@
+// The training loop. One session runs the training graph (loss-mode forward + backward wrt the params); each
+// micro-batch gives the gradient of its summed token NLL. Over an accumulation window those are added and
+// divided by the window's loss-token count, so one optimiser step's loss and gradient are those of the mean
+// over every loss-carrying token of the window (Hugging Face's rule; with gradAccum 1 the batch mean). Then:
+// non-finite check (skip, count, fail after N in a row), global-norm clipping, the scheduled learning rate and
+// the optimiser's in-place update of the params' Float32Arrays.
+
+import { planBatches } from '../data/batches.js';
+import { collate } from '../data/collate.js';
+import { CAUSAL_LM_NAMES } from '../models/causal-lm.js';
+import type { TensorData } from '../onnx/ir.js';
+import { createSession, type Session } from '../onnx/runtime.js';
+import { checkFingerprint, readCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
+import { clipByGlobalNorm, globalNorm, scaleInPlace } from './clip.js';
+import { TrainError } from './errors.js';
+import { computeFingerprint } from './fingerprint.js';
+import { buildTrainGraphs } from './graphs.js';
+import { type ResolvedHyperparameters, resolveHyperparameters } from './hyperparameters.js';
+import { createAdamW } from './optim/adamw.js';
+import { createSgd } from './optim/sgd.js';
+import type { Optimizer } from './optim/types.js';
+import { createSchedule } from './schedule.js';
+import type { StopReason, TrainOptions, TrainResult, TrainRow } from './types.js';
+
+const N = CAUSAL_LM_NAMES;
+
+/** Steps per epoch and in total, as transformers' Trainer counts them (a short last window still steps). */
+export function countSteps(
+  rows: number,
+  hp: Pick<ResolvedHyperparameters, 'batchSize' | 'gradAccum' | 'epochs' | 'maxSteps'>,
+): { batchesPerEpoch: number; stepsPerEpoch: number; totalSteps: number } {
+  const batchesPerEpoch = Math.ceil(rows / hp.batchSize);
+  const stepsPerEpoch = Math.ceil(batchesPerEpoch / hp.gradAccum);
+  const totalSteps = hp.maxSteps ?? Math.max(1, Math.ceil(hp.epochs * stepsPerEpoch));
+  return { batchesPerEpoch, stepsPerEpoch, totalSteps };
+}
+
+/** Loss-carrying positions of a row after the model's shift (a label at position 0 scores nothing). */
+function scoredTokens(r: TrainRow): number {
+  if (r.labels === undefined) return Math.max(0, r.input_ids.length - 1);
+  let n = 0;
+  for (let k = 1; k < r.labels.length; k++) if (r.labels[k] !== -100) n++;
+  return n;
+}
+
+function peakRssMb(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+function f32Params(params: ReadonlyMap<string, TensorData>): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  for (const [name, t] of params) {
+    if (t.dtype !== 'float32' || !(t.data instanceof Float32Array)) {
+      throw new TrainError('bad_hyperparameter', `param '${name}' is ${t.dtype}; trainable tensors must be float32`);
+    }
+    out.set(name, t.data);
+  }
+  return out;
+}
+
+/** The feeds of one collated batch. */
+function batchFeeds(rows: readonly TrainRow[], padId: number): { feeds: Record<string, TensorData>; tokens: number } {
+  const b = collate(rows, { padId });
+  const dims = [b.batch, b.seq];
+  const i64 = (data: BigInt64Array): TensorData => ({ dtype: 'int64', dims, data });
+  let tokens = 0;
+  for (const r of rows) tokens += r.input_ids.length;
+  return {
+    feeds: {
+      [N.inputIds]: i64(b.inputIds),
+      [N.attentionMask]: i64(b.attentionMask),
+      [N.positionIds]: i64(b.positionIds),
+      [N.labels]: i64(b.labels),
+    },
+    tokens,
+  };
+}
+
+const scalarOf = (t: TensorData | undefined): number => (t === undefined ? Number.NaN : Number(t.data[0]));
+
+/** Validation loss: summed token NLL over the whole set divided by its loss-token count. */
+export async function validationLoss(
+  session: Session,
+  rows: readonly TrainRow[],
+  params: ReadonlyMap<string, TensorData>,
+  batchSize: number,
+  padId: number,
+): Promise<{ loss: number; tokens: number }> {
+  let sum = 0;
+  let tokens = 0;
+  for (let s = 0; s < rows.length; s += batchSize) {
+    const { feeds } = batchFeeds(rows.slice(s, s + batchSize), padId);
+    for (const [k, t] of params) feeds[k] = t;
+    const out = await session.run(feeds, [N.lossSum, N.lossTokens]);
+    sum += scalarOf(out[N.lossSum]);
+    tokens += scalarOf(out[N.lossTokens]);
+  }
+  return { loss: tokens > 0 ? sum / tokens : Number.NaN, tokens };
+}
+
+function makeOptimizer(
+  hp: ResolvedHyperparameters,
+  sizes: Map<string, number>,
+  noDecay: ReadonlySet<string>,
+): Optimizer {
+  return hp.optimizer === 'adamw'
+    ? createAdamW(sizes, { betas: hp.betas, eps: hp.eps, weightDecay: hp.weightDecay, noDecay })
+    : createSgd(sizes, { momentum: hp.momentum, nesterov: hp.nesterov, weightDecay: hp.weightDecay, noDecay });
+}
+
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const hp = resolveHyperparameters(opts.hyperparameters);
+  const { model, method } = opts;
+  const rows = opts.train;
+  const val = opts.validation ?? [];
+  const padId = opts.padId ?? 0;
+  if (rows.length === 0) throw new TrainError('empty_dataset', 'the training set is empty (no rows)');
+  if (!rows.some((r) => scoredTokens(r) > 0)) {
+    throw new TrainError('empty_dataset', `none of the ${rows.length} training rows has a token that carries loss`);
+  }
+  if (hp.evalEvery !== undefined && val.length === 0) {
+    throw new TrainError('bad_hyperparameter', 'evalEvery is set but there is no validation set');
+  }
+  if (hp.earlyStoppingPatience !== undefined && hp.evalEvery === undefined) {
+    throw new TrainError('bad_hyperparameter', 'earlyStoppingPatience needs evaluations (set evalEvery)');
+  }
+  if ((hp.saveEvery !== undefined || hp.saveEachEpoch) && opts.outputDir === undefined) {
+    throw new TrainError('bad_hyperparameter', 'saveEvery/saveEachEpoch need an outputDir for the checkpoints');
+  }
+  if (method.params.size === 0)
+    throw new TrainError('bad_hyperparameter', `method '${method.method}' has no trainable params`);
+
+  const { totalSteps } = countSteps(rows.length, hp);
+  const schedule = createSchedule({
+    name: hp.scheduler,
+    totalSteps,
+    warmupSteps: hp.warmupSteps,
+    warmupRatio: hp.warmupRatio,
+  });
+  const params = f32Params(method.params);
+  const sizes = new Map([...params].map(([n, a]) => [n, a.length]));
+  const optimizer = makeOptimizer(hp, sizes, method.noDecay);
+  const fingerprint = computeFingerprint(model, method, rows);
+
+  let step = 0;
+  let epoch = 0;
+  let batchInEpoch = 0;
+  let inARow = 0;
+  let nonFiniteTotal = 0;
+  let best = Number.POSITIVE_INFINITY;
+  let badEvals = 0;
+  if (opts.resumeFrom !== undefined) {
+    const ck = await readCheckpoint(opts.resumeFrom);
+    checkFingerprint(opts.resumeFrom, ck.state.fingerprint, fingerprint);
+    if (ck.state.optimizer.name !== hp.optimizer) {
+      throw new TrainError(
+        'checkpoint_mismatch',
+        `resume from ${opts.resumeFrom}: the checkpoint's optimizer is ${ck.state.optimizer.name}, this run uses ${hp.optimizer}`,
+      );
+    }
+    for (const [n, a] of params) {
+      const saved = ck.params.get(n);
+      if (saved === undefined || saved.length !== a.length) {
+        throw new TrainError(
+          'bad_checkpoint',
+          `resume from ${opts.resumeFrom}: params.safetensors lacks '${n}' or its shape differs`,
+        );
+      }
+      a.set(saved);
+    }
+    optimizer.load(ck.state.optimizer.step, ck.optimizer);
+    step = ck.state.step;
+    epoch = ck.state.data.epoch;
+    batchInEpoch = ck.state.data.batch;
+    inARow = ck.state.nonFinite.inARow;
+    nonFiniteTotal = ck.state.nonFinite.total;
+    best = ck.state.earlyStopping.best ?? Number.POSITIVE_INFINITY;
+    badEvals = ck.state.earlyStopping.badEvals;
+  }
+
+  const graphs = buildTrainGraphs(model, method);
+  const sessionOpts = {
+    ...(opts.device === undefined ? {} : { device: opts.device }),
+    ...(opts.threads === undefined ? {} : { threads: opts.threads }),
+  };
+  const trainSession = await createSession(graphs.train, sessionOpts);
+  let evalSession: Session | undefined;
+  const gradNames = [...params.keys()].map((n) => graphs.gradients[n] as string);
+  const fetch = [N.lossSum, N.lossTokens, ...gradNames];
+  const cb = opts.callbacks ?? {};
+  const losses: { step: number; loss: number }[] = [];
+  const valLosses: { step: number; loss: number }[] = [];
+  let lastCheckpoint: string | undefined;
+  let stopReason: StopReason = 'completed';
+  const t0 = performance.now();
+  const firstStep = step;
+  let tokensSeen = 0;
+  let logT = t0;
+  let logTokens = 0;
+  let logLosses: number[] = [];
+  let epochFloat = epoch;
+
+  const planFor = (e: number) =>
+    planBatches(
+      rows.map((r) => r.input_ids.length),
+      {
+        batchSize: hp.batchSize,
+        groupByLength: hp.groupByLength,
+        ...(hp.shuffle ? { seed: (hp.seed + e) >>> 0 } : {}),
+      },
+    );
+
+  const evaluate = async (): Promise<{ loss: number; tokens: number }> => {
+    evalSession ??= await createSession(graphs.eval, sessionOpts);
+    return validationLoss(evalSession, val, method.params, hp.evalBatchSize, padId);
+  };
+
+  const stateAt = (dataEpoch: number, dataBatch: number): TrainerState => ({
+    format: 'tunemesh-trainer-state',
+    version: 1,
+    step,
+    totalSteps,
+    epoch: epochFloat,
+    data: { epoch: dataEpoch, batch: dataBatch },
+    optimizer: { name: hp.optimizer, step: optimizer.stepCount },
+    schedule: { name: schedule.name, warmupSteps: schedule.warmupSteps, totalSteps, stepsTaken: step },
+    rng: { shuffleSeed: hp.seed, shuffle: hp.shuffle },
+    nonFinite: { inARow, total: nonFiniteTotal },
+    earlyStopping: { best: Number.isFinite(best) ? best : null, badEvals },
+    hyperparameters: opts.hyperparameters,
+    fingerprint,
+  });
+
+  try {
+    outer: while (step < totalSteps) {
+      const plan = planFor(epoch);
+      while (batchInEpoch < plan.length && step < totalSteps) {
+        const window = plan.slice(batchInEpoch, batchInEpoch + hp.gradAccum);
+        let lossSum = 0;
+        let tokens = 0;
+        let grads: Float32Array[] | undefined;
+        for (const indices of window) {
+          if (opts.signal?.aborted === true) throw new TrainError('aborted', `training cancelled at step ${step}`);
+          const { feeds, tokens: inTokens } = batchFeeds(
+            indices.map((i) => rows[i] as TrainRow),
+            padId,
+          );
+          for (const [k, t] of method.params) feeds[k] = t;
+          const out = await trainSession.run(feeds, fetch);
+          lossSum += scalarOf(out[N.lossSum]);
+          tokens += scalarOf(out[N.lossTokens]);
+          tokensSeen += inTokens;
+          logTokens += inTokens;
+          const g = gradNames.map((name) => out[name]?.data as Float32Array);
+          if (grads === undefined) grads = g;
+          else
+            for (let p = 0; p < g.length; p++) {
+              const acc = grads[p] as Float32Array;
+              const x = g[p] as Float32Array;
+              for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] as number) + (x[i] as number);
+            }
+        }
+        batchInEpoch += window.length;
+        step++;
+        const endOfEpoch = batchInEpoch >= plan.length;
+        epochFloat = epoch + batchInEpoch / plan.length;
+        const gradList = grads as Float32Array[];
+        const loss = tokens > 0 ? lossSum / tokens : Number.NaN;
+        if (tokens > 0) scaleInPlace(gradList, 1 / tokens);
+        const gradNorm = globalNorm(gradList);
+        const lr = hp.lr * schedule.factor(step - 1);
+        if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+          // Skip: no parameter or optimiser update; the data and the schedule move on.
+          inARow++;
+          nonFiniteTotal++;
+          cb.onNonFinite?.({ step, loss, gradNorm, inARow, total: nonFiniteTotal });
+          if (inARow >= hp.maxNonFiniteInARow) {
+            throw new TrainError(
+              'non_finite',
+              `training stopped at step ${step}: ${inARow} steps in a row had a non-finite loss or gradient (last loss ${loss}, gradient norm ${gradNorm}); lower the learning rate or set maxGradNorm`,
+            );
+          }
+        } else {
+          inARow = 0;
+          clipByGlobalNorm(gradList, gradNorm, hp.maxGradNorm);
+          const gm = new Map([...params.keys()].map((n, i) => [n, gradList[i] as Float32Array]));
+          optimizer.step(params, gm, lr);
+          losses.push({ step, loss });
+          logLosses.push(loss);
+        }
+
+        let valLoss: number | undefined;
+        const evalNow =
+          (typeof hp.evalEvery === 'number' && step % hp.evalEvery === 0) || (hp.evalEvery === 'epoch' && endOfEpoch);
+        if (evalNow) {
+          const r = await evaluate();
+          valLoss = r.loss;
+          valLosses.push({ step, loss: r.loss });
+          if (r.loss < best - hp.earlyStoppingThreshold) {
+            best = r.loss;
+            badEvals = 0;
+          } else badEvals++;
+          if (r.loss < best) best = r.loss;
+          cb.onEval?.({ step, epoch: epochFloat, valLoss: r.loss, valTokens: r.tokens, best, badEvals });
+          if (hp.earlyStoppingPatience !== undefined && badEvals >= hp.earlyStoppingPatience) {
+            stopReason = 'early_stopping';
+          }
+        }
+
+        const last = step >= totalSteps || stopReason !== 'completed';
+        if (step % hp.logEvery === 0 || last) {
+          const now = performance.now();
+          const elapsedS = (now - t0) / 1000;
+          const perStep = elapsedS / Math.max(1, step - firstStep);
+          cb.onLog?.({
+            step,
+            totalSteps,
+            epoch: epochFloat,
+            loss: logLosses.length > 0 ? logLosses.reduce((a, b) => a + b, 0) / logLosses.length : loss,
+            lr,
+            gradNorm,
+            tokensPerSecond: logTokens / Math.max(1e-9, (now - logT) / 1000),
+            elapsedS,
+            remainingS: last ? 0 : perStep * (totalSteps - step),
+            ...(valLoss === undefined ? {} : { valLoss }),
+            peakRssMb: peakRssMb(),
+          });
+          logT = now;
+          logTokens = 0;
+          logLosses = [];
+        }
+
+        const saveNow = (hp.saveEvery !== undefined && step % hp.saveEvery === 0) || (hp.saveEachEpoch && endOfEpoch);
+        if (saveNow && opts.outputDir !== undefined) {
+          const state = endOfEpoch ? stateAt(epoch + 1, 0) : stateAt(epoch, batchInEpoch);
+          lastCheckpoint = await saveCheckpoint({
+            outputDir: opts.outputDir,
+            state,
+            method,
+            optimizer: optimizer.state(),
+            ...(hp.keepLast === undefined ? {} : { keepLast: hp.keepLast }),
+          });
+          cb.onCheckpoint?.({ step, dir: lastCheckpoint });
+        }
+        if (stopReason !== 'completed') break outer;
+      }
+      if (batchInEpoch >= plan.length) {
+        epoch++;
+        batchInEpoch = 0;
+      }
+    }
+  } finally {
+    await trainSession.release();
+    await evalSession?.release();
+  }
+
+  const elapsedS = (performance.now() - t0) / 1000;
+  const ran = Math.max(1, step - firstStep);
+  return {
+    steps: step,
+    totalSteps,
+    epoch: epochFloat,
+    stopReason,
+    losses,
+    valLosses,
+    ...(Number.isFinite(best) ? { bestValLoss: best } : {}),
+    nonFiniteSteps: nonFiniteTotal,
+    ...(lastCheckpoint === undefined ? {} : { lastCheckpoint }),
+    stepSeconds: elapsedS / ran,
+    tokensPerSecond: tokensSeen / Math.max(1e-9, elapsedS),
+    peakRssMb: peakRssMb(),
+  };
+}

@@ -1,0 +1,105 @@
+// AdamW exactly as torch.optim.AdamW (single-tensor path, amsgrad off) computes it, per element:
+//   p ← p − lr·wd·p                      (decoupled weight decay, applied before the moment update)
+//   m ← β1·m + (1 − β1)·g ;  v ← β2·v + (1 − β2)·g²
+//   p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + eps)
+// The last line is PyTorch's arrangement of m̂ / (√v̂ + eps): eps is added after dividing √v by √(1 − β2ᵗ),
+// which is the same thing, and keeping PyTorch's order keeps the float rounding close to theirs. Moments are
+// float32 like PyTorch's; the arithmetic of one element runs in double and is stored back as float32.
+
+import { TrainError } from '../errors.js';
+import type { Optimizer } from './types.js';
+
+export interface AdamWOptions {
+  readonly betas?: readonly [number, number];
+  readonly eps?: number;
+  readonly weightDecay?: number;
+  /** Parameters that get no weight decay (biases, norm weights). */
+  readonly noDecay?: ReadonlySet<string>;
+}
+
+export function createAdamW(sizes: ReadonlyMap<string, number>, opts: AdamWOptions = {}): Optimizer {
+  const [beta1, beta2] = opts.betas ?? [0.9, 0.999];
+  const eps = opts.eps ?? 1e-8;
+  const wd = opts.weightDecay ?? 0;
+  checkRange('betas[0]', beta1, 0, 1);
+  checkRange('betas[1]', beta2, 0, 1);
+  if (!(eps >= 0)) throw new TrainError('bad_hyperparameter', `eps must be >= 0, got ${eps}`);
+  if (!(wd >= 0)) throw new TrainError('bad_hyperparameter', `weightDecay must be >= 0, got ${wd}`);
+  const noDecay = opts.noDecay ?? new Set<string>();
+  const m = new Map<string, Float32Array>();
+  const v = new Map<string, Float32Array>();
+  for (const [name, n] of sizes) {
+    m.set(name, new Float32Array(n));
+    v.set(name, new Float32Array(n));
+  }
+  let t = 0;
+
+  return {
+    name: 'adamw',
+    get stepCount() {
+      return t;
+    },
+    step(params, grads, lr) {
+      t++;
+      const bc1 = 1 - beta1 ** t;
+      const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
+      const stepSize = lr / bc1;
+      for (const [name, p] of params) {
+        const g = need(grads, name, p.length);
+        const mt = need(m, name, p.length);
+        const vt = need(v, name, p.length);
+        const decay = noDecay.has(name) ? 1 : 1 - lr * wd;
+        for (let i = 0; i < p.length; i++) {
+          const gi = g[i] as number;
+          const mi = beta1 * (mt[i] as number) + (1 - beta1) * gi;
+          const vi = beta2 * (vt[i] as number) + (1 - beta2) * gi * gi;
+          mt[i] = mi;
+          vt[i] = vi;
+          // Read back the float32-rounded moments, as PyTorch's next line would.
+          const denom = Math.sqrt(vt[i] as number) / bc2Sqrt + eps;
+          // PyTorch decays p in place (a float32 rounding) before the Adam update.
+          const decayed = decay === 1 ? (p[i] as number) : Math.fround((p[i] as number) * decay);
+          p[i] = decayed - (stepSize * (mt[i] as number)) / denom;
+        }
+      }
+    },
+    state() {
+      const out = new Map<string, Float32Array>();
+      for (const [name, a] of m) out.set(`exp_avg.${name}`, a);
+      for (const [name, a] of v) out.set(`exp_avg_sq.${name}`, a);
+      return out;
+    },
+    load(stepCount, tensors) {
+      for (const [prefix, store] of [
+        ['exp_avg', m],
+        ['exp_avg_sq', v],
+      ] as const) {
+        for (const [name, a] of store) a.set(needState(tensors, `${prefix}.${name}`, a.length));
+      }
+      t = stepCount;
+    },
+  };
+}
+
+export function checkRange(what: string, x: number, lo: number, hi: number): void {
+  if (!(x >= lo && x < hi)) throw new TrainError('bad_hyperparameter', `${what} must be in [${lo}, ${hi}), got ${x}`);
+}
+
+export function need(map: ReadonlyMap<string, Float32Array>, name: string, n: number): Float32Array {
+  const a = map.get(name);
+  if (a === undefined || a.length !== n) {
+    throw new TrainError(
+      'bad_hyperparameter',
+      a === undefined ? `no gradient/state for parameter '${name}'` : `'${name}' has ${a.length} values, expected ${n}`,
+    );
+  }
+  return a;
+}
+
+export function needState(tensors: ReadonlyMap<string, Float32Array>, key: string, n: number): Float32Array {
+  const a = tensors.get(key);
+  if (a === undefined) throw new TrainError('bad_checkpoint', `optimizer state has no '${key}'`);
+  if (a.length !== n)
+    throw new TrainError('bad_checkpoint', `optimizer state '${key}' has ${a.length} values, expected ${n}`);
+  return a;
+}
