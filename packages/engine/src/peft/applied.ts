@@ -21,6 +21,7 @@ export interface AppliedParts {
    */
   readonly extraTotal: number;
   save(dir: string, params: ReadonlyMap<string, TensorData>): Promise<void>;
+  stepFeeds?(microStep: number, rows: number): Record<string, TensorData>;
 }
 
 export function makeApplied(p: AppliedParts): AppliedMethod {
@@ -53,6 +54,7 @@ export function makeApplied(p: AppliedParts): AppliedMethod {
       });
     },
     save: p.save,
+    ...(p.stepFeeds === undefined ? {} : { stepFeeds: p.stepFeeds }),
   };
 }
 

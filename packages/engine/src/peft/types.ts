@@ -21,6 +21,12 @@ export interface ApplyOptions {
   readonly seed: number;
   /** Trained values to start from instead of the initialisation (--init-adapter, resume), under saved key names. */
   readonly init?: ReadonlyMap<string, TensorData>;
+  /**
+   * How training-time randomness (LoRA dropout masks) is drawn: 'graph' (default) — dropout nodes seeded once,
+   * whose generator lives in the onnxruntime session; 'fed' — masks are graph inputs the trainer feeds each
+   * micro-step from `AppliedMethod.stepFeeds`, so a resumed run draws exactly the masks it would have drawn.
+   */
+  readonly dropoutMasks?: 'graph' | 'fed';
 }
 
 export interface ParamCount {
@@ -64,6 +70,12 @@ export interface AppliedMethod {
    * Hugging Face model directory for full fine-tuning, trained biases + tunemesh_config.json for BitFit.
    */
   save(dir: string, params: ReadonlyMap<string, TensorData>): Promise<void>;
+  /**
+   * Extra training-graph inputs for one micro-batch of `batch × seq` tokens (dropout masks with
+   * dropoutMasks: 'fed'), drawn from (seed, microStep) alone so that resuming at microStep k repeats them.
+   * Absent when the training graph needs nothing beyond the batch and the params.
+   */
+  stepFeeds?(microStep: number, rows: number): Record<string, TensorData>;
 }
 
 export interface PeftMethod<C> {

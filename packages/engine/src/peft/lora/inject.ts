@@ -1,22 +1,21 @@
 // LoRA applied to a model for training: pick the target modules (PEFT's matching rules), create A and B
 // (PEFT's initialisation, seeded) or take them from a saved adapter, and put them in the graph through the
 // models folder's loraExtension — the same forward that evaluation uses. Dropout, when configured, is applied to
-// the LoRA branch's input in the training graph only, as PEFT's lora_dropout does.
+// the LoRA branch's input in the training graph only, as PEFT's lora_dropout does (see dropout.ts).
 
 import { seededRandom } from '../../data/batches.js';
 import { matchesTargetModules, patternValue } from '../../io/peft-config.js';
 import { formatPeftKey } from '../../io/peft-keys.js';
-import type { ModelExtensions } from '../../models/extensions.js';
+import { embeddingName } from '../../io/weights.js';
 import { loraExtension } from '../../models/lora.js';
-import type { GraphBuilder } from '../../onnx/builder.js';
-import { attr, type TensorData, type Value } from '../../onnx/ir.js';
-import { scalar } from '../../onnx/ops.js';
+import type { TensorData } from '../../onnx/ir.js';
 import { cloneF32, makeApplied, sameDims } from '../applied.js';
 import { sumNumel } from '../count.js';
 import { PeftError } from '../errors.js';
 import { biasNames, describeLinears, isNoDecay, type LinearInfo, linearModules } from '../modules.js';
 import type { AppliedMethod, ApplyOptions, BaseModel } from '../types.js';
 import { checkLoraConfig, type LoraConfig, resolveLoraConfig } from './config.js';
+import { withLoraDropout } from './dropout.js';
 import { kaimingUniformA, zerosB } from './init.js';
 import { saveLoraAdapter } from './save.js';
 import { paramNameOf } from './state.js';
@@ -66,27 +65,19 @@ function modulesToSaveParams(model: BaseModel, config: LoraConfig, targeted: Rea
     }
     for (const n of hit) {
       const module = n.slice(0, n.lastIndexOf('.'));
+      // PEFT's copy replaces only the embedding; the tied LM head keeps reading the original. One checkpoint
+      // tensor serves both here, so training the copy would train the head too.
+      if (model.config.tieWordEmbeddings && n === embeddingName(model.config))
+        throw new PeftError(
+          'unsupported',
+          `modules_to_save '${entry}': the model ties its LM head to ${n}, so a trained copy cannot replace the embedding alone`,
+        );
       if (targeted.has(module))
         throw new PeftError('bad-config', `module '${module}' is both a LoRA target and in modules_to_save`);
       names.push(n);
     }
   }
   return names;
-}
-
-/** Dropout on x in training mode with a fixed seed; the autodiff's Dropout rule reuses the mask. */
-function dropout(b: GraphBuilder, x: Value, ratio: number, seed: number): Value {
-  const [y] = b.op(
-    'Dropout',
-    [x, scalar(b, ratio, x.dtype), scalar(b, 1, 'bool')],
-    { seed: attr.int(seed) },
-    {
-      outputs: 2,
-      dtypes: [x.dtype, 'bool'],
-      shapes: [x.shape, x.shape],
-    },
-  );
-  return y as Value;
 }
 
 export function applyLora(model: BaseModel, userConfig: LoraConfig, opts: ApplyOptions): AppliedMethod {
@@ -150,28 +141,21 @@ export function applyLora(model: BaseModel, userConfig: LoraConfig, opts: ApplyO
 
   // The forward is models/lora.ts's; biases and modules_to_save are checkpoint tensors the graph already reads.
   const forward = loraExtension({ ...config, bias: 'none', modulesToSave: null }, lora, { trainable: true });
-  let training: ModelExtensions = forward;
-  if (config.loraDropout > 0) {
-    const seeds = new Map(targets.map((m, i) => [m.name, (opts.seed * 7919 + i + 1) >>> 0]));
-    training = {
-      linear(b, name, x, base, module) {
-        const seed = seeds.get(name);
-        if (seed === undefined) return base;
-        return forward.linear?.(b, name, dropout(b, x, config.loraDropout, seed), base, module) ?? base;
-      },
-      ...(forward.finish === undefined ? {} : { finish: forward.finish }),
-    };
-  }
+  const dropout =
+    config.loraDropout > 0
+      ? withLoraDropout(forward, targets, config.loraDropout, opts.seed, opts.dropoutMasks ?? 'graph')
+      : undefined;
   const modelDir = model.dir;
   return makeApplied({
     method: 'lora',
     config,
     model,
     params,
-    extensions: training,
+    extensions: dropout?.extensions ?? forward,
     evalExtensions: forward,
     noDecay: new Set([...params.keys()].filter((n) => !lora.has(n) && isNoDecay(n))),
     extraTotal: sumNumel(lora.values()) + sumNumel(saved.map((n) => model.weights.get(n) as TensorData)),
     save: (dir, trained) => saveLoraAdapter(dir, config, trained, targeted, modelDir),
+    ...(dropout?.feeds === undefined ? {} : { stepFeeds: dropout.feeds }),
   });
 }

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildGradientGraph } from '../../autodiff/sweep.js';
 import { loadPeftAdapter } from '../../io/peft-adapter.js';
 import { CAUSAL_LM_NAMES } from '../../models/causal-lm.js';
+import type { TensorData } from '../../onnx/ir.js';
 import { createSession, releaseAllSessions, runGraph } from '../../onnx/runtime.js';
 import { PeftError } from '../errors.js';
 import { loadTrainedModel } from '../load.js';
@@ -109,6 +110,9 @@ describe('LoRA targets and bad input', () => {
   it('modules_to_save on a tied LM head is refused with the reason', async () => {
     const qwen = await loadBase('tiny-qwen2');
     expect(() => applyLora(qwen, makeLoraConfig({ modulesToSave: ['lm_head'] }), { seed: 0 })).toThrow(/ties lm_head/);
+    expect(() => applyLora(qwen, makeLoraConfig({ modulesToSave: ['embed_tokens'] }), { seed: 0 })).toThrow(
+      /ties its LM head/,
+    );
     expect(() => applyLora(qwen, makeLoraConfig({ modulesToSave: ['nope'] }), { seed: 0 })).toThrow(/'nope'/);
   });
 });
@@ -264,5 +268,47 @@ describe('loadTrainedModel', () => {
       const got = (await runGraph(lm.build('loss'), batch.feeds, ['loss'])).loss!.data[0];
       expect(got).toBeCloseTo(expected as number, 5);
     });
+  });
+});
+
+describe("lora_dropout with dropoutMasks: 'fed'", () => {
+  it('draws masks from (seed, micro-step) alone, so a resumed run repeats them', async () => {
+    const qwen = await loadBase('tiny-qwen2');
+    const fixture = await loadPeftAdapter(adapterPath('tiny-qwen2-lora-zeroB'));
+    const cfg = { ...asLoraConfig(fixture.config, 'x'), loraDropout: 0.25 };
+    const a = applyLora(qwen, cfg, { seed: 7, init: fixture.tensors, dropoutMasks: 'fed' });
+    const batch = await chat();
+    const rows = batch.batch * batch.seq;
+    const m0 = a.stepFeeds?.(0, rows) ?? {};
+    expect(Object.keys(m0)).toHaveLength(4);
+    const q0 = m0['lora_dropout_mask:model.layers.0.self_attn.q_proj']!;
+    expect(q0.dims).toEqual([rows, 64]);
+    const zeros = (q0.data as Float32Array).filter((v) => v === 0).length / q0.data.length;
+    expect(zeros).toBeGreaterThan(0.2);
+    expect(zeros).toBeLessThan(0.3);
+    expect(new Set(q0.data)).toEqual(new Set([0, Math.fround(1 / 0.75)]));
+    // a fresh apply (a resumed run) draws the same masks for the same micro-step, other steps differ
+    const resumed = applyLora(qwen, cfg, { seed: 7, init: fixture.tensors, dropoutMasks: 'fed' });
+    expect(resumed.stepFeeds?.(3, rows)).toEqual(a.stepFeeds?.(3, rows));
+    expect(a.stepFeeds?.(4, rows)['lora_dropout_mask:model.layers.0.self_attn.q_proj']?.data).not.toEqual(
+      a.stepFeeds?.(3, rows)['lora_dropout_mask:model.layers.0.self_attn.q_proj']?.data,
+    );
+
+    const { graph } = buildGradientGraph(a.buildGraph('loss'), { loss: 'loss', wrt: [...a.params.keys()] });
+    const params = Object.fromEntries(a.params);
+    const lossWith = async (masks: Record<string, TensorData>) =>
+      (await runGraph(graph, { ...batch.feeds, ...params, ...masks }, ['loss'])).loss!.data[0] as number;
+    const evalLoss = (await runGraph(a.buildGraph('loss', { training: false }), batch.feeds, ['loss'])).loss!.data[0];
+    // all-keep masks give the evaluation loss; a drawn mask changes it, the same mask reproduces it exactly
+    const ones = Object.fromEntries(
+      Object.entries(m0).map(([k, t]) => [k, { ...t, data: new Float32Array(t.data.length).fill(1) }]),
+    );
+    for (const t of a.params.values()) (t.data as Float32Array).fill(0.05);
+    const evalAfter = (await runGraph(a.buildGraph('loss', { training: false }), batch.feeds, ['loss'])).loss!.data[0];
+    expect(evalAfter).not.toBe(evalLoss);
+    expect(await lossWith(ones)).toBeCloseTo(evalAfter as number, 5);
+    const l3 = await lossWith(a.stepFeeds?.(3, rows) ?? {});
+    expect(Math.abs(l3 - (evalAfter as number))).toBeGreaterThan(1e-4);
+    expect(await lossWith(resumed.stepFeeds?.(3, rows) ?? {})).toBe(l3);
   });
 });
