@@ -9,9 +9,12 @@ import { loadPeftAdapter, savePeftAdapter } from '../io/peft-adapter.js';
 import { readSafetensorsHeader } from '../io/safetensors-read.js';
 import type { buildCausalLM } from '../models/causal-lm.js';
 import { loadCausalLM } from '../models/load.js';
-import type { TensorData } from '../onnx/ir.js';
+import type { Graph, TensorData } from '../onnx/ir.js';
 import { releaseAllSessions, runGraph } from '../onnx/runtime.js';
 import { PeftError } from '../peft/errors.js';
+import { loadTrainedModel } from '../peft/load.js';
+import { makeLoraConfig } from '../peft/lora/config.js';
+import { applyLora } from '../peft/lora/inject.js';
 import { LoraMerge, mergeLora, unmergeLora } from '../peft/lora/merge.js';
 import {
   adapterPath,
@@ -28,10 +31,10 @@ afterAll(releaseAllSessions);
 
 const chat = () => fixtureBatch(join(FIXTURES, 'data', 'tiny-chat.jsonl'));
 
-async function logitsOf(build: () => ReturnType<typeof buildCausalLM>): Promise<Float32Array> {
+async function logitsOf(build: () => Graph | Promise<Graph>): Promise<Float32Array> {
   const { feeds } = await chat();
   const { labels: _labels, ...inputs } = feeds;
-  const out = await runGraph(build(), inputs, ['logits']);
+  const out = await runGraph(await build(), inputs, ['logits']);
   return out.logits?.data as Float32Array;
 }
 
@@ -83,6 +86,35 @@ describe.each([
     const worst = Math.max(...[...m.weights].map(([k, t]) => maxAbsDiff(t, base.weights.get(k) as TensorData)));
     expect(worst).toBeLessThan(1e-6);
     expect(unmergeLora({ ...base, weights: mergeLora(base, lora) }, lora).size).toBe(base.weights.size);
+  });
+});
+
+describe.each([
+  ['tiny-llama', { r: 2, bias: 'all', modulesToSave: ['lm_head'] }, 2 * 2 + 1], // q, v × 2 layers; lm_head
+  ['tiny-qwen2', { r: 2, bias: 'all' }, 2 * 2 + 2 * 3], // q, v × 2 layers; q/k/v biases × 2 layers
+  ['tiny-gpt2', { r: 2, bias: 'lora_only' }, 2 * 2], // c_attn weight and bias × 2 layers
+] as const)('merging %s with trained biases / modules_to_save', (model, settings, changed) => {
+  it('puts them in place of the base tensors: merged logits equal the adapter loaded for evaluation', async () => {
+    const base = await loadBase(model);
+    const a = applyLora(base, makeLoraConfig(settings), { seed: 5 });
+    for (const t of a.params.values()) {
+      const d = t.data as Float32Array;
+      for (let i = 0; i < d.length; i++) d[i] = (d[i] as number) + 0.02 * Math.cos(i);
+    }
+    await withTempDir(async (dir) => {
+      await a.save(join(dir, 'adapter'), a.params);
+      const r = await mergeAdapter(modelPath(model), join(dir, 'adapter'), join(dir, 'merged'));
+      expect(r.changed).toBe(changed);
+      const expected = await logitsOf(async () =>
+        (await loadTrainedModel(modelPath(model), join(dir, 'adapter'))).build('logits'),
+      );
+      const got = await logitsOf(async () => (await loadCausalLM(join(dir, 'merged'))).build('logits'));
+      const base0 = await logitsOf(async () => (await loadCausalLM(modelPath(model))).build('logits'));
+      const { feeds } = await chat();
+      const mask = feeds.attention_mask.data as BigInt64Array;
+      expect(maskedRelMaxError(got, expected, mask, 320)).toBeLessThan(1e-4);
+      expect(maskedRelMaxError(base0, expected, mask, 320)).toBeGreaterThan(1e-4);
+    });
   });
 });
 
