@@ -31,6 +31,7 @@ export {
   type SchedulerName,
   warmupStepsOf,
 } from './schedule.js';
+export { batchFeeds, type WindowGradient, windowGradient } from './step.js';
 export type {
   CheckpointEvent,
   EvalEvent,

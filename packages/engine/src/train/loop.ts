@@ -6,12 +6,11 @@
 // the optimiser's in-place update of the params' Float32Arrays.
 
 import { planBatches } from '../data/batches.js';
-import { collate } from '../data/collate.js';
 import { CAUSAL_LM_NAMES } from '../models/causal-lm.js';
 import type { TensorData } from '../onnx/ir.js';
 import { createSession, type Session } from '../onnx/runtime.js';
 import { checkFingerprint, readCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
-import { clipByGlobalNorm, globalNorm, scaleInPlace } from './clip.js';
+import { clipByGlobalNorm, globalNorm } from './clip.js';
 import { TrainError } from './errors.js';
 import { computeFingerprint } from './fingerprint.js';
 import { buildTrainGraphs } from './graphs.js';
@@ -20,6 +19,7 @@ import { createAdamW } from './optim/adamw.js';
 import { createSgd } from './optim/sgd.js';
 import type { Optimizer } from './optim/types.js';
 import { createSchedule } from './schedule.js';
+import { batchFeeds, scalarOf, windowGradient } from './step.js';
 import type { StopReason, TrainOptions, TrainResult, TrainRow } from './types.js';
 
 const N = CAUSAL_LM_NAMES;
@@ -57,26 +57,6 @@ function f32Params(params: ReadonlyMap<string, TensorData>): Map<string, Float32
   }
   return out;
 }
-
-/** The feeds of one collated batch. */
-function batchFeeds(rows: readonly TrainRow[], padId: number): { feeds: Record<string, TensorData>; tokens: number } {
-  const b = collate(rows, { padId });
-  const dims = [b.batch, b.seq];
-  const i64 = (data: BigInt64Array): TensorData => ({ dtype: 'int64', dims, data });
-  let tokens = 0;
-  for (const r of rows) tokens += r.input_ids.length;
-  return {
-    feeds: {
-      [N.inputIds]: i64(b.inputIds),
-      [N.attentionMask]: i64(b.attentionMask),
-      [N.positionIds]: i64(b.positionIds),
-      [N.labels]: i64(b.labels),
-    },
-    tokens,
-  };
-}
-
-const scalarOf = (t: TensorData | undefined): number => (t === undefined ? Number.NaN : Number(t.data[0]));
 
 /** Validation loss: summed token NLL over the whole set divided by its loss-token count. */
 export async function validationLoss(
@@ -185,8 +165,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   };
   const trainSession = await createSession(graphs.train, sessionOpts);
   let evalSession: Session | undefined;
-  const gradNames = [...params.keys()].map((n) => graphs.gradients[n] as string);
-  const fetch = [N.lossSum, N.lossTokens, ...gradNames];
   const cb = opts.callbacks ?? {};
   const losses: { step: number; loss: number }[] = [];
   const valLosses: { step: number; loss: number }[] = [];
@@ -236,37 +214,21 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const plan = planFor(epoch);
       while (batchInEpoch < plan.length && step < totalSteps) {
         const window = plan.slice(batchInEpoch, batchInEpoch + hp.gradAccum);
-        let lossSum = 0;
-        let tokens = 0;
-        let grads: Float32Array[] | undefined;
-        for (const indices of window) {
-          if (opts.signal?.aborted === true) throw new TrainError('aborted', `training cancelled at step ${step}`);
-          const { feeds, tokens: inTokens } = batchFeeds(
-            indices.map((i) => rows[i] as TrainRow),
-            padId,
-          );
-          for (const [k, t] of method.params) feeds[k] = t;
-          const out = await trainSession.run(feeds, fetch);
-          lossSum += scalarOf(out[N.lossSum]);
-          tokens += scalarOf(out[N.lossTokens]);
-          tokensSeen += inTokens;
-          logTokens += inTokens;
-          const g = gradNames.map((name) => out[name]?.data as Float32Array);
-          if (grads === undefined) grads = g;
-          else
-            for (let p = 0; p < g.length; p++) {
-              const acc = grads[p] as Float32Array;
-              const x = g[p] as Float32Array;
-              for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] as number) + (x[i] as number);
-            }
-        }
+        const w = await windowGradient(
+          trainSession,
+          graphs.gradients,
+          method.params,
+          window.map((indices) => indices.map((i) => rows[i] as TrainRow)),
+          { padId, signal: opts.signal, step },
+        );
+        tokensSeen += w.inputTokens;
+        logTokens += w.inputTokens;
         batchInEpoch += window.length;
         step++;
         const endOfEpoch = batchInEpoch >= plan.length;
         epochFloat = epoch + batchInEpoch / plan.length;
-        const gradList = grads as Float32Array[];
-        const loss = tokens > 0 ? lossSum / tokens : Number.NaN;
-        if (tokens > 0) scaleInPlace(gradList, 1 / tokens);
+        const loss = w.loss;
+        const gradList = [...w.grads.values()];
         const gradNorm = globalNorm(gradList);
         const lr = hp.lr * schedule.factor(step - 1);
         if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
@@ -283,8 +245,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         } else {
           inARow = 0;
           clipByGlobalNorm(gradList, gradNorm, hp.maxGradNorm);
-          const gm = new Map([...params.keys()].map((n, i) => [n, gradList[i] as Float32Array]));
-          optimizer.step(params, gm, lr);
+          optimizer.step(params, w.grads, lr);
           losses.push({ step, loss });
           logLosses.push(loss);
         }

@@ -1,0 +1,118 @@
+// AdamW and SGD against hand-computed values and against a plain double-precision transcription of the
+// textbook formulas (m̂ / (√v̂ + eps) for AdamW), which differs in arrangement from the implementation.
+
+import { describe, expect, it } from 'vitest';
+import { TrainError } from '../errors.js';
+import { createAdamW } from './adamw.js';
+import { createSgd } from './sgd.js';
+
+const one = (x: number) => new Map([['p', new Float32Array([x])]]);
+
+describe('AdamW', () => {
+  it('first step by hand: p(1 − lr·wd) − lr·g/(|g| + eps)', () => {
+    const opt = createAdamW(new Map([['p', 1]]), { weightDecay: 0.01 });
+    const p = one(1);
+    opt.step(p, one(0.5), 0.1);
+    // 1·(1 − 0.001) − 0.1·0.5/(0.5 + 1e-8) = 0.999 − 0.099999998
+    expect(p.get('p')?.[0]).toBeCloseTo(0.899000002, 6);
+    expect(opt.stepCount).toBe(1);
+  });
+
+  it('follows the textbook formulas over many steps, with decay, noDecay and two parameters', () => {
+    const n = 64;
+    const sizes = new Map([
+      ['w', n],
+      ['b', n],
+    ]);
+    const [b1, b2, eps, wd, lr] = [0.8, 0.99, 1e-6, 0.1, 0.05];
+    const opt = createAdamW(sizes, { betas: [b1, b2], eps, weightDecay: wd, noDecay: new Set(['b']) });
+    const rnd = mulberry(7);
+    const params = new Map([...sizes].map(([k]) => [k, Float32Array.from({ length: n }, () => rnd() * 2 - 1)]));
+    const ref = new Map([...params].map(([k, a]) => [k, Float64Array.from(a)]));
+    const m = new Map([...sizes].map(([k]) => [k, new Float64Array(n)]));
+    const v = new Map([...sizes].map(([k]) => [k, new Float64Array(n)]));
+    for (let t = 1; t <= 20; t++) {
+      const grads = new Map([...sizes].map(([k]) => [k, Float32Array.from({ length: n }, () => rnd() - 0.5)]));
+      opt.step(params, grads, lr);
+      for (const [k, p] of ref) {
+        const g = grads.get(k) as Float32Array;
+        const mk = m.get(k) as Float64Array;
+        const vk = v.get(k) as Float64Array;
+        for (let i = 0; i < n; i++) {
+          if (k === 'w') p[i] = (p[i] as number) * (1 - lr * wd);
+          mk[i] = b1 * (mk[i] as number) + (1 - b1) * (g[i] as number);
+          vk[i] = b2 * (vk[i] as number) + (1 - b2) * (g[i] as number) ** 2;
+          const mHat = (mk[i] as number) / (1 - b1 ** t);
+          const vHat = (vk[i] as number) / (1 - b2 ** t);
+          p[i] = (p[i] as number) - (lr * mHat) / (Math.sqrt(vHat) + eps);
+        }
+      }
+    }
+    for (const [k, p] of params) {
+      const r = ref.get(k) as Float64Array;
+      for (let i = 0; i < n; i++) expect(Math.abs((p[i] as number) - (r[i] as number))).toBeLessThan(1e-5);
+    }
+  });
+
+  it('continues identically from saved state', () => {
+    const sizes = new Map([['p', 3]]);
+    const a = createAdamW(sizes, { weightDecay: 0.1 });
+    const pa = new Map([['p', new Float32Array([1, -2, 3])]]);
+    const g = (s: number) => new Map([['p', new Float32Array([0.1 * s, -0.2, 0.3 / s])]]);
+    for (let s = 1; s <= 3; s++) a.step(pa, g(s), 0.01);
+    const b = createAdamW(sizes, { weightDecay: 0.1 });
+    const saved = new Map([...a.state()].map(([k, x]) => [k, new Float32Array(x)]));
+    b.load(a.stepCount, saved);
+    const pb = new Map([['p', new Float32Array(pa.get('p') as Float32Array)]]);
+    for (let s = 4; s <= 6; s++) {
+      a.step(pa, g(s), 0.01);
+      b.step(pb, g(s), 0.01);
+    }
+    expect(pb.get('p')).toEqual(pa.get('p'));
+    expect(() => b.load(1, new Map())).toThrow(TrainError);
+  });
+
+  it('rejects bad betas and negative weight decay', () => {
+    expect(() => createAdamW(new Map(), { betas: [1, 0.9] })).toThrow(/betas\[0\]/);
+    expect(() => createAdamW(new Map(), { weightDecay: -1 })).toThrow(/weightDecay/);
+  });
+});
+
+describe('SGD', () => {
+  it('momentum with coupled weight decay, by hand', () => {
+    const opt = createSgd(new Map([['p', 1]]), { momentum: 0.9, weightDecay: 0.1 });
+    const p = one(1);
+    opt.step(p, one(0.5), 0.1); // d = 0.5 + 0.1 = 0.6 = buf; p = 1 − 0.06
+    expect(p.get('p')?.[0]).toBeCloseTo(0.94, 6);
+    opt.step(p, one(0.5), 0.1); // d = 0.5 + 0.094 = 0.594; buf = 0.54 + 0.594 = 1.134; p = 0.94 − 0.1134
+    expect(p.get('p')?.[0]).toBeCloseTo(0.8266, 6);
+  });
+
+  it('Nesterov, by hand', () => {
+    const opt = createSgd(new Map([['p', 1]]), { momentum: 0.9, nesterov: true, weightDecay: 0.1 });
+    const p = one(1);
+    opt.step(p, one(0.5), 0.1); // d = 0.6, buf = 0.6, d + 0.9·buf = 1.14
+    expect(p.get('p')?.[0]).toBeCloseTo(0.886, 6);
+    opt.step(p, one(0.5), 0.1); // d = 0.5 + 0.0886 = 0.5886; buf = 0.54 + 0.5886 = 1.1286; d + 0.9·buf = 1.60434
+    expect(p.get('p')?.[0]).toBeCloseTo(0.886 - 0.160434, 6);
+  });
+
+  it('plain SGD and noDecay', () => {
+    const opt = createSgd(new Map([['p', 1]]), { weightDecay: 0.5, noDecay: new Set(['p']) });
+    const p = one(1);
+    opt.step(p, one(2), 0.25);
+    expect(p.get('p')?.[0]).toBe(0.5);
+    expect(opt.state().size).toBe(0);
+    expect(() => createSgd(new Map(), { nesterov: true })).toThrow(/nesterov/);
+  });
+});
+
+function mulberry(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
