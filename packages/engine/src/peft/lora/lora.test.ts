@@ -107,6 +107,25 @@ describe('LoRA targets and bad input', () => {
     expect(() => parseLoraConfig({ peft_type: 'IA3', target_modules: ['q_proj'] }, 'cfg.json')).toThrow(/IA3/);
   });
 
+  it('an initial adapter that does not fit the config or the model is refused', async () => {
+    const qwen = await loadBase('tiny-qwen2');
+    const zeroB = await loadPeftAdapter(adapterPath('tiny-qwen2-lora-zeroB')); // r=8 on q_proj, v_proj
+    const cfg = asLoraConfig(zeroB.config, 'x');
+    expect(() =>
+      applyLora(qwen, { ...cfg, targetModules: { kind: 'all-linear' } }, { seed: 0, init: zeroB.tensors }),
+    ).toThrow(/no lora_A\/lora_B for target module 'model.layers.0.self_attn.k_proj'/);
+    expect(() =>
+      applyLora(qwen, { ...cfg, targetModules: { kind: 'list', names: ['q_proj'] } }, { seed: 0, init: zeroB.tensors }),
+    ).toThrow(/have no place in this model and config: .*v_proj/);
+    expect(() => applyLora(qwen, { ...cfg, r: 4 }, { seed: 0, init: zeroB.tensors })).toThrow(
+      /q_proj.lora_A.weight' is \[8, 64\], this model and config need \[4, 64\]/,
+    );
+    const gpt2 = await loadBase('tiny-gpt2');
+    expect(() =>
+      applyLora(gpt2, { ...cfg, targetModules: { kind: 'list', names: ['c_attn'] } }, { seed: 0, init: zeroB.tensors }),
+    ).toThrow(PeftError);
+  });
+
   it('modules_to_save on a tied LM head is refused with the reason', async () => {
     const qwen = await loadBase('tiny-qwen2');
     expect(() => applyLora(qwen, makeLoraConfig({ modulesToSave: ['lm_head'] }), { seed: 0 })).toThrow(/ties lm_head/);
