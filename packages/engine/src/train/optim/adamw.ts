@@ -49,18 +49,7 @@ export function createAdamW(sizes: ReadonlyMap<string, number>, opts: AdamWOptio
         const mt = need(m, name, p.length);
         const vt = need(v, name, p.length);
         const decay = noDecay.has(name) ? 1 : 1 - lr * wd;
-        for (let i = 0; i < p.length; i++) {
-          const gi = g[i] as number;
-          const mi = beta1 * (mt[i] as number) + (1 - beta1) * gi;
-          const vi = beta2 * (vt[i] as number) + (1 - beta2) * gi * gi;
-          mt[i] = mi;
-          vt[i] = vi;
-          // Read back the float32-rounded moments, as PyTorch's next line would.
-          const denom = Math.sqrt(vt[i] as number) / bc2Sqrt + eps;
-          // PyTorch decays p in place (a float32 rounding) before the Adam update.
-          const decayed = decay === 1 ? (p[i] as number) : Math.fround((p[i] as number) * decay);
-          p[i] = decayed - (stepSize * (mt[i] as number)) / denom;
-        }
+        adamwTensor(p, g, mt, vt, beta1, beta2, eps, decay, stepSize, bc2Sqrt);
       }
     },
     state() {
@@ -79,6 +68,34 @@ export function createAdamW(sizes: ReadonlyMap<string, number>, opts: AdamWOptio
       t = stepCount;
     },
   };
+}
+
+/** The hot loop over one tensor: a plain function of its arguments, so V8 keeps it tight. */
+function adamwTensor(
+  p: Float32Array,
+  g: Float32Array,
+  mt: Float32Array,
+  vt: Float32Array,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  decay: number,
+  stepSize: number,
+  bc2Sqrt: number,
+): void {
+  const c1 = 1 - beta1;
+  const c2 = 1 - beta2;
+  const n = p.length;
+  for (let i = 0; i < n; i++) {
+    const gi = g[i] as number;
+    // Rounded to float32 as PyTorch's float32 moments are before the next line reads them.
+    const mi = Math.fround(beta1 * (mt[i] as number) + c1 * gi);
+    const vi = Math.fround(beta2 * (vt[i] as number) + c2 * gi * gi);
+    mt[i] = mi;
+    vt[i] = vi;
+    // PyTorch decays p in place (a float32 rounding; exact when decay is 1) before the Adam update.
+    p[i] = Math.fround((p[i] as number) * decay) - (stepSize * mi) / (Math.sqrt(vi) / bc2Sqrt + eps);
+  }
 }
 
 export function checkRange(what: string, x: number, lo: number, hi: number): void {
