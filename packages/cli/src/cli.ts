@@ -1,10 +1,13 @@
 // The `tunemesh` command: option parsing and error reporting. Each subcommand lives in commands/.
 
 import { Command } from 'commander';
+import { registerBench } from './commands/bench.js';
 import { registerDataset } from './commands/dataset-validate.js';
 import { registerEval } from './commands/eval.js';
 import { registerGenerate } from './commands/generate.js';
 import { registerMakeTinyModel } from './commands/make-tiny-model.js';
+import { registerMerge } from './commands/merge.js';
+import { registerTrain } from './commands/train.js';
 import { oneLine, reportError } from './errors.js';
 
 export interface CliIo {
@@ -27,6 +30,9 @@ export function buildProgram(io: CliIo): Command {
   registerGenerate(program, io.stdout);
   registerMakeTinyModel(program, io.stdout);
   registerDataset(program, io.stdout);
+  registerTrain(program, io.stdout, io.stderr);
+  registerMerge(program, io.stdout);
+  registerBench(program, io.stdout);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     cmd.configureOutput(program.configureOutput());

@@ -13,3 +13,4 @@ export {
   peakRssMiB,
   trainingFlopsPerToken,
 } from './throughput.js';
+export { benchTraining, type TrainBenchOptions, type TrainBenchResult } from './train-bench.js';

@@ -1,0 +1,78 @@
+// Training throughput on the `small` model (Qwen2-style, hidden 512, 8 layers, 8 heads, 4 KV heads,
+// intermediate 1408, vocab 4096, float32): LoRA r=8 on q_proj and v_proj, and full fine-tuning, batch 4 × 256
+// random tokens, AdamW. Each method runs as its own `tunemesh bench` child process, so each peak RSS is that
+// method's alone; each process also measures the float32 MatMul peak its MFU is taken against.
+
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeTinyModel } from '../packages/engine/src/index.js';
+import type { Benchmark } from './types.js';
+
+const SMALL = { hidden: 512, layers: 8, heads: 8, kvHeads: 4, intermediate: 1408, vocab: 4096 } as const;
+const BATCH = 4;
+const SEQ = 256;
+const STEPS = Number(process.env.TUNEMESH_BENCH_STEPS ?? 6);
+const WARMUP = 2;
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+const RUNS: readonly { name: string; flags: string[] }[] = [
+  { name: 'lora', flags: ['--method', 'lora', '--r', '8', '--alpha', '16', '--target-modules', 'q_proj,v_proj'] },
+  { name: 'full', flags: ['--method', 'full'] },
+];
+
+function benchChild(args: string[]): Promise<Record<string, unknown>> {
+  return new Promise((done, fail) => {
+    execFile(
+      process.execPath,
+      ['--conditions=tunemesh-source', '--import', 'tsx', 'packages/cli/src/main.ts', 'bench', ...args, '--json'],
+      { cwd: repo, env: process.env, timeout: 15 * 60_000, maxBuffer: 1 << 24 },
+      (err, stdout, stderr) => {
+        if (err) fail(new Error(`tunemesh bench failed: ${stderr.trim() || err.message}`));
+        else done(JSON.parse(stdout.trim().split('\n').at(-1) as string) as Record<string, unknown>);
+      },
+    );
+  });
+}
+
+export const trainBench: Benchmark = {
+  name: 'train',
+  description: 'LoRA (r=8, q/v) and full fine-tuning steps/s on the small Qwen2-style model, batch 4 × 256, AdamW',
+  async run(log) {
+    const dir = await mkdtemp(join(tmpdir(), 'tunemesh-bench-train-'));
+    try {
+      const info = await makeTinyModel({ arch: 'qwen2', out: dir, sizes: SMALL, seed: 0 });
+      log(`model: ${(info.parameters / 1e6).toFixed(1)} M parameters`);
+      const threads = process.env.TUNEMESH_THREADS ? ['--threads', process.env.TUNEMESH_THREADS] : [];
+      const results: Record<string, unknown> = {};
+      for (const run of RUNS) {
+        const r = await benchChild([
+          '--model',
+          dir,
+          ...run.flags,
+          '--batch-size',
+          String(BATCH),
+          '--seq-len',
+          String(SEQ),
+          '--steps',
+          String(STEPS),
+          '--warmup',
+          String(WARMUP),
+          ...threads,
+        ]);
+        const n = (k: string) => r[k] as number;
+        log(
+          `${run.name}: ${n('tokens_per_s').toFixed(0)} tokens/s, ${n('step_s').toFixed(3)} s/step ` +
+            `(steps: ${(r.steps_s as number[]).map((s) => s.toFixed(3)).join(', ')}), peak RSS ${n('peak_rss_mb').toFixed(0)} MB, ` +
+            `MFU ${(100 * n('mfu')).toFixed(1)}% of ${n('matmul_peak_gflops').toFixed(0)} GFLOP/s, trainable ${n('trainable_params').toLocaleString('en-US')}`,
+        );
+        results[run.name] = r;
+      }
+      return { batch: BATCH, seq: SEQ, steps: STEPS, warmup: WARMUP, parameters: info.parameters, ...results };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+};

@@ -1,0 +1,110 @@
+// Option parsers and the method flags shared by `train` and `bench`. Parsers throw InvalidArgumentError, which
+// commander reports as one usage line (exit 2).
+
+import { getMethod, makeLoraConfig } from '@tunemesh/engine';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { UsageError } from '../errors.js';
+import { finiteNumber, positiveInt } from '../parse.js';
+
+export function positiveNumber(value: string): number {
+  const n = finiteNumber(value);
+  if (n <= 0) throw new InvalidArgumentError('Expected a number > 0.');
+  return n;
+}
+
+export function nonNegativeNumber(value: string): number {
+  const n = finiteNumber(value);
+  if (n < 0) throw new InvalidArgumentError('Expected a number >= 0.');
+  return n;
+}
+
+/** A fraction strictly between 0 and 1 (validation split). */
+export function openFraction(value: string): number {
+  const n = finiteNumber(value);
+  if (!(n > 0 && n < 1)) throw new InvalidArgumentError('Expected a number in (0, 1).');
+  return n;
+}
+
+/** A fraction in [0, 1) (dropout, warmup ratio). */
+export function fraction(value: string): number {
+  const n = finiteNumber(value);
+  if (!(n >= 0 && n < 1)) throw new InvalidArgumentError('Expected a number in [0, 1).');
+  return n;
+}
+
+export function choice<T extends string>(values: readonly T[]): (value: string) => T {
+  return (value) => {
+    if (!(values as readonly string[]).includes(value))
+      throw new InvalidArgumentError(`Expected one of ${values.join(', ')}.`);
+    return value as T;
+  };
+}
+
+/** "q_proj,v_proj" → ['q_proj', 'v_proj']; "all-linear" stays a string, as PEFT's target_modules does. */
+export function targetModules(value: string): string[] | 'all-linear' {
+  if (value.trim() === 'all-linear') return 'all-linear';
+  const names = value.split(',').map((s) => s.trim());
+  if (names.some((n) => !/^[\w.]+$/.test(n)))
+    throw new InvalidArgumentError('Expected comma-separated module names (e.g. q_proj,v_proj) or all-linear.');
+  return names;
+}
+
+export const METHODS = ['lora', 'full', 'bitfit'] as const;
+export const LORA_BIAS = ['none', 'all', 'lora_only'] as const;
+
+/** The LoRA flags as given on the command line (absent: the method's defaults). */
+export interface MethodFlags {
+  method?: string;
+  r?: number;
+  alpha?: number;
+  dropout?: number;
+  targetModules?: string[] | 'all-linear';
+  bias?: (typeof LORA_BIAS)[number];
+  rslora?: boolean;
+}
+
+export function addMethodOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--method <method>', `what trains: ${METHODS.join(', ')} (default lora)`).argParser(choice(METHODS)),
+    )
+    .option('--r <r>', 'LoRA rank (default 8)', positiveInt)
+    .option('--alpha <a>', 'LoRA alpha; scaling alpha/r (default 8)', positiveNumber)
+    .option('--dropout <p>', 'LoRA dropout on the adapter input (default 0)', fraction)
+    .option(
+      '--target-modules <names>',
+      'LoRA target modules, comma-separated, or all-linear (default q_proj,v_proj)',
+      targetModules,
+    )
+    .addOption(
+      new Option('--bias <bias>', 'LoRA bias training: none, all, lora_only (default none)').argParser(
+        choice(LORA_BIAS),
+      ),
+    )
+    .option('--rslora', 'rank-stabilised LoRA: scaling alpha/sqrt(r)');
+}
+
+/**
+ * The method's config from the flags: LoRA's through makeLoraConfig (PEFT's defaults for what is not given,
+ * PEFT's range checks), other methods' defaults. LoRA flags with another method are a usage error.
+ */
+export function methodConfigFromFlags(flags: MethodFlags, method: string): unknown {
+  const given = (['r', 'alpha', 'dropout', 'targetModules', 'bias', 'rslora'] as const).filter(
+    (k) => flags[k] !== undefined,
+  );
+  if (method !== 'lora') {
+    if (given.length > 0)
+      throw new UsageError(
+        `--r, --alpha, --dropout, --target-modules, --bias and --rslora apply to --method lora, not ${method}`,
+      );
+    return getMethod(method).defaults();
+  }
+  return makeLoraConfig({
+    ...(flags.r !== undefined && { r: flags.r }),
+    ...(flags.alpha !== undefined && { loraAlpha: flags.alpha }),
+    ...(flags.dropout !== undefined && { loraDropout: flags.dropout }),
+    ...(flags.targetModules !== undefined && { targetModules: flags.targetModules }),
+    ...(flags.bias !== undefined && { bias: flags.bias }),
+    ...(flags.rslora === true && { useRslora: true }),
+  });
+}

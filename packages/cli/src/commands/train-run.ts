@@ -1,0 +1,230 @@
+// What `tunemesh train` does once its flags are checked: load the model and data, set up the method, run the
+// engine's trainer, and report — progress bar (stderr, TTY only), JSON lines (--json), the final adapter and
+// loss.svg in --out.
+
+import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  formatParamCount,
+  getMethod,
+  isBitfitDir,
+  type LossPoint,
+  listMethods,
+  loadBitfit,
+  loadModelDir,
+  loadPeftAdapter,
+  renderLossChart,
+  type TensorData,
+  type TrainResult,
+  train,
+} from '@tunemesh/engine';
+import { UsageError } from '../errors.js';
+import { optionalTokenizer } from './common.js';
+import { ProgressBar } from './progress.js';
+import type { TrainFlags } from './train.js';
+import { loadTrainData } from './train-data.js';
+import { methodConfigFromFlags } from './train-options.js';
+
+export interface TrainIo {
+  print: (s: string) => void;
+  printErr: (s: string) => void;
+  /** stderr is a terminal: draw the progress bar. */
+  tty: boolean;
+}
+
+/** The method, its config and the starting tensors, from --init-adapter or from the flags. */
+export interface MethodChoice {
+  method: string;
+  config: unknown;
+  init?: Map<string, TensorData>;
+}
+
+/**
+ * --init-adapter: the method and its settings come from the adapter's own config (adapter_config.json for
+ * PEFT methods, tunemesh_config.json for BitFit), the tensors become the starting values. Flags that would
+ * contradict it are refused rather than silently ignored.
+ */
+export async function chooseMethod(o: TrainFlags): Promise<MethodChoice> {
+  if (o.initAdapter === undefined) {
+    const method = o.method ?? 'lora';
+    return { method, config: methodConfigFromFlags(o, method) };
+  }
+  const dir = o.initAdapter;
+  if (!(await stat(dir).catch(() => undefined))?.isDirectory())
+    throw new UsageError(`--init-adapter ${dir}: not a directory`);
+  const flagsGiven = [o.r, o.alpha, o.dropout, o.targetModules, o.bias, o.rslora].some((v) => v !== undefined);
+  let chosen: MethodChoice;
+  if (await isBitfitDir(dir)) {
+    const b = await loadBitfit(dir);
+    chosen = { method: 'bitfit', config: b.config, init: b.tensors };
+  } else {
+    const a = await loadPeftAdapter(dir);
+    const method = listMethods().find((m) => getMethod(m).peftType === a.config.peftType);
+    if (method === undefined)
+      throw new UsageError(`--init-adapter ${dir}: peft_type ${a.config.peftType} cannot be trained here`);
+    chosen = { method, config: a.config, init: a.tensors };
+  }
+  if (o.method !== undefined && o.method !== chosen.method)
+    throw new UsageError(`--method ${o.method} contradicts --init-adapter ${dir}, which is a ${chosen.method} adapter`);
+  if (flagsGiven)
+    throw new UsageError(
+      `--init-adapter takes the method settings from ${dir}; drop --r/--alpha/--dropout/--target-modules/--bias/--rslora`,
+    );
+  return chosen;
+}
+
+/** Writes loss.svg into `out` (temporary name, then rename, like every other file we write). */
+export async function writeLossChart(
+  out: string,
+  train: readonly LossPoint[],
+  val: readonly LossPoint[],
+  title: string,
+): Promise<string> {
+  const file = join(out, 'loss.svg');
+  const tmp = `${file}.tmp-${process.pid}`;
+  await writeFile(tmp, renderLossChart({ train, val, title }));
+  await rename(tmp, file);
+  return file;
+}
+
+/** A JSON-safe number: non-finite values become null (JSON has no NaN). */
+export const num = (v: number | undefined): number | null => (v === undefined || !Number.isFinite(v) ? null : v);
+
+/** The newest checkpoint-<step> directory in `out`, for --resume. */
+export async function latestCheckpointIn(out: string): Promise<string> {
+  const entries = await readdir(out).catch(() => [] as string[]);
+  const steps = entries
+    .map((e) => /^checkpoint-(\d+)$/.exec(e))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => b - a);
+  if (steps.length === 0) throw new UsageError(`--resume: no checkpoint-<step> directory in ${out}`);
+  return join(out, `checkpoint-${steps[0]}`);
+}
+
+export async function runTrainCommand(o: TrainFlags, io: TrainIo): Promise<void> {
+  const base = await loadModelDir(o.model);
+  const tokenizer = await optionalTokenizer(o.model);
+  const choice = await chooseMethod(o);
+  const resumeFrom = o.resume === true ? await latestCheckpointIn(o.out) : undefined;
+  const data = await loadTrainData(o, tokenizer, base.config.vocabSize);
+  // Human-readable lines go to stdout, or to stderr with --json so stdout stays one JSON object per line.
+  const info = o.json ? io.printErr : io.print;
+  const d = data.train;
+  info(
+    `data: ${d.rows.length} training rows (${d.labelTokens} loss tokens), ${d.truncated} truncated to ${o.maxSeqLen} tokens, ${d.dropped} dropped without loss tokens\n`,
+  );
+  if (data.val !== undefined)
+    info(`validation: ${data.val.rows.length} rows, ${data.val.truncated} truncated, ${data.val.dropped} dropped\n`);
+  const method = getMethod(choice.method);
+  const applied = method.apply({ config: base.config, weights: base.weights, dir: o.model }, choice.config, {
+    seed: o.seed,
+    ...(choice.init !== undefined && { init: choice.init }),
+  });
+  const counts = applied.countParams();
+  info(`${formatParamCount(counts)}\n`);
+  await mkdir(o.out, { recursive: true });
+
+  const bar = io.tty && !o.json ? new ProgressBar(io.printErr) : undefined;
+  const hasVal = data.val !== undefined;
+  let result: TrainResult;
+  try {
+    result = await train({
+      model: { config: base.config, weights: base.weights },
+      method: applied,
+      train: d.rows,
+      ...(data.val !== undefined && { validation: data.val.rows }),
+      hyperparameters: {
+        ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : { epochs: o.epochs ?? 1 }),
+        lr: o.lr,
+        batchSize: o.batchSize,
+        gradAccum: o.gradAccum,
+        optimizer: o.optimizer,
+        scheduler: o.scheduler,
+        ...(o.warmupSteps !== undefined && { warmupSteps: o.warmupSteps }),
+        ...(o.warmupRatio !== undefined && { warmupRatio: o.warmupRatio }),
+        weightDecay: o.weightDecay,
+        maxGradNorm: o.maxGradNorm,
+        seed: o.seed,
+        shuffle: o.shuffle,
+        // Dynamic padding pads each batch to its longest row; grouping by length keeps that padding small.
+        groupByLength: true,
+        ...(hasVal && { evalEvery: o.evalEvery ?? 'epoch' }),
+        logEvery: o.logEvery,
+        ...(o.saveEvery !== undefined ? { saveEvery: o.saveEvery } : { saveEachEpoch: true }),
+        keepLast: KEEP_CHECKPOINTS,
+      },
+      outputDir: o.out,
+      ...(resumeFrom !== undefined && { resumeFrom }),
+      padId: tokenizer?.padTokenId ?? base.config.padTokenId ?? 0,
+      ...(o.threads !== undefined && { threads: o.threads }),
+      callbacks: {
+        onLog(e) {
+          if (o.json) {
+            io.print(
+              `${JSON.stringify({
+                step: e.step,
+                epoch: num(e.epoch),
+                loss: num(e.loss),
+                lr: num(e.lr),
+                grad_norm: num(e.gradNorm),
+                tokens_per_s: num(e.tokensPerSecond),
+                ...(e.valLoss !== undefined && { val_loss: num(e.valLoss) }),
+              })}\n`,
+            );
+          } else if (bar !== undefined) {
+            bar.update({ step: e.step, totalSteps: e.totalSteps, loss: e.loss, etaSeconds: e.remainingS });
+          } else {
+            const val = e.valLoss === undefined ? '' : `  val_loss ${e.valLoss.toFixed(4)}`;
+            io.print(
+              `step ${e.step}/${e.totalSteps}  epoch ${e.epoch.toFixed(2)}  loss ${e.loss.toFixed(4)}  lr ${e.lr.toExponential(3)}  grad_norm ${e.gradNorm.toFixed(3)}  ${Math.round(e.tokensPerSecond)} tokens/s${val}\n`,
+            );
+          }
+        },
+        onNonFinite(e) {
+          bar?.finish();
+          io.printErr(`tunemesh: step ${e.step} skipped: non-finite loss or gradient (${e.inARow} in a row)\n`);
+        },
+      },
+    });
+  } finally {
+    bar?.finish();
+  }
+  await applied.save(o.out, applied.params);
+  const chart = await writeLossChart(
+    o.out,
+    result.losses,
+    result.valLosses,
+    `${applied.method} · ${o.data.split('/').pop() ?? o.data}`,
+  );
+  const lastLoss = result.losses.at(-1)?.loss;
+  const summary = {
+    done: true,
+    adapter: o.out,
+    method: applied.method,
+    steps: result.steps,
+    epoch: num(result.epoch),
+    train_loss: num(lastLoss),
+    ...(result.valLosses.length > 0 && { val_loss: num(result.valLosses.at(-1)?.loss) }),
+    ...(result.bestValLoss !== undefined && { best_val_loss: num(result.bestValLoss) }),
+    stop_reason: result.stopReason,
+    trainable_params: counts.trainable,
+    total_params: counts.total,
+    trainable_percent: counts.percent,
+    truncated: d.truncated,
+    dropped: d.dropped,
+    non_finite_steps: result.nonFiniteSteps,
+    tokens_per_s: num(result.tokensPerSecond),
+    step_s: num(result.stepSeconds),
+    peak_rss_mb: num(result.peakRssMb),
+    chart,
+  };
+  if (o.json) io.print(`${JSON.stringify(summary)}\n`);
+  else
+    io.print(
+      `done: ${result.steps} steps (${result.stopReason}), final loss ${lastLoss?.toFixed(4) ?? 'n/a'}${summary.val_loss === undefined ? '' : `, validation loss ${summary.val_loss?.toFixed(4)}`}; ${applied.method === 'full' ? 'model' : 'adapter'} in ${o.out}, loss curve in ${chart}\n`,
+    );
+}
+
+/** Checkpoints kept in --out (older ones are deleted as new ones are written). */
+const KEEP_CHECKPOINTS = 2;
