@@ -82,6 +82,45 @@ describe('checkpoints and resume', () => {
     });
   });
 
+  it('evaluates and saves at epoch ends; resuming from an end-of-epoch checkpoint starts the next epoch', async () => {
+    await withTempDir(async (dir) => {
+      const h: Hyperparameters = {
+        ...hp,
+        saveEvery: undefined,
+        saveEachEpoch: true,
+        evalEvery: 'epoch',
+        batchSize: 2,
+        epochs: 3,
+      };
+      const evals: number[] = [];
+      const full = await train({
+        model,
+        method: await lora(),
+        train: rows,
+        validation: rows.slice(0, 1),
+        hyperparameters: h,
+        outputDir: dir,
+        callbacks: { onEval: (e) => evals.push(e.step) },
+      });
+      expect(evals).toEqual([2, 4, 6]);
+      expect((await listCheckpoints(dir)).map((c) => c.step)).toEqual([2, 4, 6]);
+      const ck = await readCheckpoint(join(dir, 'checkpoint-2'));
+      expect(ck.state.data).toEqual({ epoch: 1, batch: 0 });
+      expect(ck.state.epoch).toBe(1);
+      const resumed = await train({
+        model,
+        method: await lora(),
+        train: rows,
+        validation: rows.slice(0, 1),
+        hyperparameters: h,
+        outputDir: join(dir, 'again'),
+        resumeFrom: join(dir, 'checkpoint-2'),
+      });
+      expect(resumed.losses.map((l) => l.loss)).toEqual(full.losses.slice(2).map((l) => l.loss));
+      expect(resumed.valLosses).toEqual(full.valLosses.slice(1));
+    });
+  });
+
   it('a failed save leaves the previous checkpoint intact; keepLast prunes old ones', async () => {
     await withTempDir(async (dir) => {
       const m = await lora();
@@ -131,6 +170,16 @@ describe('checkpoints and resume', () => {
       expect(e1.message).toMatch(/lora settings differ/);
       const e2 = await resume({ data: rows.slice(1) });
       expect((e2 as CheckpointMismatchError).field).toBe('data');
+      const e4 = await train({
+        model,
+        method: await lora(),
+        train: rows,
+        hyperparameters: { ...hp, seed: 8 },
+        outputDir: dir,
+        resumeFrom: ck,
+      }).catch((e: unknown) => e as CheckpointMismatchError);
+      expect(e4.field).toBe('data_order');
+      expect(e4.message).toMatch(/seed was 7/);
       const e3 = await resume({ m: await fixtureModel('tiny-llama') });
       expect((e3 as CheckpointMismatchError).field).toBe('model');
       expect(e3.message).toMatch(/LlamaForCausalLM/);

@@ -27,7 +27,7 @@ export class TrainError extends EngineError {
 export class CheckpointMismatchError extends TrainError {
   override readonly name: string = 'CheckpointMismatchError';
   constructor(
-    readonly field: 'model' | 'method' | 'method_config' | 'data' | 'params',
+    readonly field: 'model' | 'method' | 'method_config' | 'data' | 'params' | 'data_order',
     message: string,
   ) {
     super('checkpoint_mismatch', message);

@@ -11,7 +11,7 @@ import type { TensorData } from '../onnx/ir.js';
 import { createSession, type Session } from '../onnx/runtime.js';
 import { checkFingerprint, readCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { clipByGlobalNorm, globalNorm } from './clip.js';
-import { TrainError } from './errors.js';
+import { CheckpointMismatchError, TrainError } from './errors.js';
 import { computeFingerprint } from './fingerprint.js';
 import { buildTrainGraphs } from './graphs.js';
 import { type ResolvedHyperparameters, resolveHyperparameters } from './hyperparameters.js';
@@ -88,6 +88,21 @@ function makeOptimizer(
     : createSgd(sizes, { momentum: hp.momentum, nesterov: hp.nesterov, weightDecay: hp.weightDecay, noDecay });
 }
 
+/**
+ * The saved data position is a batch index into the plan of its epoch; the plan depends on these settings, so
+ * a resume that changes them would continue at a meaningless place. Other settings (lr, steps) may change.
+ */
+function checkDataOrder(dir: string, saved: ResolvedHyperparameters, now: ResolvedHyperparameters): void {
+  for (const k of ['batchSize', 'seed', 'shuffle', 'groupByLength'] as const) {
+    if (saved[k] !== now[k]) {
+      throw new CheckpointMismatchError(
+        'data_order',
+        `resume from ${dir}: ${k} was ${String(saved[k])} in the checkpoint's run and is ${String(now[k])} now; the saved data position needs the same batch order`,
+      );
+    }
+  }
+}
+
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const hp = resolveHyperparameters(opts.hyperparameters);
   const { model, method } = opts;
@@ -132,6 +147,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   if (opts.resumeFrom !== undefined) {
     const ck = await readCheckpoint(opts.resumeFrom);
     checkFingerprint(opts.resumeFrom, ck.state.fingerprint, fingerprint);
+    checkDataOrder(opts.resumeFrom, resolveHyperparameters(ck.state.hyperparameters), hp);
     if (ck.state.optimizer.name !== hp.optimizer) {
       throw new TrainError(
         'checkpoint_mismatch',
