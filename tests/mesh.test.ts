@@ -1,6 +1,9 @@
 // The whole mesh on one machine: a real nats-server with JetStream and the four services in-process on free
 // ports; gRPC health of each, one GraphQL query through the gateway that reaches every service, one trace from
 // the gateway into every service, UNIMPLEMENTED surfacing as NOT_IMPLEMENTED, and graphql-ws on the same port.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkHealth, type MeshServiceHandle, openChannel, silentLogger } from '../packages/kit/src/index.js';
 import {
@@ -27,11 +30,14 @@ let tracing: MemoryTracing;
 let nats: LocalNatsServer;
 let services: MeshServiceHandle[] = [];
 let gateway: GatewayHandle;
+let storeDir: string | undefined;
 
 beforeAll(async () => {
   tracing = installMemoryTracing();
   nats = await startTestNats();
-  const env = { HOST: '127.0.0.1', PORT: '0', NATS_URL: nats.url, LOG_LEVEL: 'silent' };
+  // The dataset service keeps its metadata and artefacts in a fresh folder per run.
+  storeDir = await mkdtemp(join(tmpdir(), 'tm-mesh-dataset-'));
+  const env = { HOST: '127.0.0.1', PORT: '0', NATS_URL: nats.url, LOG_LEVEL: 'silent', DATASET_STORE_DIR: storeDir };
   const logger = silentLogger();
   services = await Promise.all([
     startDataset(loadDatasetConfig(env), { logger }),
@@ -55,6 +61,7 @@ afterAll(async () => {
   await Promise.all(services.map((s) => s.stop()));
   await nats?.stop();
   await tracing?.shutdown();
+  if (storeDir !== undefined) await rm(storeDir, { recursive: true, force: true });
 });
 
 async function graphql(query: string, headers: Record<string, string> = {}): Promise<GraphQLResult> {
@@ -121,17 +128,15 @@ describe('mesh', () => {
       })),
     });
 
-    // Every domain RPC is not built yet: each answers UNIMPLEMENTED, which the gateway maps to NOT_IMPLEMENTED.
+    // ListDatasets is built (issue 6); the trainer's and evaluator's RPCs are not yet: each answers
+    // UNIMPLEMENTED, which the gateway maps to NOT_IMPLEMENTED.
     const errors = result.errors ?? [];
-    expect(errors.map((e) => e.extensions?.code)).toEqual(['NOT_IMPLEMENTED', 'NOT_IMPLEMENTED', 'NOT_IMPLEMENTED']);
-    expect(errors.map((e) => (e as { path?: string[] }).path?.[0]).sort()).toEqual([
-      'datasets',
-      'evaluations',
-      'fineTuneJobs',
-    ]);
-    expect(errors.find((e) => e.extensions?.service === 'dataset')?.message).toBe(
-      'tunemesh.v1.DatasetService/ListDatasets is not implemented yet (planned in issue 6 (dataset service))',
+    expect(errors.map((e) => e.extensions?.code)).toEqual(['NOT_IMPLEMENTED', 'NOT_IMPLEMENTED']);
+    expect(errors.map((e) => (e as { path?: string[] }).path?.[0]).sort()).toEqual(['evaluations', 'fineTuneJobs']);
+    expect(errors.find((e) => e.extensions?.service === 'trainer')?.message).toBe(
+      'tunemesh.v1.TrainerService/ListFineTuneJobs is not implemented yet (planned in issue 7 (trainer service))',
     );
+    expect(result.data?.datasets).toEqual({ edges: [] });
     expect(JSON.stringify(errors)).not.toMatch(/stack|127\.0\.0\.1/);
 
     const spans = tracing.spans();

@@ -6,37 +6,20 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
-import PgClient from 'pg/lib/client.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ArtefactStore } from './artefacts.js';
 import { type DatabaseConfig, type DatasetDb, openDatabase } from './db.js';
+import { dropSchema, PG_TEST_URL, pgReachable } from './pg-test.js';
 import { type DatasetRecord, DatasetRecords } from './records.js';
 
-const PG_URL = process.env.TUNEMESH_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-/** True when the PostgreSQL test server answers; the PostgreSQL suite is skipped (and reported so) otherwise. */
-async function pgReachable(): Promise<boolean> {
-  const c = new PgClient({ connectionString: PG_URL, connectionTimeoutMillis: 1500 });
-  try {
-    await c.connect();
-    await c.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
+const PG_URL = PG_TEST_URL;
 
 const tmp = await mkdtemp(join(tmpdir(), 'tm-dataset-store-'));
 const pgUp = await pgReachable();
 const pgSchema = `tm_test_${process.pid}_${Date.now()}`;
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
-  if (pgUp) {
-    const c = new PgClient({ connectionString: PG_URL });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS "${pgSchema}" CASCADE`);
-    await c.end();
-  }
+  if (pgUp) await dropSchema(pgSchema);
 });
 
 function record(over: Partial<DatasetRecord> = {}): DatasetRecord {

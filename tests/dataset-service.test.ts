@@ -1,0 +1,379 @@
+// The dataset service over gRPC with a real nats-server: import by path and by upload, validation reports,
+// idempotent re-import, the seeded split, paging, delete, path and size limits, and the NATS events. Runs on
+// SQLite, and on PostgreSQL where the test server is reachable (reported as skipped elsewhere).
+
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ClientError,
+  createServiceClient,
+  type MeshServiceHandle,
+  openChannel,
+  type ServiceClient,
+  Status,
+  silentLogger,
+} from '../packages/kit/src/index.js';
+import { type LocalNatsServer, startTestNats } from '../packages/kit/src/testing/index.js';
+import {
+  DatasetFailed,
+  DatasetFormat,
+  DatasetReady,
+  DatasetServiceDefinition,
+  DatasetStatus,
+  FindingKind,
+  type ImportDatasetRequest,
+  type ImportOptions,
+  SUBJECTS,
+} from '../proto/src/index.js';
+import { loadDatasetConfig, start } from '../services/dataset/src/index.js';
+import { dropSchema, PG_TEST_URL, pgReachable } from '../services/dataset/src/store/pg-test.js';
+
+const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const testdata = (f: string) => join(root, 'packages/engine/src/data/validate/testdata', f);
+const engineData = (f: string) => join(root, 'packages/engine/src/data/testdata', f);
+const models = resolve(root, '../shared/fixtures/models');
+const PG_URL = PG_TEST_URL;
+
+let nats: LocalNatsServer;
+const tmp = await mkdtemp(join(tmpdir(), 'tm-dataset-svc-'));
+const dataRoot = join(tmp, 'data');
+const pgUp = await pgReachable();
+const pgSchema = `tm_svc_${process.pid}_${Date.now()}`;
+
+beforeAll(async () => {
+  nats = await startTestNats();
+  await mkdir(dataRoot, { recursive: true });
+  await copyFile(engineData('chat.jsonl'), join(dataRoot, 'chat.jsonl'));
+  await copyFile(testdata('chat-problems.jsonl'), join(dataRoot, 'chat-problems.jsonl'));
+  await copyFile(testdata('sentiment.csv'), join(dataRoot, 'sentiment.csv'));
+  await writeFile(join(tmp, 'secret.jsonl'), '{"text":"outside the root"}\n');
+  await symlink(join(tmp, 'secret.jsonl'), join(dataRoot, 'link-out.jsonl'));
+});
+
+afterAll(async () => {
+  await nats?.stop();
+  await rm(tmp, { recursive: true, force: true });
+  if (pgUp) await dropSchema(pgSchema);
+});
+
+function options(over: Partial<ImportOptions> = {}): ImportOptions {
+  return { name: '', fileFormat: 0, format: 0, maxLength: 0, overlengthPolicy: 0, removeDuplicates: false, ...over };
+}
+
+async function* upload(
+  bytes: Buffer,
+  opts: ImportOptions,
+  extra: { sizeBytes?: bigint; chunk?: number } = {},
+): AsyncGenerator<ImportDatasetRequest> {
+  yield {
+    payload: {
+      $case: 'header',
+      value: {
+        options: opts,
+        fileName: 'upload.jsonl',
+        sha256: '',
+        validationFileName: '',
+        ...(extra.sizeBytes !== undefined && { sizeBytes: extra.sizeBytes }),
+      },
+    },
+  };
+  const step = extra.chunk ?? 97;
+  for (let i = 0; i < bytes.length; i += step)
+    yield { payload: { $case: 'chunk', value: bytes.subarray(i, i + step) } };
+}
+
+async function grpcCode(p: Promise<unknown>): Promise<Status | undefined> {
+  try {
+    await p;
+    return undefined;
+  } catch (err) {
+    if (err instanceof ClientError) return err.code;
+    throw err;
+  }
+}
+
+const backends = [
+  { name: 'SQLite', env: { DATASET_DATABASE_URL: 'sqlite' }, skip: false },
+  { name: 'PostgreSQL', env: { DATASET_DATABASE_URL: PG_URL, DATASET_DATABASE_SCHEMA: pgSchema }, skip: !pgUp },
+];
+
+for (const backend of backends) {
+  describe.skipIf(backend.skip)(`dataset service on ${backend.name}`, () => {
+    let svc: MeshServiceHandle;
+    let client: ServiceClient<typeof DatasetServiceDefinition>;
+    let close: () => void;
+    const events: { subject: string; data: Uint8Array }[] = [];
+    const storeDir = join(tmp, `store-${backend.name}`);
+
+    beforeAll(async () => {
+      svc = await start(
+        loadDatasetConfig({
+          HOST: '127.0.0.1',
+          PORT: '0',
+          NATS_URL: nats.url,
+          LOG_LEVEL: 'silent',
+          DATASET_STORE_DIR: storeDir,
+          DATASET_DATA_ROOTS: dataRoot,
+          DATASET_MODEL_ROOTS: models,
+          DATASET_MAX_UPLOAD_BYTES: '4096',
+          ...backend.env,
+        }),
+        { logger: silentLogger() },
+      );
+      const sub = svc.nats.nc.subscribe('dataset.>');
+      (async () => {
+        for await (const m of sub) events.push({ subject: m.subject, data: m.data });
+      })();
+      const ch = openChannel(svc.address);
+      close = ch.close;
+      client = createServiceClient(DatasetServiceDefinition, ch.channel, { component: 'test', retryMaxAttempts: 1 });
+    });
+
+    afterAll(async () => {
+      close?.();
+      await svc?.stop();
+    });
+
+    const chatOptions = () =>
+      options({
+        tokenizer: { source: { $case: 'modelPath', value: 'tiny-qwen2' } },
+        split: { holdout: { $case: 'validationFraction', value: 0.2 }, seed: 42 },
+      });
+
+    it('imports by path: READY with split, token statistics, and a dataset.ready event', async () => {
+      const res = await client.importDatasetFromPath({
+        path: 'chat.jsonl',
+        options: chatOptions(),
+        validationPath: '',
+      });
+      const d = res.dataset;
+      expect(res.alreadyExisted).toBe(false);
+      expect(d?.status).toBe(DatasetStatus.READY);
+      expect(d?.format).toBe(DatasetFormat.CHAT);
+      expect(d?.name).toBe('chat.jsonl');
+      const total = Number(d?.rows?.kept);
+      expect(total).toBeGreaterThan(5);
+      expect(Number(d?.rows?.validation)).toBe(Math.round(total * 0.2));
+      expect(Number(d?.rows?.train) + Number(d?.rows?.validation)).toBe(total);
+      const train = d?.statistics?.splits[0];
+      expect(Number(train?.exampleCount)).toBe(Number(d?.rows?.train));
+      expect(Number(train?.minLength)).toBeGreaterThan(0);
+      expect(Number(train?.p95Length)).toBeGreaterThanOrEqual(Number(train?.p50Length));
+      expect(train?.lossTokenFraction).toBeGreaterThan(0);
+      expect(train?.lossTokenFraction).toBeLessThan(1);
+      expect(train?.lengthHistogram?.buckets.reduce((n, b) => n + Number(b.count), 0)).toBe(
+        Number(train?.exampleCount),
+      );
+      await expect.poll(() => events.some((e) => e.subject === SUBJECTS.datasetReady)).toBe(true);
+      const ev = DatasetReady.decode(events.find((e) => e.subject === SUBJECTS.datasetReady)?.data as Uint8Array);
+      expect(ev).toMatchObject({
+        datasetId: d?.id,
+        name: 'chat.jsonl',
+        format: DatasetFormat.CHAT,
+        contentSha256: d?.contentSha256,
+      });
+      expect(await readdir(join(storeDir, 'artefacts', d?.contentSha256 as string))).toEqual(
+        ['examples.jsonl', 'source', 'split.json'].sort(),
+      );
+    });
+
+    it('is idempotent: the same bytes and options, by path or by upload, return the same dataset', async () => {
+      const a = await client.importDatasetFromPath({ path: 'chat.jsonl', options: chatOptions(), validationPath: '' });
+      expect(a.alreadyExisted).toBe(true);
+      const b = await client.importDataset(
+        upload(await readFile(engineData('chat.jsonl')), chatOptions(), { chunk: 256 }),
+      );
+      expect(b.alreadyExisted).toBe(true);
+      expect(b.dataset?.id).toBe(a.dataset?.id);
+    });
+
+    it('the split is stable across re-imports and changes with the seed', async () => {
+      const first = await client.importDatasetFromPath({
+        path: 'chat.jsonl',
+        options: chatOptions(),
+        validationPath: '',
+      });
+      const sha = first.dataset?.contentSha256 as string;
+      const split1 = await readFile(join(storeDir, 'artefacts', sha, 'split.json'), 'utf8');
+      await client.deleteDataset({ id: first.dataset?.id as string });
+      const again = await client.importDatasetFromPath({
+        path: 'chat.jsonl',
+        options: chatOptions(),
+        validationPath: '',
+      });
+      expect(again.alreadyExisted).toBe(false);
+      expect(again.dataset?.contentSha256).toBe(sha);
+      expect(await readFile(join(storeDir, 'artefacts', sha, 'split.json'), 'utf8')).toBe(split1);
+      const seeded = chatOptions();
+      seeded.split = { holdout: { $case: 'validationFraction', value: 0.2 }, seed: 7 };
+      const other = await client.importDatasetFromPath({ path: 'chat.jsonl', options: seeded, validationPath: '' });
+      expect(other.dataset?.contentSha256).not.toBe(sha);
+      expect(
+        await readFile(join(storeDir, 'artefacts', other.dataset?.contentSha256 as string, 'split.json'), 'utf8'),
+      ).not.toBe(split1);
+    });
+
+    it('a file with errors is FAILED with its report, and dataset.failed carries the first findings', async () => {
+      const res = await client.importDatasetFromPath({
+        path: 'chat-problems.jsonl',
+        options: options(),
+        validationPath: '',
+      });
+      const d = res.dataset;
+      expect(d?.status).toBe(DatasetStatus.FAILED);
+      expect(Number(d?.validationReport?.errorCount)).toBe(6);
+      expect(d?.validationReport?.findings[0]).toMatchObject({
+        line: 2n,
+        field: 'messages[1].role',
+        kind: FindingKind.UNKNOWN_ROLE,
+      });
+      await expect.poll(() => events.some((e) => e.subject === SUBJECTS.datasetFailed)).toBe(true);
+      const ev = DatasetFailed.decode(events.find((e) => e.subject === SUBJECTS.datasetFailed)?.data as Uint8Array);
+      expect(ev.datasetId).toBe(d?.id);
+      expect(ev.errorCount).toBe(6n);
+      expect(ev.firstFindings).toHaveLength(6);
+    });
+
+    it('imports CSV classification data with a column mapping (label balance)', async () => {
+      const res = await client.importDatasetFromPath({
+        path: 'sentiment.csv',
+        options: options({
+          columnMapping: {
+            instruction: '',
+            input: '',
+            output: '',
+            system: '',
+            messages: '',
+            role: '',
+            content: '',
+            weight: '',
+            text: 'review',
+            label: 'sentiment',
+            inputIds: '',
+            labels: '',
+          },
+          template: {
+            promptTemplate: 'Review: {text}\nSentiment:',
+            labelWords: { '0': ' negative', '1': ' positive' },
+            chatTemplate: '',
+            defaultSystemPrompt: '',
+            trainOnPrompt: false,
+          },
+        }),
+        validationPath: '',
+      });
+      expect(res.dataset?.status).toBe(DatasetStatus.READY);
+      expect(res.dataset?.format).toBe(DatasetFormat.CLASSIFICATION);
+      expect(res.dataset?.statistics?.splits[0]?.labelCounts).toEqual({ '0': 1n, '1': 1n });
+    });
+
+    it('refuses paths out of the data roots, through .. or a symbolic link', async () => {
+      expect(
+        await grpcCode(
+          client.importDatasetFromPath({ path: '../secret.jsonl', options: options(), validationPath: '' }),
+        ),
+      ).toBe(Status.PERMISSION_DENIED);
+      expect(
+        await grpcCode(
+          client.importDatasetFromPath({ path: join(tmp, 'secret.jsonl'), options: options(), validationPath: '' }),
+        ),
+      ).toBe(Status.PERMISSION_DENIED);
+      expect(
+        await grpcCode(
+          client.importDatasetFromPath({ path: 'link-out.jsonl', options: options(), validationPath: '' }),
+        ),
+      ).toBe(Status.PERMISSION_DENIED);
+      expect(
+        await grpcCode(client.importDatasetFromPath({ path: 'missing.jsonl', options: options(), validationPath: '' })),
+      ).toBe(Status.NOT_FOUND);
+      const tok = options({ tokenizer: { source: { $case: 'modelPath', value: '../../..' } } });
+      expect(
+        await grpcCode(client.importDatasetFromPath({ path: 'chat.jsonl', options: tok, validationPath: '' })),
+      ).toBe(Status.PERMISSION_DENIED);
+    });
+
+    it('imports an upload; refuses an oversized one early and keeps nothing of it', async () => {
+      const small = Buffer.from('{"text": "uploaded one"}\n{"text": "uploaded two"}\n');
+      const ok = await client.importDataset(upload(small, options()));
+      expect(ok.dataset?.status).toBe(DatasetStatus.READY);
+      expect(ok.dataset?.rows?.kept).toBe(2n);
+      const before = (await client.listDatasets({ statuses: [], format: 0, ids: [] })).page?.totalSize;
+      let sent = 0;
+      async function* declaredTooBig(): AsyncGenerator<ImportDatasetRequest> {
+        yield* upload(Buffer.alloc(0), options(), { sizeBytes: 1_000_000n });
+        // The server must answer before reading this far.
+        for (;;) {
+          sent++;
+          yield { payload: { $case: 'chunk', value: Buffer.alloc(1024, 0x20) } };
+          if (sent > 10_000) return;
+        }
+      }
+      expect(await grpcCode(client.importDataset(declaredTooBig()))).toBe(Status.RESOURCE_EXHAUSTED);
+      // The refusal comes on the header: the client stops once gRPC's flow-control window (about 1 MiB) is full,
+      // far from the 10 MiB it would send.
+      expect(sent).toBeLessThan(3000);
+      const big = Buffer.from(`${'{"text": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}\n'.repeat(200)}`);
+      expect(await grpcCode(client.importDataset(upload(big, options())))).toBe(Status.RESOURCE_EXHAUSTED);
+      expect((await client.listDatasets({ statuses: [], format: 0, ids: [] })).page?.totalSize).toBe(before);
+      expect(await readdir(join(storeDir, 'artefacts', '.staging'))).toEqual([]);
+    });
+
+    it('an interrupted upload leaves no dataset and no staged bytes', async () => {
+      const before = (await client.listDatasets({ statuses: [], format: 0, ids: [] })).page?.totalSize;
+      const ac = new AbortController();
+      async function* cut(): AsyncGenerator<ImportDatasetRequest> {
+        yield* upload(Buffer.from('{"text": "first half"}\n'), options());
+        await new Promise((r) => setTimeout(r, 100));
+        ac.abort();
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      expect(
+        await grpcCode(
+          client
+            .importDataset(cut(), { signal: ac.signal })
+            .catch((e) =>
+              Promise.reject(e instanceof ClientError ? e : new ClientError('/', Status.CANCELLED, 'aborted')),
+            ),
+        ),
+      ).toBe(Status.CANCELLED);
+      await expect.poll(async () => readdir(join(storeDir, 'artefacts', '.staging'))).toEqual([]);
+      expect((await client.listDatasets({ statuses: [], format: 0, ids: [] })).page?.totalSize).toBe(before);
+    });
+
+    it('gets, lists newest first with paging and filters, and deletes data and record', async () => {
+      const all = await client.listDatasets({ statuses: [], format: 0, ids: [] });
+      const n = Number(all.page?.totalSize);
+      expect(n).toBeGreaterThanOrEqual(4);
+      const p1 = await client.listDatasets({ page: { pageSize: 2, pageToken: '' }, statuses: [], format: 0, ids: [] });
+      const p2 = await client.listDatasets({
+        page: { pageSize: 2, pageToken: p1.page?.nextPageToken ?? '' },
+        statuses: [],
+        format: 0,
+        ids: [],
+      });
+      expect([...p1.datasets, ...p2.datasets].map((d) => d.id)).toEqual(all.datasets.slice(0, 4).map((d) => d.id));
+      expect(
+        await grpcCode(
+          client.listDatasets({
+            page: { pageSize: 2, pageToken: p1.page?.nextPageToken ?? '' },
+            statuses: [DatasetStatus.READY],
+            format: 0,
+            ids: [],
+          }),
+        ),
+      ).toBe(Status.INVALID_ARGUMENT);
+      const failed = await client.listDatasets({ statuses: [DatasetStatus.FAILED], format: 0, ids: [] });
+      expect(failed.datasets.every((d) => d.status === DatasetStatus.FAILED)).toBe(true);
+      const target = all.datasets[0];
+      expect((await client.getDataset({ id: target?.id as string })).dataset?.id).toBe(target?.id);
+      const del = await client.deleteDataset({ id: target?.id as string });
+      expect(Number(del.freedBytes)).toBeGreaterThan(0);
+      await expect(readdir(join(storeDir, 'artefacts', target?.contentSha256 as string))).rejects.toThrow(/ENOENT/);
+      expect(await grpcCode(client.getDataset({ id: target?.id as string }))).toBe(Status.NOT_FOUND);
+      expect(await grpcCode(client.deleteDataset({ id: target?.id as string }))).toBe(Status.NOT_FOUND);
+    });
+  });
+}
