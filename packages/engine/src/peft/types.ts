@@ -22,9 +22,10 @@ export interface ApplyOptions {
   /** Trained values to start from instead of the initialisation (--init-adapter, resume), under saved key names. */
   readonly init?: ReadonlyMap<string, TensorData>;
   /**
-   * How training-time randomness (LoRA dropout masks) is drawn: 'graph' (default) — dropout nodes seeded once,
-   * whose generator lives in the onnxruntime session; 'fed' — masks are graph inputs the trainer feeds each
-   * micro-step from `AppliedMethod.stepFeeds`, so a resumed run draws exactly the masks it would have drawn.
+   * How training-time randomness (LoRA dropout masks) is drawn: 'fed' (default) — masks are graph inputs the
+   * trainer feeds each micro-step from `AppliedMethod.stepFeeds`, so a resumed run draws exactly the masks it
+   * would have drawn; 'graph' — dropout nodes seeded once, whose generator lives in the onnxruntime session
+   * (cheaper to feed, but a resumed run draws other masks).
    */
   readonly dropoutMasks?: 'graph' | 'fed';
 }

@@ -235,7 +235,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           graphs.gradients,
           method.params,
           window.map((indices) => indices.map((i) => rows[i] as TrainRow)),
-          { padId, signal: opts.signal, step },
+          {
+            padId,
+            signal: opts.signal,
+            step,
+            // Steps before this one each took gradAccum micro-batches (a short window only ever ends an epoch
+            // run, and the index only needs to be a pure function of the step for resume to repeat it).
+            stepFeeds: method.stepFeeds?.bind(method),
+            firstMicroStep: step * hp.gradAccum,
+          },
         );
         tokensSeen += w.inputTokens;
         logTokens += w.inputTokens;

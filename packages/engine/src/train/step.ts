@@ -51,7 +51,15 @@ export async function windowGradient(
   gradients: Readonly<Record<string, string>>,
   params: ReadonlyMap<string, TensorData>,
   microBatches: readonly (readonly TrainRow[])[],
-  opts: { padId?: number; signal?: AbortSignal | undefined; step?: number } = {},
+  opts: {
+    padId?: number;
+    signal?: AbortSignal | undefined;
+    step?: number;
+    /** Per-micro-batch feeds of the method (fed dropout masks), by global micro-step index and B·T rows. */
+    stepFeeds?: ((microStep: number, rows: number) => Record<string, TensorData>) | undefined;
+    /** Global index of this window's first micro-batch; with stepFeeds it makes a resumed run draw the same masks. */
+    firstMicroStep?: number;
+  } = {},
 ): Promise<WindowGradient> {
   const names = [...params.keys()];
   const gradNames = names.map((n) => gradients[n] as string);
@@ -60,12 +68,18 @@ export async function windowGradient(
   let lossTokens = 0;
   let inputTokens = 0;
   let acc: Float32Array[] | undefined;
+  let micro = opts.firstMicroStep ?? 0;
   for (const rows of microBatches) {
     if (opts.signal?.aborted === true) {
       throw new TrainError('aborted', `training cancelled${opts.step === undefined ? '' : ` at step ${opts.step}`}`);
     }
     const { feeds, tokens } = batchFeeds(rows, opts.padId ?? 0);
     for (const [k, t] of params) feeds[k] = t;
+    if (opts.stepFeeds !== undefined) {
+      const [batch = 0, seq = 0] = (feeds[N.inputIds] as TensorData).dims;
+      Object.assign(feeds, opts.stepFeeds(micro, batch * seq));
+    }
+    micro++;
     const out = await session.run(feeds, fetch);
     lossSum += scalarOf(out[N.lossSum]);
     lossTokens += scalarOf(out[N.lossTokens]);

@@ -24,6 +24,8 @@ export interface TrainMethod {
   readonly noDecay: ReadonlySet<string>;
   /** When present, the loop builds its graphs with this instead of buildCausalLM(model, …). */
   buildGraph?(mode: CausalLMMode, opts?: { training?: boolean }): Graph;
+  /** Extra feeds per micro-batch (LoRA's fed dropout masks), drawn from the global micro-step alone. */
+  stepFeeds?(microStep: number, rows: number): Record<string, TensorData>;
   /** Writes the trained state in the method's own format (a PEFT adapter directory for LoRA). */
   save(dir: string, params: ReadonlyMap<string, TensorData>): Promise<void>;
 }

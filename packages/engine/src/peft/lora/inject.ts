@@ -143,7 +143,7 @@ export function applyLora(model: BaseModel, userConfig: LoraConfig, opts: ApplyO
   const forward = loraExtension({ ...config, bias: 'none', modulesToSave: null }, lora, { trainable: true });
   const dropout =
     config.loraDropout > 0
-      ? withLoraDropout(forward, targets, config.loraDropout, opts.seed, opts.dropoutMasks ?? 'graph')
+      ? withLoraDropout(forward, targets, config.loraDropout, opts.seed, opts.dropoutMasks ?? 'fed')
       : undefined;
   const modelDir = model.dir;
   return makeApplied({

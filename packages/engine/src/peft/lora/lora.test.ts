@@ -226,7 +226,7 @@ describe('LoRA bias, modules_to_save and dropout', () => {
 
   it('lora_dropout > 0 puts a seeded Dropout on the LoRA input of the training graph only', async () => {
     const qwen = await loadBase('tiny-qwen2');
-    const a = applyLora(qwen, makeLoraConfig({ r: 2, loraDropout: 0.1 }), { seed: 1 });
+    const a = applyLora(qwen, makeLoraConfig({ r: 2, loraDropout: 0.1 }), { seed: 1, dropoutMasks: 'graph' });
     const train = a.buildGraph('loss');
     const evalGraph = a.buildGraph('loss', { training: false });
     expect(train.nodes.filter((n) => n.opType === 'Dropout')).toHaveLength(4);
@@ -253,7 +253,7 @@ describe('LoRA bias, modules_to_save and dropout', () => {
     const d = applyLora(
       qwen,
       { ...asLoraConfig(fixture.config, 'x'), loraDropout: 0.5 },
-      { seed: 1, init: fixture.tensors },
+      { seed: 1, init: fixture.tensors, dropoutMasks: 'graph' },
     );
     const evalLoss = (await runGraph(d.buildGraph('loss', { training: false }), batch.feeds, ['loss'])).loss!.data[0];
     const dg = buildGradientGraph(d.buildGraph('loss'), { loss: 'loss', wrt: [...d.params.keys()] }).graph;
