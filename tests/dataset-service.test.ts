@@ -22,6 +22,7 @@ import {
   DatasetFormat,
   DatasetReady,
   DatasetServiceDefinition,
+  DatasetSplit,
   DatasetStatus,
   FindingKind,
   type ImportDatasetRequest,
@@ -188,6 +189,110 @@ for (const backend of backends) {
       );
       expect(b.alreadyExisted).toBe(true);
       expect(b.dataset?.id).toBe(a.dataset?.id);
+    });
+
+    it('previews rendered text, token ids and the loss mask through the model chat template', async () => {
+      const d = (await client.importDatasetFromPath({ path: 'chat.jsonl', options: chatOptions(), validationPath: '' }))
+        .dataset;
+      const res = await client.previewDataset({
+        datasetId: d?.id as string,
+        split: DatasetSplit.TRAIN,
+        count: 2,
+        offset: 0n,
+      });
+      expect(res.examples).toHaveLength(2);
+      expect(Number(res.splitSize)).toBe(Number(d?.rows?.train));
+      const ex = res.examples[0];
+      const stored = (await readFile(engineData('chat.jsonl'), 'utf8')).split('\n');
+      const first = JSON.parse(stored[Number(ex?.sourceLine) - 1] as string) as {
+        messages: { role: string; content: string }[];
+      };
+      const reply = first.messages.find((m) => m.role === 'assistant')?.content as string;
+      // The loss tokens spell the assistant reply (and the end-of-turn text the template writes after it).
+      const lossText = (ex?.tokens ?? [])
+        .filter((t) => t.loss)
+        .map((t) => t.text)
+        .join('');
+      expect(lossText.startsWith(reply)).toBe(true);
+      expect(ex?.renderedText).toContain(reply);
+      expect(ex?.promptText.endsWith(reply)).toBe(false);
+      expect(Number(ex?.lossTokenCount)).toBeGreaterThan(0);
+      expect(ex?.tokens.filter((t) => !t.loss).length).toBeGreaterThan(0);
+    });
+
+    it('streams tokenised examples in a seeded order, resumable from a position', async () => {
+      const d = (await client.importDatasetFromPath({ path: 'chat.jsonl', options: chatOptions(), validationPath: '' }))
+        .dataset;
+      const req = {
+        datasetId: d?.id as string,
+        split: DatasetSplit.TRAIN,
+        maxLength: 0,
+        shuffle: true,
+        seed: 3,
+        epoch: 0,
+        startPosition: 0n,
+        limit: 0n,
+        includeText: true,
+      };
+      const all = [];
+      for await (const m of client.streamExamples(req)) all.push(m.example);
+      expect(all).toHaveLength(Number(d?.rows?.train));
+      expect(all.map((e) => Number(e?.position))).toEqual(all.map((_, i) => i));
+      const indices = all.map((e) => Number(e?.index));
+      expect([...indices].sort((a, b) => a - b)).not.toEqual(indices); // shuffled
+      const again = [];
+      for await (const m of client.streamExamples(req)) again.push(Number(m.example?.index));
+      expect(again).toEqual(indices); // same seed, same order
+      const resumed = [];
+      for await (const m of client.streamExamples({ ...req, startPosition: 3n, limit: 2n })) resumed.push(m.example);
+      expect(resumed.map((e) => Number(e?.index))).toEqual(indices.slice(3, 5));
+      expect(resumed[0]?.inputIds).toEqual(all[3]?.inputIds);
+      const epoch1 = [];
+      for await (const m of client.streamExamples({ ...req, epoch: 1 })) epoch1.push(Number(m.example?.index));
+      expect(epoch1).not.toEqual(indices);
+      expect(all[0]?.labels.length).toBe(all[0]?.inputIds.length);
+      expect(all[0]?.referenceText.length).toBeGreaterThan(0);
+    });
+
+    it('streams padded batches, resumable from a batch index', async () => {
+      const d = (await client.importDatasetFromPath({ path: 'chat.jsonl', options: chatOptions(), validationPath: '' }))
+        .dataset;
+      const req = {
+        datasetId: d?.id as string,
+        split: DatasetSplit.TRAIN,
+        maxLength: 0,
+        batchSize: 3,
+        shuffle: true,
+        seed: 1,
+        epoch: 0,
+        startBatch: 0n,
+        limit: 0n,
+        dropLast: false,
+        padding: 0,
+      };
+      const batches = [];
+      for await (const m of client.streamBatches(req)) batches.push(m);
+      const train = Number(d?.rows?.train);
+      expect(batches).toHaveLength(Math.ceil(train / 3));
+      expect(Number(batches[0]?.batchesPerEpoch)).toBe(batches.length);
+      const b = batches[0]?.batch;
+      expect(b?.inputIds).toHaveLength((b?.rows ?? 0) * (b?.seqLen ?? 0));
+      expect(b?.attentionMask).toHaveLength(b?.inputIds.length ?? -1);
+      expect(Number(b?.tokenCount)).toBe([...(b?.attentionMask ?? [])].filter((x) => x === 1).length);
+      expect(b?.labels.filter((l, k) => b.attentionMask[k] === 0 && l !== -100)).toEqual([]);
+      const resumed = [];
+      for await (const m of client.streamBatches({ ...req, startBatch: 1n, limit: 1n })) resumed.push(m.batch);
+      expect(resumed).toHaveLength(1);
+      expect(resumed[0]?.inputIds).toEqual(batches[1]?.batch?.inputIds);
+      expect(
+        await grpcCode(
+          (async () => {
+            for await (const _ of client.streamBatches({ ...req, batchSize: 0 })) {
+              /* none */
+            }
+          })(),
+        ),
+      ).toBe(Status.INVALID_ARGUMENT);
     });
 
     it('the split is stable across re-imports and changes with the seed', async () => {

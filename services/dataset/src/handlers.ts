@@ -13,6 +13,7 @@ import { datasetToProto, formatFromProto, settingsFromProto } from './convert.js
 import { ARTEFACTS, type Importer } from './import/importer.js';
 import { stageCopy, stageUpload, type UploadPart } from './import/staging.js';
 import { resolveInRoots } from './paths.js';
+import { previewDataset, streamBatches, streamExamples } from './read-rpcs.js';
 import type { ArtefactStore } from './store/artefacts.js';
 import type { DatasetRecords, DatasetState } from './store/records.js';
 
@@ -147,6 +148,10 @@ export function datasetHandlers(deps: HandlerDeps): ServiceImplementation<typeof
       const next = offset + page.length < total ? encodeToken(offset + page.length, req) : '';
       return { datasets: page.map(datasetToProto), page: { nextPageToken: next, totalSize: BigInt(total) } };
     },
+
+    previewDataset: (req) => previewDataset(deps, req),
+    streamExamples: (req, context) => streamExamples(deps, req, context.signal),
+    streamBatches: (req, context) => streamBatches(deps, req, context.signal),
 
     async deleteDataset(req) {
       const r = await records.get(req.id);
