@@ -30,8 +30,13 @@ class HashingWriter {
     this.size += chunk.length;
     if (!this.out.write(chunk)) {
       await new Promise<void>((resolve) => {
-        this.out.once('drain', resolve);
-        this.out.once('error', () => resolve());
+        const done = () => {
+          this.out.off('drain', done);
+          this.out.off('error', done);
+          resolve();
+        };
+        this.out.on('drain', done);
+        this.out.on('error', done);
       });
     }
   }

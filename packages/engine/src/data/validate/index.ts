@@ -1,6 +1,7 @@
 // Validation reports shared by the CLI and the dataset service.
 export { checkRow, findingOfDataError, kindOfDataError } from './check-row.js';
 export { applyMapping, type ColumnMapping, typeCsvCells } from './mapping.js';
+export { readParquet } from './parquet.js';
 export {
   type Finding,
   type FindingKind,

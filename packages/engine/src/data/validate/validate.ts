@@ -10,6 +10,7 @@ import { type TokenizedRow, type TokenizeRowsOptions, tokenizeRow } from '../tok
 import type { Tokenizer } from '../tokenizer.js';
 import { checkRow, findingOfDataError } from './check-row.js';
 import { applyMapping, type ColumnMapping, typeCsvCells } from './mapping.js';
+import { readParquet } from './parquet.js';
 import { type Finding, ReportBuilder, type ValidationReport } from './report.js';
 import { detectFileFormat, type FileFormat, type RawRecord, readCsv, readJsonArray, readJsonl } from './sources.js';
 import { type LengthStatistics, LengthStatsBuilder } from './stats.js';
@@ -159,11 +160,7 @@ export class DataValidation {
       case 'csv':
         return readCsv(this.path);
       case 'parquet':
-        throw new DataError(
-          'DATA_OPTION',
-          { file: this.name },
-          'Parquet files are not supported yet; convert to JSONL',
-        );
+        return readParquet(this.path);
     }
   }
 
