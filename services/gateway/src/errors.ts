@@ -40,14 +40,30 @@ const SAFE_MESSAGES: Partial<Record<ErrorCode, string>> = {
   UNAVAILABLE: 'a service the request needs is unavailable; retry later',
 };
 
+/** The part of a gRPC trailer (nice-grpc Metadata) the mapping reads. */
+export interface TrailerReader {
+  get(key: string): string | Uint8Array | undefined;
+}
+
+/** Trailer naming the request field a service rejected (kit's ERROR_TRAILERS.field). */
+const FIELD_TRAILER = 'tunemesh-field';
+
+/** A BAD_USER_INPUT error naming the offending input field, e.g. `input.method.lora.r`. */
+export function badUserInput(message: string, field: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', field } });
+}
+
 /** Turns a failed gRPC call into the GraphQL error the client sees. */
-export function graphQLErrorFromGrpc(err: unknown, service: string): GraphQLError {
+export function graphQLErrorFromGrpc(err: unknown, service: string, trailer?: TrailerReader): GraphQLError {
   if (!(err instanceof ClientError) || err.code === Status.OK) {
     return new GraphQLError('internal error', { extensions: { code: 'INTERNAL' } });
   }
   const code = GRAPHQL_CODE_BY_GRPC_STATUS[err.code];
   const message = SAFE_MESSAGES[code] ?? err.details;
-  return new GraphQLError(message, { extensions: { code, service, grpcStatus: Status[err.code] } });
+  const field = code === 'BAD_USER_INPUT' ? trailer?.get(FIELD_TRAILER) : undefined;
+  return new GraphQLError(message, {
+    extensions: { code, service, grpcStatus: Status[err.code], ...(typeof field === 'string' ? { field } : {}) },
+  });
 }
 
 // Apollo's and graphql-js's own codes for a request the client got wrong.

@@ -1,5 +1,6 @@
 // @tunemesh/gateway: start the GraphQL gateway in-process (tests, single-process deployments).
 export * from './config.js';
+export type { GatewayContext } from './context.js';
 export {
   ERROR_CODES,
   type ErrorCode,
@@ -8,7 +9,7 @@ export {
   graphQLErrorFromGrpc,
 } from './errors.js';
 export { GRAPHQL_PATH } from './http.js';
-export { type GatewayContext, MAX_PAGE_SIZE } from './resolvers.js';
+export { MAX_PAGE_SIZE } from './resolvers/connection.js';
 export { SCHEMA_PATH } from './schema.js';
 export * from './service.js';
 export * from './ws-client.js';

@@ -6,15 +6,18 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { context as otelContext, SpanKind, trace } from '@opentelemetry/api';
-import { connectNats, createLogger, type Logger, StartupError, tracer } from '@tunemesh/kit';
+import { connectNats, createLogger, declareStreams, type Logger, StartupError, tracer } from '@tunemesh/kit';
+import { STREAMS } from '@tunemesh/proto';
 import { type ExecutionArgs, execute, type GraphQLFormattedError } from 'graphql/index.js';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { createMeshClients } from './clients.js';
 import type { GatewayConfig } from './config.js';
+import type { GatewayContext } from './context.js';
 import { formatError } from './errors.js';
 import { GRAPHQL_PATH, graphQLRequestHandler } from './http.js';
-import { type GatewayContext, resolvers } from './resolvers.js';
+import { createLoaders } from './loaders.js';
+import { resolvers } from './resolvers/index.js';
 import { buildExecutableSchema, loadTypeDefs } from './schema.js';
 import { operationSpanPlugin } from './tracing.js';
 
@@ -55,8 +58,11 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
   const logger = options.logger ?? createLogger('gateway', config.logLevel);
   const schema = buildExecutableSchema(loadTypeDefs(), resolvers);
   const nats = await connectNats({ servers: config.natsUrl, name: 'tunemesh-gateway', logger });
+  // Subscriptions read the event streams; declaring them (idempotently, as every service does) lets the gateway
+  // start before the services that publish into them.
+  await declareStreams(nats.jsm, [STREAMS.jobEvents, STREAMS.evaluationEvents]);
   const clients = createMeshClients(config);
-  const makeContext = async (): Promise<GatewayContext> => ({ clients, nats });
+  const makeContext = async (): Promise<GatewayContext> => ({ clients, nats, loaders: createLoaders(clients) });
 
   const httpServer = createServer();
   const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });

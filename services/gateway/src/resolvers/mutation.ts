@@ -1,0 +1,158 @@
+// Mutation: validate what the schema cannot express, translate to the proto request, make one gRPC call.
+import { createHash } from 'node:crypto';
+import { CombinationType, ExportFormat, FinishReason, type ImportDatasetRequest, type Metric } from '@tunemesh/proto';
+import { GraphQLError } from 'graphql/index.js';
+import { toGraphQLEnum, toProtoEnum } from '../enums.js';
+import { badUserInput } from '../errors.js';
+import type { MutationResolvers } from '../generated/resolvers-types.js';
+import { call } from '../grpc-call.js';
+import {
+  createJobRequest,
+  dtypeToProto,
+  exactlyOne,
+  importOptions,
+  metricToProto,
+  modelRef,
+  splitToProto,
+} from '../inputs.js';
+
+/** Inline JSONL goes to the client-streaming ImportDataset in chunks well under gRPC's 4 MiB message limit. */
+const CHUNK_BYTES = 1024 * 1024;
+
+async function* inlineImport(header: ImportDatasetRequest, bytes: Uint8Array): AsyncGenerator<ImportDatasetRequest> {
+  yield header;
+  for (let offset = 0; offset < bytes.length; offset += CHUNK_BYTES) {
+    yield { payload: { $case: 'chunk', value: bytes.subarray(offset, offset + CHUNK_BYTES) } };
+  }
+}
+
+function required<T>(value: T | undefined, what: string): T {
+  if (value === undefined) {
+    throw new GraphQLError(`service answered without ${what}`, { extensions: { code: 'INTERNAL' } });
+  }
+  return value;
+}
+
+export const Mutation: MutationResolvers = {
+  async importDataset(_parent, { input }, { clients }) {
+    const source = exactlyOne(input, ['path', 'jsonl', 'upload'] as const, 'input');
+    const options = importOptions(input);
+    if (source === 'upload') {
+      throw new GraphQLError('multipart uploads are not accepted by this gateway yet: send the file as jsonl or path', {
+        extensions: { code: 'NOT_IMPLEMENTED', field: 'input.upload' },
+      });
+    }
+    if (source === 'path') {
+      const request = { path: String(input.path), options, validationPath: '' };
+      const res = await call(clients.dataset, (o) => clients.dataset.client.importDatasetFromPath(request, o));
+      return { dataset: required(res.dataset, 'a dataset'), alreadyExisted: res.alreadyExisted };
+    }
+    const bytes = new TextEncoder().encode(String(input.jsonl));
+    const header: ImportDatasetRequest = {
+      payload: {
+        $case: 'header',
+        value: {
+          options,
+          fileName: `${input.name}.jsonl`,
+          sizeBytes: BigInt(bytes.length),
+          sha256: createHash('sha256').update(bytes).digest('hex'),
+          validationFileName: '',
+        },
+      },
+    };
+    const res = await call(clients.dataset, (o) =>
+      clients.dataset.client.importDataset(inlineImport(header, bytes), o),
+    );
+    return { dataset: required(res.dataset, 'a dataset'), alreadyExisted: res.alreadyExisted };
+  },
+
+  async deleteDataset(_parent, { id }, { clients }) {
+    await call(clients.dataset, (o) => clients.dataset.client.deleteDataset({ id }, o));
+    return { id, deleted: true };
+  },
+
+  async registerBaseModel(_parent, { input }, { clients }) {
+    const res = await call(clients.trainer, (o) =>
+      clients.trainer.client.registerBaseModel({ name: input.name, path: input.path }, o),
+    );
+    return required(res.baseModel, 'a base model');
+  },
+
+  async createFineTuneJob(_parent, { input }, { clients }) {
+    const request = createJobRequest(input);
+    const res = await call(clients.trainer, (o) => clients.trainer.client.createFineTuneJob(request, o));
+    return required(res.job, 'a job');
+  },
+
+  async cancelFineTuneJob(_parent, { id, reason }, { clients }) {
+    const res = await call(clients.trainer, (o) =>
+      clients.trainer.client.cancelFineTuneJob({ id, reason: reason ?? '' }, o),
+    );
+    return required(res.job, 'a job');
+  },
+
+  async evaluateAdapter(_parent, { input }, { clients }) {
+    if (input.metrics.length === 0) throw badUserInput('metrics must name at least one metric', 'input.metrics');
+    if (input.maxExamples != null && input.maxExamples < 0) {
+      throw badUserInput('maxExamples must be non-negative', 'input.maxExamples');
+    }
+    const request = {
+      model: modelRef(input, ['jobId', 'baseModelId']),
+      datasetId: input.datasetId,
+      split: splitToProto(input.split),
+      metrics: input.metrics.map(metricToProto) as Metric[],
+      maxExamples: BigInt(input.maxExamples ?? 0),
+      idempotencyKey: input.idempotencyKey ?? '',
+    };
+    const res = await call(clients.evaluator, (o) => clients.evaluator.client.evaluateAdapter(request, o));
+    return required(res.evaluation, 'an evaluation');
+  },
+
+  async mergeAdapter(_parent, { input }, { clients }) {
+    const request = {
+      adapter: { target: { $case: 'jobId' as const, value: input.jobId } },
+      dtype: dtypeToProto(input.dtype),
+      name: input.name ?? '',
+    };
+    const res = await call(clients.evaluator, (o) => clients.evaluator.client.mergeAdapter(request, o));
+    return required(res.artifact, 'an artifact');
+  },
+
+  async combineAdapters(_parent, { input }, { clients }) {
+    if (input.adapters.length < 2) throw badUserInput('combine at least two adapters', 'input.adapters');
+    const request = {
+      adapters: input.adapters.map((a) => ({
+        adapter: { target: { $case: 'jobId' as const, value: a.jobId } },
+        weight: a.weight,
+      })),
+      combinationType: toProtoEnum(CombinationType, input.combinationType) as CombinationType,
+      name: input.name ?? '',
+    };
+    const res = await call(clients.evaluator, (o) => clients.evaluator.client.combineAdapters(request, o));
+    return required(res.artifact, 'an artifact');
+  },
+
+  async exportModel(_parent, { input }, { clients }) {
+    const request = {
+      model: modelRef(input, ['jobId', 'artifactId', 'baseModelId']),
+      format: toProtoEnum(ExportFormat, input.format) as ExportFormat,
+      dtype: dtypeToProto(input.dtype),
+      name: input.name ?? '',
+    };
+    const res = await call(clients.evaluator, (o) => clients.evaluator.client.exportModel(request, o));
+    return required(res.artifact, 'an artifact');
+  },
+
+  async generate(_parent, { input }, { clients }) {
+    if (input.maxNewTokens != null && input.maxNewTokens < 1) {
+      throw badUserInput('maxNewTokens must be positive', 'input.maxNewTokens');
+    }
+    const request = {
+      model: modelRef(input, ['jobId', 'baseModelId']),
+      input: { $case: 'prompt' as const, value: input.prompt },
+      generation: { maxNewTokens: input.maxNewTokens ?? 0 },
+    };
+    const res = await call(clients.evaluator, (o) => clients.evaluator.client.generate(request, o));
+    return { text: res.text, finishReason: toGraphQLEnum(FinishReason, res.finishReason, 'finish reason') };
+  },
+};
