@@ -198,48 +198,70 @@ describe('tunemesh train / merge', () => {
       '--out',
       out,
     ];
-    const [cont, clash, otherSettings, otherBase] = await Promise.all([
-      tunemesh(
-        'train',
-        '--model',
-        model,
-        '--data',
-        chat,
-        '--init-adapter',
-        out,
-        '--max-steps',
-        '1',
-        '--lr',
-        '1e-9',
-        '--batch-size',
-        '20',
-        '--no-shuffle',
-        '--out',
-        join(tmp, 'cont'),
-        '--json',
-      ),
-      tunemesh(
-        'train',
-        '--model',
-        model,
-        '--data',
-        chat,
-        '--init-adapter',
-        out,
-        '--method',
-        'bitfit',
-        '--out',
-        join(tmp, 'x'),
-      ),
-      tunemesh(...resume, '--model', model, '--r', '4'),
-      tunemesh(...resume, '--model', otherModel),
-    ]);
+    const cont = await tunemesh(
+      'train',
+      '--model',
+      model,
+      '--data',
+      chat,
+      '--init-adapter',
+      out,
+      '--max-steps',
+      '1',
+      '--lr',
+      '1e-9',
+      '--batch-size',
+      '20',
+      '--no-shuffle',
+      '--out',
+      join(tmp, 'cont'),
+      '--json',
+    );
+    // Refusals before any training step run in-process.
+    const clash = await inProcess(
+      'train',
+      '--model',
+      model,
+      '--data',
+      chat,
+      '--init-adapter',
+      out,
+      '--method',
+      'bitfit',
+      '--out',
+      join(tmp, 'x'),
+    );
+    const otherSettings = await inProcess(...resume, '--model', model, '--r', '4');
+    const otherBase = await inProcess(...resume, '--model', otherModel);
     expect(cont.code, cont.stderr).toBe(0);
     // One step over all 20 rows with lr ≈ 0: the loss reported is the adapter's loss on the data.
     expect(Math.abs((jsonLines(cont.stdout)[0]?.loss as number) - adapted) / adapted).toBeLessThan(1e-4);
     expectOneLineError(clash, 2, /--method bitfit contradicts --init-adapter .* lora adapter/);
     expectOneLineError(otherSettings, 1, /checkpoint-8: the lora settings differ/);
     expectOneLineError(otherBase, 1, /checkpoint-8: the checkpoint was trained on another model/);
+  });
+});
+
+describe('tunemesh train: full fine-tuning and BitFit', () => {
+  it('write a model directory that evaluates lower than the base, and a BitFit directory', async () => {
+    const [fullOut, bitfitOut] = [join(tmp, 'full'), join(tmp, 'bitfit')];
+    const common = ['--model', model, '--data', chat, '--max-steps', '6', '--batch-size', '10', '--json'];
+    const [full, bitfit] = await Promise.all([
+      tunemesh('train', ...common, '--method', 'full', '--lr', '1e-3', '--out', fullOut),
+      tunemesh('train', ...common, '--method', 'bitfit', '--lr', '1e-2', '--out', bitfitOut),
+    ]);
+    expect(full.code, full.stderr).toBe(0);
+    expect(bitfit.code, bitfit.stderr).toBe(0);
+    expect(jsonLines(full.stdout).at(-1)).toMatchObject({ done: true, method: 'full', steps: 6 });
+    expect(jsonLines(bitfit.stdout).at(-1)).toMatchObject({ done: true, method: 'bitfit', steps: 6 });
+    expect(await readdir(fullOut)).toEqual(
+      expect.arrayContaining(['config.json', 'model.safetensors', 'tokenizer.json']),
+    );
+    expect(await readdir(bitfitOut)).toEqual(expect.arrayContaining(['tunemesh_config.json', 'loss.svg']));
+    const bitfitSteps = jsonLines(bitfit.stdout).filter((l) => l.done === undefined);
+    expect(bitfitSteps.at(-1)?.loss as number).toBeLessThan(bitfitSteps[0]?.loss as number);
+    const [base, fullLoss] = await Promise.all([evalLoss('--model', model), evalLoss('--model', fullOut)]);
+    expect(fullLoss).toBeLessThan(base - 0.1);
   });
 });
 

@@ -3,7 +3,7 @@
 
 import { type Command, Option } from 'commander';
 import { UsageError } from '../errors.js';
-import { integer, positiveInt } from '../parse.js';
+import { integer, nonNegativeInt, positiveInt } from '../parse.js';
 import {
   addMethodOptions,
   choice,
@@ -90,7 +90,7 @@ export function registerTrain(program: Command, print: (s: string) => void, prin
         .argParser(choice(SCHEDULERS))
         .default('linear'),
     )
-    .option('--warmup-steps <w>', 'linear warmup steps', integer)
+    .option('--warmup-steps <w>', 'linear warmup steps', nonNegativeInt)
     .option('--warmup-ratio <r>', 'warmup as a fraction of the total steps', fraction)
     .option('--weight-decay <wd>', 'decoupled weight decay (AdamW) / L2 (SGD)', nonNegativeNumber, 0)
     .option('--max-grad-norm <c>', 'clip the global gradient norm to this (0: no clipping)', nonNegativeNumber, 1)

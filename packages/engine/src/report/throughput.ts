@@ -9,9 +9,9 @@ import { createSession } from '../onnx/runtime.js';
 export interface MatMulPeakOptions {
   /** Square matrix size; default 1024 (large enough for onnxruntime's GEMM to reach its plateau). */
   size?: number;
-  /** MatMuls chained in one run, so one run is long enough to time (default 8). */
+  /** MatMuls chained in one run, so one run is long enough to time (default 4). */
   chain?: number;
-  /** Timed runs after one untimed warm-up; the best is kept (default 8). */
+  /** Timed runs after one untimed warm-up; the best is kept (default 6). */
   runs?: number;
   threads?: number;
 }
@@ -31,8 +31,8 @@ export interface MatMulPeak {
  */
 export async function measureMatMulPeak(opts: MatMulPeakOptions = {}): Promise<MatMulPeak> {
   const n = opts.size ?? 1024;
-  const chain = opts.chain ?? 8;
-  const runs = opts.runs ?? 8;
+  const chain = opts.chain ?? 4;
+  const runs = opts.runs ?? 6;
   const rnd = seededRandom(1);
   // Entries of size ~1/√n keep the chained products near unit scale: no overflow, no denormals (slow).
   const scale = Math.sqrt(3 / n);
