@@ -155,6 +155,7 @@ export async function settingsFromProto(
         t.useModelChatTemplate === false &&
         t.chatTemplate !== '' && { chatTemplate: t.chatTemplate }),
       ...(t?.trainOnPrompt === true && { trainOnPrompt: true }),
+      ...(t !== undefined && t.defaultSystemPrompt !== '' && { defaultSystemPrompt: t.defaultSystemPrompt }),
       ...(t?.appendEos !== undefined && { appendEos: t.appendEos }),
     },
     split: splitFromProto(o),
@@ -235,7 +236,7 @@ export function datasetToProto(r: DatasetRecord): Dataset {
     labelWords: t.labelWords ?? {},
     useModelChatTemplate: t.chatTemplate === undefined,
     chatTemplate: t.chatTemplate ?? '',
-    defaultSystemPrompt: '',
+    defaultSystemPrompt: t.defaultSystemPrompt ?? '',
     trainOnPrompt: t.trainOnPrompt === true,
     appendEos: t.appendEos ?? true,
   };

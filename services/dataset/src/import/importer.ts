@@ -8,6 +8,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  type AlpacaRow,
   DataError,
   DataValidation,
   type Finding,
@@ -105,7 +106,12 @@ export function validateOptions(
     overlength: settings.overlength,
     removeDuplicates: settings.removeDuplicates,
     trainOnPrompt: t.trainOnPrompt === true,
+    ...(t.defaultSystemPrompt !== undefined && { defaultSystemPrompt: t.defaultSystemPrompt }),
     template: {
+      // An alpaca prompt template names record fields in braces; the output follows the rendered prompt.
+      ...(t.promptTemplate !== undefined && {
+        template: (row: AlpacaRow) => fillTemplate(t.promptTemplate as string, row),
+      }),
       ...(t.chatTemplate !== undefined && { chatTemplate: t.chatTemplate }),
       ...(t.appendEos !== undefined && { appendEos: t.appendEos }),
       ...(hasClassification && {
@@ -116,6 +122,16 @@ export function validateOptions(
       }),
     },
   };
+}
+
+/** "{instruction}" and friends replaced by the row's fields (absent ones by ''); other braces stay. */
+export function fillTemplate(template: string, row: AlpacaRow): string {
+  const fields: Record<string, string | undefined> = {
+    instruction: row.instruction,
+    input: row.input,
+    system: row.system,
+  };
+  return template.replace(/\{(instruction|input|system)\}/g, (_, k: string) => fields[k] ?? '');
 }
 
 interface ExampleFacts {

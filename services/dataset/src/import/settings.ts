@@ -11,6 +11,7 @@ export interface TemplateSetting {
   labelWords?: Record<string, string>;
   chatTemplate?: string;
   trainOnPrompt?: boolean;
+  defaultSystemPrompt?: string;
   appendEos?: boolean;
 }
 

@@ -227,3 +227,21 @@ describe('report limits', () => {
     expect(s.report.findings[99]?.line).toBe(101);
   });
 });
+
+describe('default system prompt', () => {
+  it('is added to chat rows without one, and counts in the duplicate key', async () => {
+    const v = new DataValidation(join(DATA, 'chat-problems.jsonl'), { defaultSystemPrompt: 'Answer briefly.' });
+    const rows = [];
+    for await (const e of v.examples()) rows.push(e.row);
+    expect(rows).toHaveLength(1);
+    const first = rows[0];
+    expect(first?.format === 'chat' && first.messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant']);
+    // Line 1 already had a system prompt: it is kept, not doubled.
+    expect(first?.format === 'chat' && first.messages[0]?.content).toBe('Be brief.');
+    const p = new DataValidation(join(DATA, 'prompts.jsonl'), {
+      mapping: { instruction: 'prompt', output: 'completion' },
+      defaultSystemPrompt: 'You name things.',
+    });
+    for await (const e of p.examples()) expect(e.row.format === 'alpaca' && e.row.system).toBe('You name things.');
+  });
+});

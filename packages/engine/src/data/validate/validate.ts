@@ -37,6 +37,8 @@ export interface ValidateOptions {
   template?: Pick<TokenizeRowsOptions, 'template' | 'chatTemplate' | 'appendEos' | 'classification'>;
   /** Put loss on the prompt tokens too (labels = input ids). */
   trainOnPrompt?: boolean;
+  /** System prompt given to chat and alpaca examples that have none. */
+  defaultSystemPrompt?: string;
   /** Mark findings as about a separate validation file. */
   inValidationFile?: boolean;
 }
@@ -201,6 +203,8 @@ export class DataValidation {
       this.add(findingOfDataError(err, line));
       return undefined;
     }
+    const system = this.opts.defaultSystemPrompt;
+    if (system !== undefined && system !== '') row = withDefaultSystem(row, system);
     const problems = checkRow(row, this.opts.template?.classification?.labelWords);
     for (const p of problems) this.add(p);
     if (problems.some((p) => p.severity === 'error')) return undefined;
@@ -301,6 +305,15 @@ export class DataValidation {
     this.stats.add(tokens.input_ids.length, loss, example.lengthBefore);
     return true;
   }
+}
+
+/** The row with `system` added when it has no system prompt of its own (chat and alpaca rows). */
+function withDefaultSystem(row: DataRow, system: string): DataRow {
+  if (row.format === 'chat' && row.messages[0]?.role !== 'system') {
+    return { ...row, messages: [{ role: 'system', content: system }, ...row.messages] };
+  }
+  if (row.format === 'alpaca' && row.system === undefined) return { ...row, system };
+  return row;
 }
 
 /** sha256 of the row without its line: the identity used for duplicates and the split. */
