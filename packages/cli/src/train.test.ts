@@ -145,7 +145,7 @@ describe('tunemesh train / merge', () => {
     expect(polylines.get('val')?.length).toBeGreaterThanOrEqual(2);
   });
 
-  it('trains on chat rows; the adapter evaluates lower than the base, and the merged model equals it', async () => {
+  it('trains on chat rows: adapter beats the base, merged equals adapter, --init-adapter and --resume continue exactly', async () => {
     const out = join(tmp, 'chat-lora');
     const r = await tunemesh(
       'train',
@@ -165,12 +165,13 @@ describe('tunemesh train / merge', () => {
       '4',
       '--out',
       out,
+      '--json',
     );
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^trainable params: /m);
-    expect(r.stdout).toMatch(/^step 8\/8 /m);
-    expect(r.stdout).toMatch(/^done: 8 steps/m);
-    expect(r.stderr).toBe('');
+    const losses = jsonLines(r.stdout)
+      .filter((l) => l.done === undefined)
+      .map((l) => l.loss as number);
+    expect(losses).toHaveLength(8);
     const merged = join(tmp, 'chat-merged');
     const m = await tunemesh('merge', '--model', model, '--adapter', out, '--out', merged, '--json');
     expect(m.code, m.stderr).toBe(0);
@@ -239,27 +240,44 @@ describe('tunemesh train / merge', () => {
     expectOneLineError(clash, 2, /--method bitfit contradicts --init-adapter .* lora adapter/);
     expectOneLineError(otherSettings, 1, /checkpoint-8: the lora settings differ/);
     expectOneLineError(otherBase, 1, /checkpoint-8: the checkpoint was trained on another model/);
+
+    // Stopped after step 4 (its checkpoint is the newest): --resume gives steps 5–8 exactly as the run that
+    // went on, and the chart still starts at step 1.
+    await rm(join(out, 'checkpoint-8'), { recursive: true });
+    const resumed = await tunemesh(...resume, '--model', model, '--json');
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const after = jsonLines(resumed.stdout).filter((l) => l.done === undefined);
+    expect(after.map((l) => l.step)).toEqual([5, 6, 7, 8]);
+    after.forEach((l, i) => {
+      expect(Math.abs((l.loss as number) - (losses[4 + i] as number))).toBeLessThan(1e-6);
+    });
+    const svg = await readFile(join(out, 'loss.svg'), 'utf8');
+    expect(/<polyline class="train"[^>]*points="([^"]*)"/.exec(svg)?.[1]?.split(' ')).toHaveLength(8);
   });
 });
 
 describe('tunemesh train: full fine-tuning and BitFit', () => {
   it('write a model directory that evaluates lower than the base, and a BitFit directory', async () => {
     const [fullOut, bitfitOut] = [join(tmp, 'full'), join(tmp, 'bitfit')];
-    const common = ['--model', model, '--data', chat, '--max-steps', '6', '--batch-size', '10', '--json'];
+    const common = ['--model', model, '--data', chat, '--max-steps', '6', '--batch-size', '10'];
     const [full, bitfit] = await Promise.all([
-      tunemesh('train', ...common, '--method', 'full', '--lr', '1e-3', '--out', fullOut),
+      tunemesh('train', ...common, '--method', 'full', '--lr', '1e-3', '--out', fullOut, '--json'),
       tunemesh('train', ...common, '--method', 'bitfit', '--lr', '1e-2', '--out', bitfitOut),
     ]);
     expect(full.code, full.stderr).toBe(0);
     expect(bitfit.code, bitfit.stderr).toBe(0);
     expect(jsonLines(full.stdout).at(-1)).toMatchObject({ done: true, method: 'full', steps: 6 });
-    expect(jsonLines(bitfit.stdout).at(-1)).toMatchObject({ done: true, method: 'bitfit', steps: 6 });
+    // Without --json and without a terminal: the parameter line, one text line per step, a summary; stderr empty.
+    expect(bitfit.stdout).toMatch(/^trainable params: /m);
+    const bitfitSteps = [...bitfit.stdout.matchAll(/^step (\d)\/6 .* loss (\d+\.\d+) /gm)].map((m) => Number(m[2]));
+    expect(bitfitSteps).toHaveLength(6);
+    expect(bitfitSteps.at(-1) as number).toBeLessThan(bitfitSteps[0] as number);
+    expect(bitfit.stdout).toMatch(/^done: 6 steps/m);
+    expect(bitfit.stderr).toBe('');
     expect(await readdir(fullOut)).toEqual(
       expect.arrayContaining(['config.json', 'model.safetensors', 'tokenizer.json']),
     );
     expect(await readdir(bitfitOut)).toEqual(expect.arrayContaining(['tunemesh_config.json', 'loss.svg']));
-    const bitfitSteps = jsonLines(bitfit.stdout).filter((l) => l.done === undefined);
-    expect(bitfitSteps.at(-1)?.loss as number).toBeLessThan(bitfitSteps[0]?.loss as number);
     const [base, fullLoss] = await Promise.all([evalLoss('--model', model), evalLoss('--model', fullOut)]);
     expect(fullLoss).toBeLessThan(base - 0.1);
   });

@@ -2,7 +2,8 @@
 // engine's trainer, and report — progress bar (stderr, TTY only), JSON lines (--json), the final adapter and
 // loss.svg in --out.
 
-import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   formatParamCount,
@@ -90,6 +91,24 @@ export async function writeLossChart(
 /** A JSON-safe number: non-finite values become null (JSON has no NaN). */
 export const num = (v: number | undefined): number | null => (v === undefined || !Number.isFinite(v) ? null : v);
 
+/** The loss curve so far, kept in each checkpoint so a resumed run's chart starts at step 1. */
+export const LOSS_HISTORY_FILE = 'loss_history.json';
+
+interface LossHistory {
+  train: LossPoint[];
+  val: LossPoint[];
+}
+
+async function readLossHistory(checkpoint: string): Promise<LossHistory> {
+  try {
+    const h = JSON.parse(await readFile(join(checkpoint, LOSS_HISTORY_FILE), 'utf8')) as Partial<LossHistory>;
+    return { train: h.train ?? [], val: h.val ?? [] };
+  } catch {
+    // A checkpoint written by another tool has no history: the chart then starts at the resumed step.
+    return { train: [], val: [] };
+  }
+}
+
 /** The newest checkpoint-<step> directory in `out`, for --resume. */
 export async function latestCheckpointIn(out: string): Promise<string> {
   const entries = await readdir(out).catch(() => [] as string[]);
@@ -126,6 +145,7 @@ export async function runTrainCommand(o: TrainFlags, io: TrainIo): Promise<void>
   await mkdir(o.out, { recursive: true });
 
   const bar = io.tty && !o.json ? new ProgressBar(io.printErr) : undefined;
+  const history: LossHistory = resumeFrom === undefined ? { train: [], val: [] } : await readLossHistory(resumeFrom);
   const hasVal = data.val !== undefined;
   let result: TrainResult;
   try {
@@ -160,6 +180,7 @@ export async function runTrainCommand(o: TrainFlags, io: TrainIo): Promise<void>
       ...(o.threads !== undefined && { threads: o.threads }),
       callbacks: {
         onLog(e) {
+          if (Number.isFinite(e.loss)) history.train.push({ step: e.step, loss: e.loss });
           if (o.json) {
             io.print(
               `${JSON.stringify({
@@ -181,6 +202,13 @@ export async function runTrainCommand(o: TrainFlags, io: TrainIo): Promise<void>
             );
           }
         },
+        onEval(e) {
+          history.val.push({ step: e.step, loss: e.valLoss });
+        },
+        onCheckpoint(e) {
+          // Synchronous and small; the callback interface has no promise to wait on.
+          writeFileSync(join(e.dir, LOSS_HISTORY_FILE), `${JSON.stringify(history)}\n`);
+        },
         onNonFinite(e) {
           bar?.finish();
           io.printErr(`tunemesh: step ${e.step} skipped: non-finite loss or gradient (${e.inARow} in a row)\n`);
@@ -193,8 +221,8 @@ export async function runTrainCommand(o: TrainFlags, io: TrainIo): Promise<void>
   await applied.save(o.out, applied.params);
   const chart = await writeLossChart(
     o.out,
-    result.losses,
-    result.valLosses,
+    history.train,
+    history.val,
     `${applied.method} · ${o.data.split('/').pop() ?? o.data}`,
   );
   const lastLoss = result.losses.at(-1)?.loss;
