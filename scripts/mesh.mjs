@@ -148,6 +148,8 @@ export async function startMesh({ log = console.log, logLevel = 'info', onUnexpe
         DATASET_ADDR: addresses.dataset,
         TRAINER_ADDR: addresses.trainer,
         EVALUATOR_ADDR: addresses.evaluator,
+        // Local use only (make up, make demo): no API keys. deploy/ never sets this; the gateway logs it loudly.
+        GATEWAY_DEV_MODE: 'true',
       },
       logLevel,
       onExit,

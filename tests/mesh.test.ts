@@ -51,6 +51,8 @@ beforeAll(async () => {
       DATASET_ADDR: dataset?.address,
       TRAINER_ADDR: trainer?.address,
       EVALUATOR_ADDR: evaluator?.address,
+      // This suite checks the mesh, not auth (tests/gateway-auth.test.ts does).
+      GATEWAY_DEV_MODE: 'true',
     }),
     { logger },
   );

@@ -99,6 +99,8 @@ export async function startGatewayHarness(env: Record<string, string> = {}): Pro
       DATASET_ADDR: dataset?.address,
       TRAINER_ADDR: trainer?.address,
       EVALUATOR_ADDR: evaluator?.address,
+      // Suites that test auth pass GATEWAY_DEV_MODE: 'false' and a key file.
+      GATEWAY_DEV_MODE: 'true',
       ...env,
     });
   let gateway = await startGateway(config(), { logger });

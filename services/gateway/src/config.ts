@@ -2,6 +2,7 @@ import {
   booleanVar,
   type ConfigOf,
   durationMsVar,
+  envVar,
   grpcAddressVar,
   hostVar,
   loadConfig,
@@ -10,6 +11,7 @@ import {
   portVar,
   tracesExporterVar,
 } from '@tunemesh/kit';
+import { z } from 'zod';
 
 /** Environment variables of the gateway. */
 export const gatewayConfigSpec = {
@@ -21,6 +23,10 @@ export const gatewayConfigSpec = {
   natsUrl: natsUrlVar(),
   grpcDeadlineMs: durationMsVar('GRPC_DEADLINE_MS', 10_000),
   introspection: booleanVar('GRAPHQL_INTROSPECTION', true),
+  /** No keys needed, every caller is admin: for a laptop only (make up, make demo). Logged loudly at start. */
+  devMode: booleanVar('GATEWAY_DEV_MODE', false),
+  /** The API key store (hashed keys), shared with the admin CLI (`node services/gateway/dist/admin.js`). */
+  keysFile: envVar('GATEWAY_KEYS_FILE', z.string().min(1), 'a file path', 'data/gateway-keys.json'),
   logLevel: logLevelVar(),
   tracesExporter: tracesExporterVar(),
   shutdownTimeoutMs: durationMsVar('SHUTDOWN_TIMEOUT_MS', 10_000),

@@ -32,7 +32,7 @@ function errorBody(message: string, code: string): string {
 
 export function graphQLRequestHandler<C extends object>(
   apollo: ApolloServer<C>,
-  makeContext: () => Promise<C>,
+  makeContext: (req: IncomingMessage) => Promise<C>,
   logger: Logger,
 ) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -59,7 +59,7 @@ export function graphQLRequestHandler<C extends object>(
       const response = await runInSpan(ctx, () =>
         apollo.executeHTTPGraphQLRequest({
           httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
-          context: makeContext,
+          context: () => makeContext(req),
         }),
       );
       span.setAttribute('http.response.status_code', response.status ?? 200);

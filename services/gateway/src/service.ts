@@ -11,6 +11,9 @@ import { STREAMS } from '@tunemesh/proto';
 import { type ExecutionArgs, execute, type GraphQLFormattedError } from 'graphql/index.js';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import { type AuthState, createAuthenticator } from './auth/authenticate.js';
+import { guardRootFields } from './auth/guard.js';
+import { KeyStore } from './auth/key-store.js';
 import { createMeshClients } from './clients.js';
 import type { GatewayConfig } from './config.js';
 import type { GatewayContext } from './context.js';
@@ -56,20 +59,31 @@ function listen(server: ReturnType<typeof createServer>, host: string, port: num
 
 export async function start(config: GatewayConfig, options: { logger?: Logger } = {}): Promise<GatewayHandle> {
   const logger = options.logger ?? createLogger('gateway', config.logLevel);
-  const schema = buildExecutableSchema(loadTypeDefs(), resolvers);
+  const schema = guardRootFields(buildExecutableSchema(loadTypeDefs(), resolvers));
   const nats = await connectNats({ servers: config.natsUrl, name: 'tunemesh-gateway', logger });
   // Subscriptions read the event streams; declaring them (idempotently, as every service does) lets the gateway
   // start before the services that publish into them.
   await declareStreams(nats.jsm, [STREAMS.jobEvents, STREAMS.evaluationEvents]);
   const clients = createMeshClients(config);
-  const makeContext = async (): Promise<GatewayContext> => ({ clients, nats, loaders: createLoaders(clients) });
+  const authenticator = createAuthenticator({ devMode: config.devMode, store: new KeyStore(config.keysFile) });
+  if (config.devMode) {
+    logger.warn(
+      '*** GATEWAY_DEV_MODE is on: NO AUTHENTICATION, every caller is admin. Never use this outside a laptop. ***',
+    );
+  }
+  const makeContext = async (auth: AuthState): Promise<GatewayContext> => ({
+    clients,
+    nats,
+    loaders: createLoaders(clients),
+    auth,
+  });
 
   const httpServer = createServer();
   const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });
   const wsServerCleanup = useServer<Record<string, unknown>, Record<string, unknown>>(
     {
       schema,
-      context: makeContext,
+      context: (ctx) => makeContext(authenticator.fromConnectionParams(ctx.connectionParams)),
       // Each WebSocket operation gets its own SERVER span, like an HTTP request.
       execute: (args: ExecutionArgs) => {
         const span = tracer('gateway').startSpan(`graphql-ws ${args.operationName ?? 'operation'}`, {
@@ -120,7 +134,10 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
 
   try {
     await apollo.start();
-    httpServer.on('request', graphQLRequestHandler(apollo, makeContext, logger));
+    httpServer.on(
+      'request',
+      graphQLRequestHandler(apollo, (req) => makeContext(authenticator.fromHeader(req.headers.authorization)), logger),
+    );
     const port = await listen(httpServer, config.host, config.port);
     const dialHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     logger.info({ port, path: GRAPHQL_PATH }, 'gateway listening (HTTP and WebSocket)');

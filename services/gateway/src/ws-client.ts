@@ -11,9 +11,15 @@ export interface GraphQLResult {
 export async function executeOverWebSocket(
   url: string,
   request: { query: string; variables?: Record<string, unknown> },
-  options: { timeoutMs?: number } = {},
+  options: { timeoutMs?: number; connectionParams?: Record<string, unknown> } = {},
 ): Promise<GraphQLResult> {
-  const client = createClient({ url, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+  const client = createClient({
+    url,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    lazy: true,
+    ...(options.connectionParams ? { connectionParams: options.connectionParams } : {}),
+  });
   try {
     return await new Promise<GraphQLResult>((resolve, reject) => {
       let result: GraphQLResult = {};
