@@ -10,3 +10,4 @@ export * from './report/index.js';
 export * from './peft/index.js';
 export * from './merge/index.js';
 export * from './train/index.js';
+export * from './eval/index.js';
