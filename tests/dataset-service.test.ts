@@ -27,6 +27,7 @@ import {
   FindingKind,
   type ImportDatasetRequest,
   type ImportOptions,
+  SplitInfo_Source,
   SUBJECTS,
 } from '../proto/src/index.js';
 import { loadDatasetConfig, start } from '../services/dataset/src/index.js';
@@ -50,6 +51,10 @@ beforeAll(async () => {
   await copyFile(engineData('chat.jsonl'), join(dataRoot, 'chat.jsonl'));
   await copyFile(testdata('chat-problems.jsonl'), join(dataRoot, 'chat-problems.jsonl'));
   await copyFile(testdata('sentiment.csv'), join(dataRoot, 'sentiment.csv'));
+  await writeFile(
+    join(dataRoot, 'val.jsonl'),
+    '{"messages": [{"role": "user", "content": "Held out?"}, {"role": "assistant", "content": "Yes."}]}\n{"messages": [{"role": "user", "content": "Also?"}, {"role": "assistant", "content": "Also."}]}\n',
+  );
   await writeFile(join(tmp, 'secret.jsonl'), '{"text":"outside the root"}\n');
   await symlink(join(tmp, 'secret.jsonl'), join(dataRoot, 'link-out.jsonl'));
 });
@@ -373,6 +378,78 @@ for (const backend of backends) {
       expect(res.dataset?.status).toBe(DatasetStatus.READY);
       expect(res.dataset?.format).toBe(DatasetFormat.CLASSIFICATION);
       expect(res.dataset?.statistics?.splits[0]?.labelCounts).toEqual({ '0': 1n, '1': 1n });
+    });
+
+    it('a separate validation file replaces the seeded split (by path and by upload)', async () => {
+      const res = await client.importDatasetFromPath({
+        path: 'chat.jsonl',
+        options: options(),
+        validationPath: 'val.jsonl',
+      });
+      expect(res.dataset?.status).toBe(DatasetStatus.READY);
+      expect(res.dataset?.split?.source).toBe(SplitInfo_Source.FILE);
+      expect(res.dataset?.rows?.validation).toBe(2n);
+      expect(res.dataset?.rows?.train).toBe(res.dataset?.rows?.kept ? res.dataset.rows.kept - 2n : -1n);
+      async function* withValidation(): AsyncGenerator<ImportDatasetRequest> {
+        yield {
+          payload: {
+            $case: 'header',
+            value: { options: options(), fileName: 'main.jsonl', sha256: '', validationFileName: 'val.jsonl' },
+          },
+        };
+        yield { payload: { $case: 'chunk', value: Buffer.from('{"text": "main one"}\n{"text": "main two"}\n') } };
+        yield { payload: { $case: 'validationChunk', value: Buffer.from('{"text": "held out"}\n{"text": 5}\n') } };
+      }
+      const up = await client.importDataset(withValidation());
+      // The validation file's error is reported as such, and fails the dataset.
+      expect(up.dataset?.status).toBe(DatasetStatus.FAILED);
+      expect(up.dataset?.validationReport?.findings).toEqual([
+        expect.objectContaining({ line: 2n, kind: FindingKind.WRONG_TYPE, inValidationFile: true }),
+      ]);
+    });
+
+    it('checks a declared SHA-256, and streams only READY datasets', async () => {
+      async function* wrongSum(): AsyncGenerator<ImportDatasetRequest> {
+        yield {
+          payload: {
+            $case: 'header',
+            value: { options: options(), fileName: 'x.jsonl', sha256: '0'.repeat(64), validationFileName: '' },
+          },
+        };
+        yield { payload: { $case: 'chunk', value: Buffer.from('{"text": "x"}\n') } };
+      }
+      expect(await grpcCode(client.importDataset(wrongSum()))).toBe(Status.INVALID_ARGUMENT);
+      const failed = await client.importDatasetFromPath({
+        path: 'chat-problems.jsonl',
+        options: options(),
+        validationPath: '',
+      });
+      const req = {
+        datasetId: failed.dataset?.id as string,
+        split: 0,
+        maxLength: 0,
+        shuffle: false,
+        epoch: 0,
+        startPosition: 0n,
+        limit: 0n,
+        includeText: false,
+        tokenizer: { source: { $case: 'modelPath' as const, value: 'tiny-qwen2' } },
+      };
+      const drain = async () => {
+        for await (const _ of client.streamExamples(req)) {
+          // nothing expected
+        }
+      };
+      expect(await grpcCode(drain())).toBe(Status.FAILED_PRECONDITION);
+      // A FAILED dataset can still be previewed, to see what went wrong.
+      const p = await client.previewDataset({
+        datasetId: failed.dataset?.id as string,
+        split: 0,
+        count: 1,
+        offset: 0n,
+        tokenizer: req.tokenizer,
+      });
+      expect(p.examples).toHaveLength(1);
     });
 
     it('refuses paths out of the data roots, through .. or a symbolic link', async () => {
