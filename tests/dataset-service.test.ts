@@ -30,8 +30,12 @@ import {
   SplitInfo_Source,
   SUBJECTS,
 } from '../proto/src/index.js';
+import { contentHash } from '../services/dataset/src/import/settings.js';
 import { loadDatasetConfig, start } from '../services/dataset/src/index.js';
+import { ArtefactStore } from '../services/dataset/src/store/artefacts.js';
+import { openDatabase } from '../services/dataset/src/store/db.js';
 import { dropSchema, PG_TEST_URL, pgReachable } from '../services/dataset/src/store/pg-test.js';
+import { DatasetRecords } from '../services/dataset/src/store/records.js';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const testdata = (f: string) => join(root, 'packages/engine/src/data/validate/testdata', f);
@@ -559,3 +563,68 @@ for (const backend of backends) {
     });
   });
 }
+
+describe('a crash mid-import', () => {
+  it('leaves the dataset FAILED (re-importable) and no staged bytes after the restart, never READY', async () => {
+    const storeDir = join(tmp, 'store-crash');
+    const env = {
+      HOST: '127.0.0.1',
+      PORT: '0',
+      NATS_URL: nats.url,
+      LOG_LEVEL: 'silent',
+      DATASET_STORE_DIR: storeDir,
+      DATASET_DATA_ROOTS: dataRoot,
+    };
+    // What a process killed mid-import leaves: a VALIDATING record and a half-written staging folder.
+    const first = await start(loadDatasetConfig(env), { logger: silentLogger() });
+    await first.stop();
+    const db = await openDatabase({ kind: 'sqlite', path: join(storeDir, 'datasets.sqlite') });
+    const records = new DatasetRecords(db);
+    const staged = await new ArtefactStore(join(storeDir, 'artefacts')).stage();
+    await writeFile(join(staged, 'source'), '{"text": "half');
+    const sha = contentHash('f'.repeat(64), undefined, {
+      template: {},
+      split: { kind: 'none' },
+      seed: 42,
+      overlength: 'truncate',
+      removeDuplicates: false,
+    });
+    await records.insert({
+      id: 'ds_crashed',
+      name: 'crashed.jsonl',
+      status: 'VALIDATING',
+      format: undefined,
+      fileFormat: 'jsonl',
+      contentSha256: sha,
+      sourceSizeBytes: 14,
+      options: {},
+      rows: { total: 0, kept: 0, train: 0, validation: 0, duplicates: 0, truncated: 0, dropped: 0 },
+      split: { source: 'NONE', fraction: 0, count: 0, seed: 42 },
+      statistics: { tokenizer: '', splits: [] },
+      report: { findings: [], totals: [], errorCount: 0, warningCount: 0, findingsTruncated: false },
+      error: undefined,
+      createdAt: new Date(),
+      completedAt: undefined,
+    });
+    await db.destroy();
+
+    const svc = await start(loadDatasetConfig(env), { logger: silentLogger() });
+    const channel = openChannel(svc.address);
+    try {
+      const client = createServiceClient(DatasetServiceDefinition, channel.channel, {
+        component: 'test',
+        retryMaxAttempts: 1,
+      });
+      const d = (await client.getDataset({ id: 'ds_crashed' })).dataset;
+      expect(d?.status).toBe(DatasetStatus.FAILED);
+      expect(d?.error?.type).toBe('ImportInterrupted');
+      expect(await readdir(join(storeDir, 'artefacts', '.staging'))).toEqual([]);
+      // Importing again works and is a new dataset.
+      const again = await client.importDatasetFromPath({ path: 'chat.jsonl', options: options(), validationPath: '' });
+      expect(again.dataset?.status).toBe(DatasetStatus.READY);
+    } finally {
+      channel.close();
+      await svc.stop();
+    }
+  });
+});
