@@ -73,7 +73,7 @@ export function addMethodOptions(cmd: Command): Command {
     .option('--dropout <p>', 'LoRA dropout on the adapter input (default 0)', fraction)
     .option(
       '--target-modules <names>',
-      'LoRA target modules, comma-separated, or all-linear (default q_proj,v_proj)',
+      'LoRA target modules, comma-separated, or all-linear (default: PEFT’s for the architecture, e.g. q_proj,v_proj; GPT-2 c_attn)',
       targetModules,
     )
     .addOption(

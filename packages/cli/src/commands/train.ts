@@ -97,7 +97,11 @@ export function registerTrain(program: Command, print: (s: string) => void, prin
     .option('--max-seq-len <l>', 'truncate rows to this many tokens', positiveInt, 1024)
     .option('--seed <s>', 'seed for initialisation, shuffling, dropout and --val-split', integer, 42)
     .option('--eval-every <n>', 'evaluate on the validation data every n steps (default: every epoch)', positiveInt)
-    .option('--save-every <n>', 'write a checkpoint every n steps (default: every epoch)', positiveInt)
+    .option(
+      '--save-every <n>',
+      'write a checkpoint every n steps (default: every epoch); the newest 2 are kept',
+      positiveInt,
+    )
     .option('--log-every <n>', 'log (and print with --json) every n steps', positiveInt, 1)
     .requiredOption('--out <dir>', 'output directory: the adapter (or model), checkpoints and loss.svg')
     .option('--resume', 'continue from the latest checkpoint in --out')
