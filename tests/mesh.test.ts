@@ -37,7 +37,15 @@ beforeAll(async () => {
   nats = await startTestNats();
   // The dataset service keeps its metadata and artefacts in a fresh folder per run.
   storeDir = await mkdtemp(join(tmpdir(), 'tm-mesh-dataset-'));
-  const env = { HOST: '127.0.0.1', PORT: '0', NATS_URL: nats.url, LOG_LEVEL: 'silent', DATASET_STORE_DIR: storeDir };
+  const env = {
+    HOST: '127.0.0.1',
+    PORT: '0',
+    NATS_URL: nats.url,
+    LOG_LEVEL: 'silent',
+    DATASET_STORE_DIR: storeDir,
+    // The evaluator's SQLite file sits beside the dataset service's, so each run starts with no evaluations.
+    EVALUATOR_STORE_DIR: storeDir,
+  };
   const logger = silentLogger();
   services = await Promise.all([
     startDataset(loadDatasetConfig(env), { logger }),
@@ -130,15 +138,16 @@ describe('mesh', () => {
       })),
     });
 
-    // ListDatasets is built (issue 6); the trainer's and evaluator's RPCs are not yet: each answers
-    // UNIMPLEMENTED, which the gateway maps to NOT_IMPLEMENTED.
+    // ListDatasets (issue 6) and ListEvaluations (issue 8) are built; the trainer's RPCs are not yet: they
+    // answer UNIMPLEMENTED, which the gateway maps to NOT_IMPLEMENTED.
     const errors = result.errors ?? [];
-    expect(errors.map((e) => e.extensions?.code)).toEqual(['NOT_IMPLEMENTED', 'NOT_IMPLEMENTED']);
-    expect(errors.map((e) => (e as { path?: string[] }).path?.[0]).sort()).toEqual(['evaluations', 'fineTuneJobs']);
+    expect(errors.map((e) => e.extensions?.code)).toEqual(['NOT_IMPLEMENTED']);
+    expect(errors.map((e) => (e as { path?: string[] }).path?.[0]).sort()).toEqual(['fineTuneJobs']);
     expect(errors.find((e) => e.extensions?.service === 'trainer')?.message).toBe(
       'tunemesh.v1.TrainerService/ListFineTuneJobs is not implemented yet (planned in issue 7 (trainer service))',
     );
     expect(result.data?.datasets).toEqual({ edges: [] });
+    expect(result.data?.evaluations).toEqual({ edges: [] });
     expect(JSON.stringify(errors)).not.toMatch(/stack|127\.0\.0\.1/);
 
     const spans = tracing.spans();

@@ -1,7 +1,39 @@
-import { type ConfigOf, loadConfig, serviceConfigSpec } from '@tunemesh/kit';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ConfigOf, envVar, loadConfig, serviceConfigSpec } from '@tunemesh/kit';
+import { z } from 'zod';
 
-/** Environment variables of the evaluator service; see serviceConfigSpec for the shared ones (PORT, NATS_URL, ...). */
-export const evaluatorConfigSpec = serviceConfigSpec(50053);
+const pathList = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== ''),
+);
+
+/**
+ * Environment variables of the evaluator service; see serviceConfigSpec for the shared ones (PORT, NATS_URL, ...).
+ * EVALUATOR_STORE_DIR holds the SQLite file. A base_model_id names a model directory inside
+ * EVALUATOR_MODEL_ROOTS; a job_id names `<EVALUATOR_ADAPTER_ROOT>/<job_id>`, a PEFT adapter directory (the
+ * trainer's final adapter), whose base_model_name_or_path names its base inside the model roots.
+ */
+export const evaluatorConfigSpec = {
+  ...serviceConfigSpec(50053),
+  storeDir: envVar('EVALUATOR_STORE_DIR', z.string().min(1), 'a directory path', join(tmpdir(), 'tunemesh-evaluator')),
+  // Empty defaults are written ' ' because loadConfig treats '' as unset; the parsers trim them away.
+  modelRoots: envVar('EVALUATOR_MODEL_ROOTS', pathList, 'comma-separated directories holding base models', ' '),
+  adapterRoot: envVar(
+    'EVALUATOR_ADAPTER_ROOT',
+    z.string().transform((s) => s.trim()),
+    'a directory holding one adapter directory per job id',
+    ' ',
+  ),
+  datasetAddress: envVar(
+    'EVALUATOR_DATASET_ADDR',
+    z.string().min(1),
+    'host:port of the dataset service',
+    '127.0.0.1:50051',
+  ),
+};
 export type EvaluatorConfig = ConfigOf<typeof evaluatorConfigSpec>;
 
 export function loadEvaluatorConfig(env: NodeJS.ProcessEnv = process.env): EvaluatorConfig {

@@ -1,33 +1,82 @@
-// The evaluator service: owns evaluations, merges, combinations and exports of adapters. Nothing is built yet,
-// so every RPC answers UNIMPLEMENTED naming issue 8; the process is real: it serves health, connects to NATS and
-// declares the evaluation event stream and the evaluation work queue with its workers' durable consumer.
+// The evaluator service: evaluations as jobs (EvaluateAdapter, GetEvaluation, ListEvaluations,
+// CancelEvaluation) and the leaderboard, stored in its own SQLite tables, with eval.<id>.* events on NATS.
+// The RPCs not built yet (compare, merge, combine, export, generate, artefacts) answer UNIMPLEMENTED naming
+// issue 8.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
+  createLogger,
+  createServiceClient,
   declareStreams,
   declareWorkQueueConsumer,
   type Logger,
   type MeshServiceHandle,
+  openChannel,
   startMeshService,
   unimplementedService,
 } from '@tunemesh/kit';
-import { EvaluatorServiceDefinition, STREAMS } from '@tunemesh/proto';
+import { DatasetServiceDefinition, EvaluatorServiceDefinition, STREAMS } from '@tunemesh/proto';
 import type { EvaluatorConfig } from './config.js';
+import { evaluationHandlers } from './handlers.js';
+import { EvaluationJobs } from './jobs.js';
+import { openEvaluatorDb } from './store/db.js';
+import { EvaluationRecords } from './store/evaluations.js';
 
 export const EVALUATOR_PLANNED_IN = 'issue 8 (evaluator service)';
 
 /** The durable pull consumer the evaluator's workers share on the evaluation work queue. */
 export const EVALUATOR_WORKERS_CONSUMER = 'evaluator-workers';
 
-export function start(config: EvaluatorConfig, options: { logger?: Logger } = {}): Promise<MeshServiceHandle> {
-  return startMeshService({
-    name: 'evaluator',
-    config,
-    ...options,
-    serviceNames: [EvaluatorServiceDefinition.fullName],
-    declareStreams: async (jsm) => {
-      await declareStreams(jsm, [STREAMS.evaluationEvents, STREAMS.evalWork]);
-      await declareWorkQueueConsumer(jsm, STREAMS.evalWork.name, EVALUATOR_WORKERS_CONSUMER);
+export async function start(config: EvaluatorConfig, options: { logger?: Logger } = {}): Promise<MeshServiceHandle> {
+  const logger = options.logger ?? createLogger('evaluator', config.logLevel);
+  await mkdir(config.storeDir, { recursive: true });
+  const db = await openEvaluatorDb(join(config.storeDir, 'evaluator.sqlite'));
+  const records = new EvaluationRecords(db);
+  const channel = openChannel(config.datasetAddress);
+  const datasets = createServiceClient(DatasetServiceDefinition, channel.channel, { component: 'evaluator' });
+  let jobs: EvaluationJobs | undefined;
+  let handle: MeshServiceHandle;
+  try {
+    handle = await startMeshService({
+      name: 'evaluator',
+      config,
+      logger,
+      serviceNames: [EvaluatorServiceDefinition.fullName],
+      declareStreams: async (jsm) => {
+        await declareStreams(jsm, [STREAMS.evaluationEvents, STREAMS.evalWork]);
+        await declareWorkQueueConsumer(jsm, STREAMS.evalWork.name, EVALUATOR_WORKERS_CONSUMER);
+      },
+      register: (server, nats) => {
+        jobs = new EvaluationJobs({
+          records,
+          datasets,
+          js: nats.nc.jetstream(),
+          logger,
+        });
+        const handlers = evaluationHandlers({
+          records,
+          jobs,
+          datasets,
+          paths: { modelRoots: config.modelRoots, adapterRoot: config.adapterRoot },
+        });
+        server.add(
+          EvaluatorServiceDefinition,
+          unimplementedService(EvaluatorServiceDefinition, EVALUATOR_PLANNED_IN, handlers),
+        );
+      },
+    });
+  } catch (err) {
+    channel.close();
+    await db.destroy();
+    throw err;
+  }
+  return {
+    ...handle,
+    async stop() {
+      await jobs?.close();
+      await handle.stop();
+      channel.close();
+      await db.destroy();
     },
-    register: (server) =>
-      server.add(EvaluatorServiceDefinition, unimplementedService(EvaluatorServiceDefinition, EVALUATOR_PLANNED_IN)),
-  });
+  };
 }

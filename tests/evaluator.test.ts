@@ -1,0 +1,354 @@
+// The evaluator service over gRPC with a real nats-server and a real dataset service: evaluations as jobs
+// (baseline and adapter), metric values checked against the engine computing them independently from the raw
+// rows, the leaderboard with deltas, cancellation, bad input, and the eval.* events.
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ClassificationRow,
+  classificationReport,
+  classifyByLabelWords,
+  evaluateLoss,
+  loadTokenizer,
+  openModel,
+  prepareTrainingRows,
+  readDataRows,
+  scoreGenerations,
+} from '../packages/engine/src/index.js';
+import {
+  ClientError,
+  createServiceClient,
+  type MeshServiceHandle,
+  openChannel,
+  type ServiceClient,
+  Status,
+  silentLogger,
+} from '../packages/kit/src/index.js';
+import { type LocalNatsServer, startTestNats } from '../packages/kit/src/testing/index.js';
+import {
+  DatasetServiceDefinition,
+  DatasetSplit,
+  DatasetStatus,
+  Decoding,
+  type Evaluation,
+  EvaluationCompleted,
+  EvaluationStatus,
+  EvaluatorServiceDefinition,
+  type ImportOptions,
+  Metric,
+  type ModelRef,
+} from '../proto/src/index.js';
+import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
+import { loadEvaluatorConfig, start as startEvaluator } from '../services/evaluator/src/index.js';
+
+const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const fixtures = resolve(root, '../shared/fixtures');
+const models = join(fixtures, 'models');
+const sentimentFile = join(root, 'packages/engine/src/data/testdata/sentiment.jsonl');
+const TEMPLATE = 'Review: {text}\nSentiment:';
+const LABEL_WORDS = { '0': ' negative', '1': ' positive' };
+
+let nats: LocalNatsServer;
+let dataset: MeshServiceHandle;
+let evaluator: MeshServiceHandle;
+let datasets: ServiceClient<typeof DatasetServiceDefinition>;
+let client: ServiceClient<typeof EvaluatorServiceDefinition>;
+const closers: (() => void)[] = [];
+const events: { subject: string; data: Uint8Array }[] = [];
+const tmp = await mkdtemp(join(tmpdir(), 'tm-evaluator-'));
+let sentimentId = '';
+let alpacaId = '';
+
+function options(over: Partial<ImportOptions> = {}): ImportOptions {
+  return { name: '', fileFormat: 0, format: 0, maxLength: 0, overlengthPolicy: 0, removeDuplicates: false, ...over };
+}
+const template = (over: Record<string, unknown> = {}) => ({
+  promptTemplate: '',
+  labelWords: {},
+  chatTemplate: '',
+  defaultSystemPrompt: '',
+  trainOnPrompt: false,
+  ...over,
+});
+
+beforeAll(async () => {
+  nats = await startTestNats();
+  const dataRoot = join(tmp, 'data');
+  await mkdir(dataRoot, { recursive: true });
+  await cp(sentimentFile, join(dataRoot, 'sentiment.jsonl'));
+  await writeFile(
+    join(dataRoot, 'qa.jsonl'),
+    [
+      { instruction: 'Name a colour.', output: 'Blue' },
+      { instruction: 'Say hello.', output: 'hello there' },
+      { instruction: 'Count to three.', output: 'one two three' },
+      { instruction: 'Name a fruit.', output: 'An apple' },
+    ]
+      .map((r) => JSON.stringify(r))
+      .join('\n'),
+  );
+  // The trainer's final adapter of "job-1", as the adapter root lays it out.
+  await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), join(tmp, 'adapters/job-1'), { recursive: true });
+  const common = { HOST: '127.0.0.1', PORT: '0', NATS_URL: nats.url, LOG_LEVEL: 'silent' };
+  dataset = await startDataset(
+    loadDatasetConfig({
+      ...common,
+      DATASET_STORE_DIR: join(tmp, 'dataset-store'),
+      DATASET_DATA_ROOTS: dataRoot,
+      DATASET_MODEL_ROOTS: models,
+    }),
+    { logger: silentLogger() },
+  );
+  evaluator = await startEvaluator(
+    loadEvaluatorConfig({
+      ...common,
+      EVALUATOR_STORE_DIR: join(tmp, 'evaluator-store'),
+      EVALUATOR_MODEL_ROOTS: models,
+      EVALUATOR_ADAPTER_ROOT: join(tmp, 'adapters'),
+      EVALUATOR_DATASET_ADDR: dataset.address,
+    }),
+    { logger: silentLogger() },
+  );
+  const sub = evaluator.nats.nc.subscribe('eval.>');
+  (async () => {
+    for await (const m of sub) events.push({ subject: m.subject, data: m.data });
+  })();
+  const d = openChannel(dataset.address);
+  const e = openChannel(evaluator.address);
+  closers.push(d.close, e.close);
+  datasets = createServiceClient(DatasetServiceDefinition, d.channel, { component: 'test', retryMaxAttempts: 1 });
+  client = createServiceClient(EvaluatorServiceDefinition, e.channel, { component: 'test', retryMaxAttempts: 1 });
+
+  const s = await datasets.importDatasetFromPath({
+    path: 'sentiment.jsonl',
+    options: options({ template: template({ promptTemplate: TEMPLATE, labelWords: LABEL_WORDS }) }),
+    validationPath: '',
+  });
+  expect(s.dataset?.status).toBe(DatasetStatus.READY);
+  sentimentId = s.dataset?.id ?? '';
+  const q = await datasets.importDatasetFromPath({
+    path: 'qa.jsonl',
+    options: options({ template: template() }),
+    validationPath: '',
+  });
+  expect(q.dataset?.status).toBe(DatasetStatus.READY);
+  alpacaId = q.dataset?.id ?? '';
+}, 30_000);
+
+afterAll(async () => {
+  for (const c of closers) c();
+  await evaluator?.stop();
+  await dataset?.stop();
+  await nats?.stop();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+const base: ModelRef = { target: { $case: 'baseModelId', value: 'tiny-gpt2' } };
+const adapter: ModelRef = { target: { $case: 'jobId', value: 'job-1' } };
+
+async function until(id: string): Promise<Evaluation> {
+  for (let i = 0; i < 600; i++) {
+    const e = (await client.getEvaluation({ id })).evaluation;
+    if (e && [EvaluationStatus.SUCCEEDED, EvaluationStatus.FAILED, EvaluationStatus.CANCELLED].includes(e.status))
+      return e;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`evaluation ${id} did not finish`);
+}
+
+async function grpcCode(p: Promise<unknown>): Promise<{ code: Status; details: string }> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof ClientError) return { code: err.code, details: err.details };
+    throw err;
+  }
+  throw new Error('call succeeded');
+}
+
+const evaluate = (model: ModelRef, datasetId: string, metrics: Metric[], over: Record<string, unknown> = {}) =>
+  client.evaluateAdapter({
+    model,
+    datasetId,
+    split: DatasetSplit.ALL,
+    metrics,
+    maxExamples: 0n,
+    numSamples: 0,
+    batchSize: 0,
+    idempotencyKey: '',
+    ...over,
+  });
+
+/** The engine's own answer from the raw file: tokenizeRow-based label-word scoring and the loss graph. */
+async function engineReference(adapterDir?: string) {
+  const dir = join(models, 'tiny-gpt2');
+  const rows = (await readDataRows(sentimentFile)) as ClassificationRow[];
+  const tokenizer = await loadTokenizer(dir);
+  const m = await openModel(dir, { threads: 1, ...(adapterDir && { adapterDir }) });
+  try {
+    const classification = { template: TEMPLATE, labelWords: LABEL_WORDS };
+    const preds = await classifyByLabelWords(await m.session('logits'), rows, { tokenizer, padId: 0, classification });
+    const report = classificationReport(
+      preds.map((p) => p.predicted),
+      preds.map((p) => p.label),
+      ['0', '1'],
+    );
+    const prepared = prepareTrainingRows(rows, tokenizer, { classification });
+    const loss = await evaluateLoss(
+      await m.session('loss'),
+      prepared.rows.map((r) => ({ inputIds: r.input_ids, labels: r.labels })),
+      { padId: 0 },
+    );
+    return { report, loss: loss.loss, preds };
+  } finally {
+    await m.release();
+  }
+}
+
+describe('evaluator service', () => {
+  let baselineId = '';
+  let adapterId = '';
+
+  it('evaluates the base model as a job: QUEUED, then SUCCEEDED with the engine values and an event', async () => {
+    const res = await evaluate(base, sentimentId, [Metric.ACCURACY, Metric.MACRO_F1, Metric.LOSS, Metric.PERPLEXITY], {
+      numSamples: 3,
+    });
+    expect(res.evaluation?.status).toBe(EvaluationStatus.QUEUED);
+    expect(res.evaluation?.isBaseline).toBe(true);
+    baselineId = res.evaluation?.id ?? '';
+    const e = await until(baselineId);
+    expect(e.error).toBeUndefined();
+    expect(e.status).toBe(EvaluationStatus.SUCCEEDED);
+    expect(e.progress).toMatchObject({ examplesDone: 40n, examplesTotal: 40n, fraction: 1 });
+    const ref = await engineReference();
+    const value = (m: Metric) => e.results.find((r) => r.metric === m)?.value;
+    expect(value(Metric.ACCURACY)).toBe(ref.report.accuracy);
+    expect(value(Metric.MACRO_F1)).toBeCloseTo(ref.report.macroF1, 12);
+    expect(value(Metric.LOSS)).toBeCloseTo(ref.loss, 5);
+    expect(value(Metric.PERPLEXITY)).toBeCloseTo(Math.exp(ref.loss), 4);
+    expect(e.results.map((r) => r.higherIsBetter)).toEqual([true, true, false, false]);
+    expect(e.confusionMatrix?.labels).toEqual(['0', '1']);
+    expect(e.confusionMatrix?.counts).toEqual(ref.report.confusion.map(BigInt));
+    expect(e.labelScores.map((l) => l.support)).toEqual([20n, 20n]);
+    expect(e.samples).toHaveLength(3);
+    expect(e.samples[0]?.prompt).toContain('Review: A dull story');
+    expect(e.samples[0]?.labelLogLikelihoods['0']).toBeCloseTo(ref.preds[0]?.logLikelihoods['0'] ?? 0, 4);
+    expect(e.samples[0]?.loss).toBeGreaterThan(0);
+
+    await new Promise((r) => setTimeout(r, 200));
+    const done = events.find((x) => x.subject === `eval.${baselineId}.completed`);
+    expect(done).toBeDefined();
+    const ev = EvaluationCompleted.decode(done?.data ?? new Uint8Array());
+    expect(ev.isBaseline).toBe(true);
+    expect(ev.datasetId).toBe(sentimentId);
+    expect(ev.metrics.find((m) => m.metric === Metric.ACCURACY)?.value).toBe(ref.report.accuracy);
+  }, 40_000);
+
+  it('evaluates a job adapter and ranks it against the baseline with deltas', async () => {
+    const res = await evaluate(adapter, sentimentId, [Metric.LOSS, Metric.ACCURACY], { idempotencyKey: 'k-1' });
+    adapterId = res.evaluation?.id ?? '';
+    expect(res.evaluation?.jobId).toBe('job-1');
+    expect(res.evaluation?.baseModelId).toBe('tiny-gpt2');
+    const again = await evaluate(adapter, sentimentId, [Metric.LOSS], { idempotencyKey: 'k-1' });
+    expect(again.alreadyExisted).toBe(true);
+    expect(again.evaluation?.id).toBe(adapterId);
+    const e = await until(adapterId);
+    expect(e.status).toBe(EvaluationStatus.SUCCEEDED);
+    const ref = await engineReference(join(tmp, 'adapters/job-1'));
+    const loss = e.results.find((r) => r.metric === Metric.LOSS)?.value ?? Number.NaN;
+    expect(loss).toBeCloseTo(ref.loss, 5);
+
+    const board = await client.getLeaderboard({ datasetId: sentimentId, metric: Metric.LOSS, split: DatasetSplit.ALL });
+    expect(board.higherIsBetter).toBe(false);
+    expect(board.entries).toHaveLength(2);
+    const baseEntry = board.entries.find((x) => x.isBaseline);
+    const adapterEntry = board.entries.find((x) => !x.isBaseline);
+    expect(baseEntry?.deltaVsBaseline).toBe(0);
+    expect(adapterEntry?.deltaVsBaseline).toBeCloseTo(loss - (baseEntry?.value ?? 0), 12);
+    // Lower loss ranks first.
+    expect(board.entries[0]?.value).toBeLessThanOrEqual(board.entries[1]?.value ?? 0);
+    expect(board.entries.map((x) => x.rank)).toEqual([1, 2]);
+
+    const listed = await client.listEvaluations({
+      jobIds: ['job-1'],
+      statuses: [],
+      ids: [],
+      datasetId: '',
+      baseModelId: '',
+    });
+    expect(listed.evaluations.map((x) => x.id)).toEqual([adapterId]);
+    const paged = await client.listEvaluations({
+      page: { pageSize: 1, pageToken: '' },
+      jobIds: [],
+      statuses: [],
+      ids: [],
+      datasetId: sentimentId,
+      baseModelId: '',
+    });
+    expect(paged.evaluations[0]?.id).toBe(adapterId); // newest first
+    const next = await client.listEvaluations({
+      page: { pageSize: 1, pageToken: paged.page?.nextPageToken ?? '' },
+      jobIds: [],
+      statuses: [],
+      ids: [],
+      datasetId: sentimentId,
+      baseModelId: '',
+    });
+    expect(next.evaluations[0]?.id).toBe(baselineId);
+  }, 40_000);
+
+  it('computes generation metrics from greedy outputs, recorded as samples', async () => {
+    const res = await evaluate(base, alpacaId, [Metric.EXACT_MATCH, Metric.TOKEN_F1, Metric.ROUGE_L, Metric.BLEU], {
+      generation: { decoding: Decoding.GREEDY, maxNewTokens: 6, topK: 0, stop: [] },
+      numSamples: 10,
+    });
+    const e = await until(res.evaluation?.id ?? '');
+    expect(e.error).toBeUndefined();
+    expect(e.samples).toHaveLength(4);
+    expect(e.samples.map((s) => s.reference.trim())).toEqual(['Blue', 'hello there', 'one two three', 'An apple']);
+    const outs = e.samples.map((s) => s.output);
+    const refs = e.samples.map((s) => [s.reference]);
+    expect(outs.every((o) => typeof o === 'string')).toBe(true);
+    const v = (m: Metric) => e.results.find((r) => r.metric === m)?.value;
+    expect(v(Metric.EXACT_MATCH)).toBe(scoreGenerations('exact_match', outs, refs));
+    expect(v(Metric.TOKEN_F1)).toBe(scoreGenerations('token_f1', outs, refs));
+    expect(v(Metric.ROUGE_L)).toBe(scoreGenerations('rouge_l', outs, refs));
+    expect(v(Metric.BLEU)).toBe(scoreGenerations('bleu', outs, refs));
+    expect(e.generation?.maxNewTokens).toBe(6);
+  }, 40_000);
+
+  it('cancels a queued evaluation; cancelling again is a no-op, a finished one is refused', async () => {
+    const first = await evaluate(base, sentimentId, [Metric.ACCURACY]);
+    const second = await evaluate(base, sentimentId, [Metric.ACCURACY]);
+    const c = await client.cancelEvaluation({ id: second.evaluation?.id ?? '' });
+    expect(c.evaluation?.status).toBe(EvaluationStatus.CANCELLED);
+    const again = await client.cancelEvaluation({ id: second.evaluation?.id ?? '' });
+    expect(again.evaluation?.status).toBe(EvaluationStatus.CANCELLED);
+    // The running one stops between batches.
+    const r = await client.cancelEvaluation({ id: first.evaluation?.id ?? '' });
+    expect([EvaluationStatus.CANCELLED, EvaluationStatus.SUCCEEDED]).toContain(r.evaluation?.status);
+    expect((await grpcCode(client.cancelEvaluation({ id: baselineId }))).code).toBe(Status.FAILED_PRECONDITION);
+    await new Promise((r2) => setTimeout(r2, 100));
+    expect(events.some((x) => x.subject === `eval.${second.evaluation?.id}.cancelled`)).toBe(true);
+  }, 40_000);
+
+  it('refuses bad input naming what does not fit', async () => {
+    const chat = await grpcCode(evaluate(base, alpacaId, [Metric.ACCURACY]));
+    expect(chat.code).toBe(Status.INVALID_ARGUMENT);
+    expect(chat.details).toMatch(/ACCURACY needs a classification dataset with labels; dataset .* is ALPACA/);
+    const gen = await grpcCode(evaluate(base, sentimentId, [Metric.BLEU]));
+    expect(gen.details).toMatch(/BLEU needs reference outputs/);
+    expect((await grpcCode(evaluate(base, sentimentId, []))).code).toBe(Status.INVALID_ARGUMENT);
+    expect((await grpcCode(evaluate(base, 'ds_nope', [Metric.LOSS]))).code).toBe(Status.NOT_FOUND);
+    const missing = await grpcCode(
+      evaluate({ target: { $case: 'baseModelId', value: 'no-such-model' } }, sentimentId, [Metric.LOSS]),
+    );
+    expect(missing.code).toBe(Status.NOT_FOUND);
+    const outside = await grpcCode(evaluate({ target: { $case: 'jobId', value: '../x' } }, sentimentId, [Metric.LOSS]));
+    expect(outside.code).toBe(Status.INVALID_ARGUMENT);
+    expect((await grpcCode(client.getEvaluation({ id: 'ev_nope' }))).code).toBe(Status.NOT_FOUND);
+    expect((await grpcCode(client.mergeAdapter({} as never))).code).toBe(Status.UNIMPLEMENTED);
+  });
+});
