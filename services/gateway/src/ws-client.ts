@@ -42,3 +42,59 @@ export async function executeOverWebSocket(
     await client.dispose();
   }
 }
+
+export interface SubscriptionHandle {
+  /** Every result received so far, in order. */
+  readonly results: GraphQLResult[];
+  /** Settles when the server completes the subscription (resolves) or the connection fails (rejects). */
+  readonly done: Promise<GraphQLResult[]>;
+  /** Resolves once `count` results have arrived. */
+  waitFor(count: number, timeoutMs?: number): Promise<GraphQLResult[]>;
+  close(): Promise<void>;
+}
+
+/** One subscription over its own WebSocket connection, collecting what it receives (tests, scripts). */
+export function subscribeOverWebSocket(
+  url: string,
+  request: { query: string; variables?: Record<string, unknown> },
+  options: { connectionParams?: Record<string, unknown> } = {},
+): SubscriptionHandle {
+  const client = createClient({
+    url,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    lazy: true,
+    ...(options.connectionParams ? { connectionParams: options.connectionParams } : {}),
+  });
+  const results: GraphQLResult[] = [];
+  const waiters: { count: number; resolve: () => void }[] = [];
+  const done = new Promise<GraphQLResult[]>((resolve, reject) => {
+    client.subscribe(request, {
+      next: (value) => {
+        results.push(value as GraphQLResult);
+        for (const w of waiters.filter((w) => results.length >= w.count)) w.resolve();
+      },
+      error: (err) => reject(err instanceof Error ? err : new Error(`WebSocket closed: ${JSON.stringify(err)}`)),
+      complete: () => resolve(results),
+    });
+  });
+  done.catch(() => {}); // observed through `done` by callers that care; a closed socket is expected on restart
+  return {
+    results,
+    done,
+    waitFor(count, timeoutMs = 10_000) {
+      if (results.length >= count) return Promise.resolve(results);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`got ${results.length} of ${count} results`)), timeoutMs);
+        waiters.push({
+          count,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve(results);
+          },
+        });
+      });
+    },
+    close: () => client.dispose() as Promise<void>,
+  };
+}

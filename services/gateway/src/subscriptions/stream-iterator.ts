@@ -24,8 +24,12 @@ export function streamIterator<T>(
   let stopped = false;
   async function* run(): AsyncGenerator<T> {
     const consumer = await nc.jetstream().consumers.get(options.stream, {
-      filterSubjects: [options.filterSubject],
-      deliver_policy: options.from === 'all' ? DeliverPolicy.All : DeliverPolicy.New,
+      // One subject as a string: the client then sends filter_subject, which nats-server 2.9 understands (an
+      // array becomes filter_subjects, 2.10+ only, and an older server silently delivers nothing).
+      filterSubjects: options.filterSubject,
+      // An ordered consumer starts at the stream's first message by default; naming DeliverPolicy.All makes
+      // nats.js 2.x send it with a start sequence, which the server refuses (and the consumer never starts).
+      ...(options.from === 'new' ? { deliver_policy: DeliverPolicy.New } : {}),
     });
     const messages = await consumer.consume();
     stop = () => {
