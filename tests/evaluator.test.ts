@@ -11,6 +11,7 @@ import {
   classificationReport,
   classifyByLabelWords,
   evaluateLoss,
+  generate,
   loadTokenizer,
   openModel,
   prepareTrainingRows,
@@ -28,6 +29,7 @@ import {
 } from '../packages/kit/src/index.js';
 import { type LocalNatsServer, startTestNats } from '../packages/kit/src/testing/index.js';
 import {
+  ChatRole,
   DatasetServiceDefinition,
   DatasetSplit,
   DatasetStatus,
@@ -36,6 +38,7 @@ import {
   EvaluationCompleted,
   EvaluationStatus,
   EvaluatorServiceDefinition,
+  FinishReason,
   type ImportOptions,
   Metric,
   type ModelRef,
@@ -333,6 +336,58 @@ describe('evaluator service', () => {
     await new Promise((r2) => setTimeout(r2, 100));
     expect(events.some((x) => x.subject === `eval.${second.evaluation?.id}.cancelled`)).toBe(true);
   }, 40_000);
+
+  it('generates from a prompt (equal to the engine) and from chat messages, seeded, with stop strings', async () => {
+    const prompt = 'Review: a fine film\nSentiment:';
+    const res = await client.generate({
+      model: base,
+      input: { $case: 'prompt', value: prompt },
+      generation: { decoding: Decoding.GREEDY, maxNewTokens: 8, topK: 0, stop: [] },
+    });
+    const dir = join(models, 'tiny-gpt2');
+    const tokenizer = await loadTokenizer(dir);
+    const m = await openModel(dir, { threads: 1 });
+    const ids = tokenizer.encode(prompt);
+    const [gen] = await generate(await m.decoder(), [ids], {
+      maxNewTokens: 8,
+      greedy: true,
+      padId: tokenizer.padTokenId ?? 0,
+      stopTokens: tokenizer.stopTokenIds,
+    });
+    await m.release();
+    expect(res.text).toBe(tokenizer.decode(gen?.ids ?? [], { skipSpecialTokens: true }));
+    expect(res.promptTokens).toBe(ids.length);
+    expect(res.completionTokens).toBe(gen?.ids.length);
+    expect([FinishReason.LENGTH, FinishReason.EOS]).toContain(res.finishReason);
+    if (res.text.length > 1) {
+      const stop = res.text.slice(1, 2);
+      const cut = await client.generate({
+        model: base,
+        input: { $case: 'prompt', value: prompt },
+        generation: { decoding: Decoding.GREEDY, maxNewTokens: 8, topK: 0, stop: [stop] },
+      });
+      expect(cut.text).toBe(res.text.slice(0, res.text.indexOf(stop)));
+      expect(cut.finishReason).toBe(FinishReason.STOP_SEQUENCE);
+    }
+    const chat = () =>
+      client.generate({
+        model: { target: { $case: 'baseModelId', value: 'tiny-qwen2' } },
+        input: { $case: 'chat', value: { messages: [{ role: ChatRole.USER, content: 'Hi there' }] } },
+        generation: { decoding: Decoding.SAMPLE, maxNewTokens: 6, topK: 20, temperature: 0.8, seed: 7, stop: [] },
+      });
+    const [a, b] = [await chat(), await chat()];
+    expect(a.text).toBe(b.text);
+    expect(a.promptTokens).toBeGreaterThan(3);
+    const bad = await grpcCode(
+      client.generate({
+        model: base,
+        input: { $case: 'prompt', value: 'x' },
+        generation: { decoding: Decoding.GREEDY, maxNewTokens: 2, topK: 0, stop: [], repetitionPenalty: 1.3 },
+      }),
+    );
+    expect(bad.code).toBe(Status.INVALID_ARGUMENT);
+    expect(bad.details).toMatch(/repetition_penalty/);
+  }, 30_000);
 
   it('refuses bad input naming what does not fit', async () => {
     const chat = await grpcCode(evaluate(base, alpacaId, [Metric.ACCURACY]));

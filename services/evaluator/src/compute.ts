@@ -15,7 +15,6 @@ import {
   type Tokenizer,
 } from '@tunemesh/engine';
 import {
-  Decoding,
   type EvaluationSample,
   type GenerationConfig,
   type LabelScore,
@@ -23,6 +22,7 @@ import {
   type MetricResult,
 } from '@tunemesh/proto';
 import type { EvalExample } from './examples.js';
+import { cutAtStop, generateOptions } from './generation.js';
 
 export const METRIC_NAMES: Readonly<Record<Exclude<Metric, Metric.UNSPECIFIED | Metric.UNRECOGNIZED>, MetricName>> = {
   [Metric.LOSS]: 'loss',
@@ -164,7 +164,7 @@ export async function computeMetrics(input: ComputeInput): Promise<ComputeOutput
   }
 
   if (kinds.has('generative')) {
-    const outputs = await generateAll(input, padId, progress);
+    const outputs = await generateAll(input, progress);
     for (const n of names) {
       if (METRIC_TASKS[n].kind !== 'generative') continue;
       values.set(
@@ -195,36 +195,17 @@ export async function computeMetrics(input: ComputeInput): Promise<ComputeOutput
 }
 
 /** Generates for every example's prompt in batches, cutting each output at the first stop string. */
-async function generateAll(input: ComputeInput, padId: number, progress: (done: number) => void): Promise<string[]> {
-  const g = input.generation;
-  const sample = g.decoding === Decoding.SAMPLE;
+async function generateAll(input: ComputeInput, progress: (done: number) => void): Promise<string[]> {
+  const opts = generateOptions(input.generation, input.tokenizer);
   const decoder = await input.model.decoder();
   const outputs: string[] = [];
   for (let start = 0; start < input.examples.length; start += input.batchSize) {
     input.signal.throwIfAborted();
     const batch = input.examples.slice(start, start + input.batchSize);
     const prompts = batch.map((e) => e.inputIds.slice(0, firstLoss(e.labels)));
-    const gens = await generate(decoder, prompts, {
-      maxNewTokens: g.maxNewTokens > 0 ? g.maxNewTokens : 128,
-      padId,
-      stopTokens: input.tokenizer.stopTokenIds,
-      seed: g.seed ?? 42,
-      ...(sample
-        ? {
-            greedy: false,
-            temperature: g.temperature ?? 1,
-            ...(g.topK > 0 && { topK: g.topK }),
-            ...(g.topP !== undefined && { topP: g.topP }),
-          }
-        : { greedy: true }),
-    });
-    for (const gen of gens) {
-      let text = input.tokenizer.decode(gen.ids, { skipSpecialTokens: true });
-      for (const s of g.stop) {
-        const at = text.indexOf(s);
-        if (s !== '' && at >= 0) text = text.slice(0, at);
-      }
-      outputs.push(text);
+    for (const gen of await generate(decoder, prompts, opts)) {
+      const text = input.tokenizer.decode(gen.ids, { skipSpecialTokens: true });
+      outputs.push(cutAtStop(text, input.generation.stop).text);
     }
     progress(outputs.length);
   }

@@ -22,6 +22,8 @@ import {
   type Evaluation,
   EvaluationStatus,
   EvaluationTrigger,
+  type GenerateRequest,
+  type GenerateResponse,
   type GetEvaluationRequest,
   type GetEvaluationResponse,
   type GetLeaderboardRequest,
@@ -34,6 +36,7 @@ import {
 } from '@tunemesh/proto';
 import { metricName } from './compute.js';
 import { type DatasetClient, readyDataset } from './examples.js';
+import { generateOptions, generateRpc } from './generation.js';
 import { type EvaluationJobs, isTerminal } from './jobs.js';
 import { type ModelPaths, resolveModel } from './models.js';
 import type { EvaluationRecords } from './store/evaluations.js';
@@ -113,6 +116,9 @@ export function evaluationHandlers(deps: HandlerDeps) {
           }
         }
       }
+      if (req.metrics.some((m) => METRIC_TASKS[metricName(m) ?? 'loss'].kind === 'generative')) {
+        generateOptions(req.generation, await loadTokenizer(model.baseDir)); // refuses bad settings now
+      }
       const now = new Date();
       const evaluation: Evaluation = {
         id: `ev_${randomUUID().replace(/-/g, '').slice(0, 20)}`,
@@ -183,6 +189,8 @@ export function evaluationHandlers(deps: HandlerDeps) {
       await deps.jobs.cancel(e.id);
       return { evaluation: (await deps.records.get(e.id)) ?? e };
     },
+
+    generate: (req: GenerateRequest): Promise<GenerateResponse> => generateRpc(req, deps.paths),
 
     async getLeaderboard(req: GetLeaderboardRequest): Promise<GetLeaderboardResponse> {
       const name = metricName(req.metric);
