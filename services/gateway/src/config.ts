@@ -23,6 +23,14 @@ export const gatewayConfigSpec = {
   natsUrl: natsUrlVar(),
   grpcDeadlineMs: durationMsVar('GRPC_DEADLINE_MS', 10_000),
   introspection: booleanVar('GRAPHQL_INTROSPECTION', true),
+  /** Deepest selection nesting an operation may have. */
+  maxDepth: countVar('GRAPHQL_MAX_DEPTH', 12, 'a whole number of levels'),
+  /** Highest estimated cost (fields × list sizes, see limits/query-shape.ts) an operation may have. */
+  maxCost: countVar('GRAPHQL_MAX_COST', 25_000, 'a whole number'),
+  /** Largest HTTP request body, in bytes (inline JSONL imports travel in it). */
+  maxBodyBytes: countVar('MAX_BODY_BYTES', 16 * 1024 * 1024, 'a number of bytes'),
+  /** Operations per minute per API key (HTTP requests and WebSocket subscribes); 0 turns the limit off. */
+  rateLimitPerMinute: countVar('RATE_LIMIT_PER_MINUTE', 600, 'a number of operations per minute'),
   /** No keys needed, every caller is admin: for a laptop only (make up, make demo). Logged loudly at start. */
   devMode: booleanVar('GATEWAY_DEV_MODE', false),
   /** The API key store (hashed keys), shared with the admin CLI (`node services/gateway/dist/admin.js`). */
@@ -31,6 +39,10 @@ export const gatewayConfigSpec = {
   tracesExporter: tracesExporterVar(),
   shutdownTimeoutMs: durationMsVar('SHUTDOWN_TIMEOUT_MS', 10_000),
 };
+function countVar(name: string, fallback: number, what: string) {
+  return envVar(name, z.string().regex(/^\d+$/).transform(Number), what, String(fallback));
+}
+
 export type GatewayConfig = ConfigOf<typeof gatewayConfigSpec>;
 
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {

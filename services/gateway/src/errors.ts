@@ -87,7 +87,7 @@ export function formatError(formatted: GraphQLFormattedError): GraphQLFormattedE
   const { stacktrace: _omit, ...extensions } = formatted.extensions ?? {};
   if (isErrorCode(code)) return { ...formatted, extensions };
   if (typeof code === 'string' && CLIENT_FAULT_CODES.has(code)) {
-    return { ...formatted, extensions: { ...extensions, code: 'BAD_USER_INPUT', reason: code } };
+    return { ...formatted, extensions: { ...extensions, code: 'BAD_USER_INPUT', reason: extensions.reason ?? code } };
   }
   // Validation errors produced outside Apollo's pipeline (graphql-ws) have no code but a location.
   if (code === undefined && formatted.locations !== undefined && formatted.path === undefined) {

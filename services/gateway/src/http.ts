@@ -7,16 +7,17 @@ import type { Logger } from '@tunemesh/kit';
 import { runInSpan, startRequestSpan } from './tracing.js';
 
 export const GRAPHQL_PATH = '/graphql';
-const MAX_BODY_BYTES = 1024 * 1024;
 
 class BodyTooLarge extends Error {}
 
-async function readBody(req: IncomingMessage): Promise<string> {
+async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) throw new BodyTooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new BodyTooLarge();
+    if (size > maxBytes) throw new BodyTooLarge();
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -30,26 +31,56 @@ function errorBody(message: string, code: string): string {
   return JSON.stringify({ errors: [{ message, extensions: { code } }] });
 }
 
+export interface RequestHandlerOptions<C> {
+  /** The context of one request (its caller comes from the request's headers). */
+  makeContext(req: IncomingMessage): Promise<C>;
+  /** 0 when the request may run, else the seconds until the caller may retry (rate limit). */
+  admit(req: IncomingMessage): number;
+  maxBodyBytes: number;
+  /** Other paths served beside /graphql and /healthz (metrics, IDE assets); true when handled. */
+  extraRoutes?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
+}
+
 export function graphQLRequestHandler<C extends object>(
   apollo: ApolloServer<C>,
-  makeContext: (req: IncomingMessage) => Promise<C>,
+  options: RequestHandlerOptions<C>,
   logger: Logger,
 ) {
+  const { makeContext, maxBodyBytes } = options;
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://gateway');
     if (url.pathname === '/healthz') return send(res, 200, '{"status":"ok"}');
+    if (options.extraRoutes && (await options.extraRoutes(req, res, url))) return;
     if (url.pathname !== GRAPHQL_PATH) return send(res, 404, errorBody(`not found: use ${GRAPHQL_PATH}`, 'NOT_FOUND'));
+    const retryAfter = options.admit(req);
+    if (retryAfter > 0) {
+      res.setHeader('retry-after', String(retryAfter));
+      return send(
+        res,
+        429,
+        JSON.stringify({
+          errors: [
+            {
+              message: `rate limit exceeded: retry in ${retryAfter}s`,
+              extensions: { code: 'UNAVAILABLE', reason: 'RATE_LIMITED', retryAfterSeconds: retryAfter },
+            },
+          ],
+        }),
+      );
+    }
 
     const { span, ctx } = startRequestSpan(`${req.method ?? 'GET'} ${GRAPHQL_PATH}`, req.headers);
     try {
       let body: unknown;
       try {
-        const raw = await readBody(req);
+        const raw = await readBody(req, maxBodyBytes);
         const isJson = (req.headers['content-type'] ?? '').includes('application/json');
         body = isJson && raw !== '' ? JSON.parse(raw) : raw;
       } catch (err) {
         span.setStatus({ code: SpanStatusCode.ERROR });
-        if (err instanceof BodyTooLarge) return send(res, 413, errorBody('request body too large', 'BAD_USER_INPUT'));
+        if (err instanceof BodyTooLarge) {
+          return send(res, 413, errorBody(`request body over the limit of ${maxBodyBytes} bytes`, 'BAD_USER_INPUT'));
+        }
         return send(res, 400, errorBody('request body is not valid JSON', 'BAD_USER_INPUT'));
       }
       const headers = new HeaderMap();

@@ -1,14 +1,21 @@
 // The gateway: Apollo Server (HTTP) and graphql-ws (WebSocket) on one port and path, one executable schema,
 // both drained on shutdown; gRPC clients to the three services; a NATS connection (health now, subscriptions
 // with issue 9).
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { context as otelContext, SpanKind, trace } from '@opentelemetry/api';
 import { connectNats, createLogger, declareStreams, type Logger, StartupError, tracer } from '@tunemesh/kit';
 import { STREAMS } from '@tunemesh/proto';
-import { type ExecutionArgs, execute, type GraphQLFormattedError } from 'graphql/index.js';
+import {
+  type ExecutionArgs,
+  execute,
+  GraphQLError,
+  type GraphQLFormattedError,
+  specifiedRules,
+  validate,
+} from 'graphql/index.js';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { type AuthState, createAuthenticator } from './auth/authenticate.js';
@@ -19,6 +26,8 @@ import type { GatewayConfig } from './config.js';
 import type { GatewayContext } from './context.js';
 import { formatError } from './errors.js';
 import { GRAPHQL_PATH, graphQLRequestHandler } from './http.js';
+import { RateLimiter } from './limits/rate-limit.js';
+import { limitRules } from './limits/rules.js';
 import { createLoaders } from './loaders.js';
 import { resolvers } from './resolvers/index.js';
 import { buildExecutableSchema, loadTypeDefs } from './schema.js';
@@ -57,6 +66,11 @@ function listen(server: ReturnType<typeof createServer>, host: string, port: num
   });
 }
 
+/** Rate-limit bucket: the API key, or the client address for requests without a valid key. */
+function rateKey(auth: AuthState, address: string | undefined): string {
+  return auth.caller ? `key:${auth.caller.keyId}` : `address:${address ?? 'unknown'}`;
+}
+
 export async function start(config: GatewayConfig, options: { logger?: Logger } = {}): Promise<GatewayHandle> {
   const logger = options.logger ?? createLogger('gateway', config.logLevel);
   const schema = guardRootFields(buildExecutableSchema(loadTypeDefs(), resolvers));
@@ -71,6 +85,8 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
       '*** GATEWAY_DEV_MODE is on: NO AUTHENTICATION, every caller is admin. Never use this outside a laptop. ***',
     );
   }
+  const limiter = new RateLimiter(config.rateLimitPerMinute);
+  const rules = limitRules({ maxDepth: config.maxDepth, maxCost: config.maxCost, introspection: config.introspection });
   const makeContext = async (auth: AuthState): Promise<GatewayContext> => ({
     clients,
     nats,
@@ -84,6 +100,19 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
     {
       schema,
       context: (ctx) => makeContext(authenticator.fromConnectionParams(ctx.connectionParams)),
+      validate: (validationSchema, document) => validate(validationSchema, document, [...specifiedRules, ...rules]),
+      // Every subscribe is one operation for the rate limit, like one HTTP request.
+      onSubscribe: (ctx) => {
+        const auth = authenticator.fromConnectionParams(ctx.connectionParams);
+        const address = (ctx.extra as { request?: IncomingMessage }).request?.socket.remoteAddress;
+        const retryAfter = limiter.take(rateKey(auth, address));
+        if (retryAfter === 0) return undefined;
+        return [
+          new GraphQLError(`rate limit exceeded: retry in ${retryAfter}s`, {
+            extensions: { code: 'UNAVAILABLE', reason: 'RATE_LIMITED', retryAfterSeconds: retryAfter },
+          }),
+        ];
+      },
       // Each WebSocket operation gets its own SERVER span, like an HTTP request.
       execute: (args: ExecutionArgs) => {
         const span = tracer('gateway').startSpan(`graphql-ws ${args.operationName ?? 'operation'}`, {
@@ -110,6 +139,7 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
   const apollo = new ApolloServer<GatewayContext>({
     schema,
     introspection: config.introspection,
+    validationRules: rules,
     includeStacktraceInErrorResponses: false,
     // The process runner owns SIGTERM/SIGINT (stop everything, flush telemetry, exit 0); Apollo's own handler
     // would stop only Apollo and re-raise the signal.
@@ -136,7 +166,16 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
     await apollo.start();
     httpServer.on(
       'request',
-      graphQLRequestHandler(apollo, (req) => makeContext(authenticator.fromHeader(req.headers.authorization)), logger),
+      graphQLRequestHandler(
+        apollo,
+        {
+          makeContext: (req) => makeContext(authenticator.fromHeader(req.headers.authorization)),
+          admit: (req) =>
+            limiter.take(rateKey(authenticator.fromHeader(req.headers.authorization), req.socket.remoteAddress)),
+          maxBodyBytes: config.maxBodyBytes,
+        },
+        logger,
+      ),
     );
     const port = await listen(httpServer, config.host, config.port);
     const dialHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;

@@ -30,7 +30,10 @@ export async function executeOverWebSocket(
         },
         error: (err) => {
           clearTimeout(timer);
-          reject(err instanceof Error ? err : new Error(`WebSocket error: ${JSON.stringify(err)}`));
+          // graphql-ws sends errors found before execution (validation, limits) as an error message: a
+          // GraphQL error list, returned here like an HTTP response would carry it.
+          if (Array.isArray(err)) resolve({ errors: err as GraphQLResult['errors'] });
+          else reject(err instanceof Error ? err : new Error(`WebSocket error: ${JSON.stringify(err)}`));
         },
         complete: () => {
           clearTimeout(timer);
