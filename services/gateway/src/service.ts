@@ -13,6 +13,7 @@ import {
   execute,
   GraphQLError,
   type GraphQLFormattedError,
+  getOperationAST,
   specifiedRules,
   validate,
 } from 'graphql/index.js';
@@ -29,6 +30,7 @@ import { GRAPHQL_PATH, graphQLRequestHandler } from './http.js';
 import { RateLimiter } from './limits/rate-limit.js';
 import { limitRules } from './limits/rules.js';
 import { createLoaders } from './loaders.js';
+import { createMetrics } from './metrics.js';
 import { resolvers } from './resolvers/index.js';
 import { buildExecutableSchema, loadTypeDefs } from './schema.js';
 import { operationSpanPlugin } from './tracing.js';
@@ -94,6 +96,16 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
     auth,
   });
 
+  const metrics = createMetrics(clients, nats.nc);
+  // Every error leaving the gateway passes here (both transports), so this is where errors are counted by code.
+  const formatAndCount = (formatted: GraphQLFormattedError): GraphQLFormattedError => {
+    const out = formatError(formatted);
+    metrics.errors.inc({ code: String(out.extensions?.code ?? 'INTERNAL') });
+    return out;
+  };
+  // Open subscriptions per WebSocket connection, so a closed socket takes its subscriptions off the gauge.
+  const openSubscriptions = new WeakMap<object, Set<string>>();
+
   const httpServer = createServer();
   const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });
   const wsServerCleanup = useServer<Record<string, unknown>, Record<string, unknown>>(
@@ -127,10 +139,30 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
           }
         });
       },
-      onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(e.toJSON())) as GraphQLFormattedError[],
+      onOperation: (ctx, id, _payload, args, result) => {
+        const operation = getOperationAST(args.document, args.operationName)?.operation ?? 'unknown';
+        metrics.requests.inc({ transport: 'websocket', operation });
+        if (operation === 'subscription' && Symbol.asyncIterator in Object(result)) {
+          const ids = openSubscriptions.get(ctx) ?? new Set<string>();
+          openSubscriptions.set(ctx, ids);
+          ids.add(id);
+          metrics.subscriptions.inc();
+        }
+        return undefined;
+      },
+      onComplete: (ctx, id) => {
+        if (openSubscriptions.get(ctx)?.delete(id)) metrics.subscriptions.dec();
+      },
+      onClose: (ctx) => {
+        const ids = openSubscriptions.get(ctx);
+        if (ids) metrics.subscriptions.dec(ids.size);
+        openSubscriptions.delete(ctx);
+      },
+      onError: (_ctx, _id, _payload, errors) =>
+        errors.map((e) => formatAndCount(e.toJSON())) as GraphQLFormattedError[],
       onNext: (_ctx, _id, _payload, _args, result) =>
         'errors' in result && result.errors
-          ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON())) }
+          ? { ...result, errors: result.errors.map((e) => formatAndCount(e.toJSON())) }
           : result,
     },
     wsServer,
@@ -144,12 +176,21 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
     // The process runner owns SIGTERM/SIGINT (stop everything, flush telemetry, exit 0); Apollo's own handler
     // would stop only Apollo and re-raise the signal.
     stopOnTerminationSignals: false,
-    formatError: (formatted) => formatError(formatted),
+    formatError: (formatted) => formatAndCount(formatted),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
       // The default landing page loads from a CDN; machines here often have no internet (issue 9 adds a local IDE).
       ApolloServerPluginLandingPageDisabled(),
       operationSpanPlugin<GatewayContext>(),
+      {
+        async requestDidStart() {
+          return {
+            async willSendResponse({ operation }) {
+              metrics.requests.inc({ transport: 'http', operation: operation?.operation ?? 'invalid' });
+            },
+          };
+        },
+      },
       {
         async serverWillStart() {
           return {
@@ -173,6 +214,11 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
           admit: (req) =>
             limiter.take(rateKey(authenticator.fromHeader(req.headers.authorization), req.socket.remoteAddress)),
           maxBodyBytes: config.maxBodyBytes,
+          extraRoutes: async (_req, res, url) => {
+            if (url.pathname !== '/metrics') return false;
+            res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
+            return true;
+          },
         },
         logger,
       ),
@@ -189,6 +235,7 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
         stopping ??= (async () => {
           // apollo.stop() drains HTTP (DrainHttpServer) and WebSocket (dispose) together, then we close the rest.
           await apollo.stop();
+          metrics.close();
           clients.close();
           await nats.close();
           logger.info('gateway stopped');
@@ -198,6 +245,7 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
     };
   } catch (err) {
     await apollo.stop().catch(() => {});
+    metrics.close();
     wsServer.close();
     clients.close();
     await nats.close();
