@@ -29,17 +29,20 @@ import {
 } from '../packages/kit/src/index.js';
 import { type LocalNatsServer, startTestNats } from '../packages/kit/src/testing/index.js';
 import {
+  ArtifactKind,
   ChatRole,
   DatasetServiceDefinition,
   DatasetSplit,
   DatasetStatus,
   Decoding,
+  Dtype,
   type Evaluation,
   EvaluationCompleted,
   EvaluationStatus,
   EvaluatorServiceDefinition,
   FinishReason,
   type ImportOptions,
+  MethodKind,
   Metric,
   type ModelRef,
 } from '../proto/src/index.js';
@@ -94,6 +97,7 @@ beforeAll(async () => {
   );
   // The trainer's final adapter of "job-1", as the adapter root lays it out.
   await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), join(tmp, 'adapters/job-1'), { recursive: true });
+  await cp(join(fixtures, 'adapters/tiny-qwen2-prompt'), join(tmp, 'adapters/job-prompt'), { recursive: true });
   const common = { HOST: '127.0.0.1', PORT: '0', NATS_URL: nats.url, LOG_LEVEL: 'silent' };
   dataset = await startDataset(
     loadDatasetConfig({
@@ -389,6 +393,51 @@ describe('evaluator service', () => {
     expect(bad.details).toMatch(/repetition_penalty/);
   }, 30_000);
 
+  it('merges an adapter, verified against base+adapter, and evaluates the merged model to the same loss', async () => {
+    const { artifact } = await client.mergeAdapter({ adapter, dtype: 0, name: '', skipVerification: false });
+    expect(artifact?.kind).toBe(ArtifactKind.MERGED_MODEL);
+    expect(artifact?.baseModelId).toBe('tiny-gpt2');
+    expect(artifact?.method).toBe(MethodKind.LORA);
+    const v = artifact?.verification;
+    expect(v?.passed).toBe(true);
+    expect(v?.maxAbsLogitDiff).toBeLessThan(1e-3);
+    expect(Math.abs((v?.adapterLoss ?? 0) - (v?.mergedLoss ?? 1))).toBeLessThan(1e-4);
+    expect(v?.sampleTokens).toBeGreaterThan(10n);
+    expect(artifact?.location?.sizeBytes).toBeGreaterThan(0n);
+    expect((await client.getArtifact({ id: artifact?.id ?? '' })).artifact?.id).toBe(artifact?.id);
+    const listed = await client.listArtifacts({ kind: ArtifactKind.MERGED_MODEL, baseModelId: '', ids: [] });
+    expect(listed.artifacts.map((a) => a.id)).toContain(artifact?.id);
+
+    // The merged directory is a plain model: on the dataset its loss equals the adapter's.
+    const merged: ModelRef = { target: { $case: 'artifactId', value: artifact?.id ?? '' } };
+    const me = await until((await evaluate(merged, sentimentId, [Metric.LOSS])).evaluation?.id ?? '');
+    const ae = await until((await evaluate(adapter, sentimentId, [Metric.LOSS])).evaluation?.id ?? '');
+    expect(me.error?.message ?? '').toBe('');
+    expect(me.status).toBe(EvaluationStatus.SUCCEEDED);
+    expect(me.results[0]?.value).toBeCloseTo(ae.results[0]?.value ?? 0, 4);
+
+    const half = (await client.mergeAdapter({ adapter, dtype: Dtype.BF16, name: 'bf16', skipVerification: false }))
+      .artifact;
+    expect(half?.dtype).toBe(Dtype.BF16);
+    expect(half?.verification?.passed).toBe(true);
+    expect(half?.location?.sizeBytes).toBeLessThan(artifact?.location?.sizeBytes ?? 0n);
+
+    const prompt = await grpcCode(
+      client.mergeAdapter({
+        adapter: { target: { $case: 'jobId', value: 'job-prompt' } },
+        dtype: 0,
+        name: '',
+        skipVerification: false,
+      }),
+    );
+    expect(prompt.code).toBe(Status.FAILED_PRECONDITION);
+    expect(prompt.details).toMatch(/PROMPT_TUNING adapter cannot be merged: prompt tuning adds virtual tokens/);
+    const notAdapter = await grpcCode(
+      client.mergeAdapter({ adapter: base, dtype: 0, name: '', skipVerification: false }),
+    );
+    expect(notAdapter.code).toBe(Status.INVALID_ARGUMENT);
+  }, 40_000);
+
   it('refuses bad input naming what does not fit', async () => {
     const chat = await grpcCode(evaluate(base, alpacaId, [Metric.ACCURACY]));
     expect(chat.code).toBe(Status.INVALID_ARGUMENT);
@@ -404,6 +453,6 @@ describe('evaluator service', () => {
     const outside = await grpcCode(evaluate({ target: { $case: 'jobId', value: '../x' } }, sentimentId, [Metric.LOSS]));
     expect(outside.code).toBe(Status.INVALID_ARGUMENT);
     expect((await grpcCode(client.getEvaluation({ id: 'ev_nope' }))).code).toBe(Status.NOT_FOUND);
-    expect((await grpcCode(client.mergeAdapter({} as never))).code).toBe(Status.UNIMPLEMENTED);
+    expect((await grpcCode(client.exportModel({} as never))).code).toBe(Status.UNIMPLEMENTED);
   });
 });

@@ -24,13 +24,19 @@ import {
   EvaluationTrigger,
   type GenerateRequest,
   type GenerateResponse,
+  type GetArtifactRequest,
+  type GetArtifactResponse,
   type GetEvaluationRequest,
   type GetEvaluationResponse,
   type GetLeaderboardRequest,
   type GetLeaderboardResponse,
   type LeaderboardEntry,
+  type ListArtifactsRequest,
+  type ListArtifactsResponse,
   type ListEvaluationsRequest,
   type ListEvaluationsResponse,
+  type MergeAdapterRequest,
+  type MergeAdapterResponse,
   MethodKind,
   Metric,
 } from '@tunemesh/proto';
@@ -38,11 +44,15 @@ import { metricName } from './compute.js';
 import { type DatasetClient, readyDataset } from './examples.js';
 import { generateOptions, generateRpc } from './generation.js';
 import { type EvaluationJobs, isTerminal } from './jobs.js';
+import { mergeRpc } from './merge.js';
 import { type ModelPaths, resolveModel } from './models.js';
+import type { ArtifactRecords } from './store/artifacts.js';
 import type { EvaluationRecords } from './store/evaluations.js';
 
 export interface HandlerDeps {
   readonly records: EvaluationRecords;
+  readonly artifacts: ArtifactRecords;
+  readonly storeDir: string;
   readonly jobs: EvaluationJobs;
   readonly datasets: DatasetClient;
   readonly paths: ModelPaths;
@@ -188,6 +198,36 @@ export function evaluationHandlers(deps: HandlerDeps) {
       }
       await deps.jobs.cancel(e.id);
       return { evaluation: (await deps.records.get(e.id)) ?? e };
+    },
+
+    async mergeAdapter(req: MergeAdapterRequest): Promise<MergeAdapterResponse> {
+      return { artifact: await mergeRpc(req, deps) };
+    },
+
+    async getArtifact(req: GetArtifactRequest): Promise<GetArtifactResponse> {
+      const a = await deps.artifacts.get(req.id);
+      if (!a) throw new NotFoundError(`artefact ${JSON.stringify(req.id)} does not exist`);
+      return { artifact: a };
+    },
+
+    async listArtifacts(req: ListArtifactsRequest): Promise<ListArtifactsResponse> {
+      const size = Math.min(MAX_PAGE, req.page?.pageSize || DEFAULT_PAGE);
+      const token = req.page?.pageToken ?? '';
+      if (token !== '' && !/^\d+$/.test(token)) {
+        throw new InvalidArgumentError('page_token is not one this server issued', { field: 'page.page_token' });
+      }
+      const rows = await deps.artifacts.list({
+        kind: req.kind,
+        baseModelId: req.baseModelId,
+        ids: req.ids,
+        ...(token !== '' && { beforeSeq: Number(token) }),
+        limit: size + 1,
+      });
+      const page = rows.slice(0, size);
+      return {
+        artifacts: page.map((r) => r.artifact),
+        page: { nextPageToken: rows.length > size ? String(page[page.length - 1]?.seq) : '' },
+      };
     },
 
     generate: (req: GenerateRequest): Promise<GenerateResponse> => generateRpc(req, deps.paths),

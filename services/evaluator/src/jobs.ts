@@ -185,7 +185,7 @@ export class EvaluationJobs {
         const tokenizer = await loadTokenizer(job.model.baseDir);
         const examples = await readExamples(
           this.deps.datasets,
-          { datasetId: e.datasetId, split: e.split, modelDir: job.model.baseDir, limit: Number(e.maxExamples) },
+          { datasetId: e.datasetId, split: e.split, modelDir: job.model.tokenizerDir, limit: Number(e.maxExamples) },
           signal,
         );
         const total = BigInt(examples.length);

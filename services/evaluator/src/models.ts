@@ -10,13 +10,18 @@ import {
   NotImplementedError,
   PermissionDeniedError,
 } from '@tunemesh/kit';
-import type { ModelRef } from '@tunemesh/proto';
+import { type Artifact, ArtifactKind, type ModelRef } from '@tunemesh/proto';
 
 export interface ResolvedModel {
   readonly baseDir: string;
   /** The id the leaderboard groups baselines by: the base directory relative to its model root. */
   readonly baseModelId: string;
   readonly adapterDir?: string;
+  /**
+   * The registered base model directory whose tokenizer the model uses; the dataset service tokenises with it
+   * (a merged artefact carries a copy, but lives outside the model roots the dataset service may read).
+   */
+  readonly tokenizerDir: string;
   readonly jobId: string;
   readonly isBaseline: boolean;
 }
@@ -24,6 +29,8 @@ export interface ResolvedModel {
 export interface ModelPaths {
   readonly modelRoots: readonly string[];
   readonly adapterRoot: string;
+  /** The evaluator's own artefacts (merged models), for ModelRef.artifact_id. */
+  readonly artifact?: (id: string) => Promise<Artifact | undefined>;
 }
 
 function inside(root: string, path: string): boolean {
@@ -65,7 +72,7 @@ export async function resolveModel(ref: ModelRef | undefined, paths: ModelPaths)
   switch (t.$case) {
     case 'baseModelId': {
       const b = await baseModel(t.value, paths.modelRoots, 'model.base_model_id');
-      return { baseDir: b.dir, baseModelId: b.id, jobId: '', isBaseline: true };
+      return { baseDir: b.dir, baseModelId: b.id, tokenizerDir: b.dir, jobId: '', isBaseline: true };
     }
     case 'jobId': {
       if (paths.adapterRoot === '')
@@ -92,12 +99,25 @@ export async function resolveModel(ref: ModelRef | undefined, paths: ModelPaths)
       const b = await baseModel(base, paths.modelRoots, 'base_model_name_or_path').catch(() =>
         baseModel(basename(base), paths.modelRoots, 'base_model_name_or_path'),
       );
-      return { baseDir: b.dir, baseModelId: b.id, adapterDir, jobId: t.value, isBaseline: false };
+      return { baseDir: b.dir, baseModelId: b.id, tokenizerDir: b.dir, adapterDir, jobId: t.value, isBaseline: false };
+    }
+    case 'artifactId': {
+      const a = await paths.artifact?.(t.value);
+      if (!a) throw new NotFoundError(`artefact ${JSON.stringify(t.value)} does not exist`);
+      if (a.kind !== ArtifactKind.MERGED_MODEL || !a.location) {
+        throw new NotImplementedError(`running a ${ArtifactKind[a.kind]} artefact is not built yet (issue 8)`);
+      }
+      // A merged model is a complete model directory; it is not the baseline of its base.
+      const b = await baseModel(a.baseModelId, paths.modelRoots, "the artefact's base_model_id");
+      return {
+        baseDir: a.location.path,
+        baseModelId: a.baseModelId,
+        tokenizerDir: b.dir,
+        jobId: '',
+        isBaseline: false,
+      };
     }
     case 'checkpointId':
-    case 'artifactId':
-      throw new NotImplementedError(
-        `evaluating a ${t.$case === 'checkpointId' ? 'checkpoint' : 'stored artefact'} is not built yet (issue 8); use job_id or base_model_id`,
-      );
+      throw new NotImplementedError('evaluating a checkpoint is not built yet (issue 8); use job_id or base_model_id');
   }
 }

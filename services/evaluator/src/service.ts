@@ -19,6 +19,7 @@ import { DatasetServiceDefinition, EvaluatorServiceDefinition, STREAMS } from '@
 import type { EvaluatorConfig } from './config.js';
 import { evaluationHandlers } from './handlers.js';
 import { EvaluationJobs } from './jobs.js';
+import { ArtifactRecords } from './store/artifacts.js';
 import { openEvaluatorDb } from './store/db.js';
 import { EvaluationRecords } from './store/evaluations.js';
 
@@ -32,6 +33,7 @@ export async function start(config: EvaluatorConfig, options: { logger?: Logger 
   await mkdir(config.storeDir, { recursive: true });
   const db = await openEvaluatorDb(join(config.storeDir, 'evaluator.sqlite'));
   const records = new EvaluationRecords(db);
+  const artifacts = new ArtifactRecords(db);
   const channel = openChannel(config.datasetAddress);
   const datasets = createServiceClient(DatasetServiceDefinition, channel.channel, { component: 'evaluator' });
   let jobs: EvaluationJobs | undefined;
@@ -55,9 +57,15 @@ export async function start(config: EvaluatorConfig, options: { logger?: Logger 
         });
         const handlers = evaluationHandlers({
           records,
+          artifacts,
+          storeDir: config.storeDir,
           jobs,
           datasets,
-          paths: { modelRoots: config.modelRoots, adapterRoot: config.adapterRoot },
+          paths: {
+            modelRoots: config.modelRoots,
+            adapterRoot: config.adapterRoot,
+            artifact: (id) => artifacts.get(id),
+          },
         });
         server.add(
           EvaluatorServiceDefinition,

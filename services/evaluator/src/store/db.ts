@@ -22,8 +22,19 @@ export interface EvaluationsTable {
   finished_at: string | null;
 }
 
+export interface ArtifactsTable {
+  id: string;
+  seq: Generated<number>;
+  kind: number;
+  base_model_id: string;
+  /** The artefact proto's JSON form. */
+  body_json: string;
+  created_at: string;
+}
+
 export interface EvaluatorDb {
   evaluations: EvaluationsTable;
+  artifacts: ArtifactsTable;
 }
 
 /** Migrations in order; never edit one that has shipped, add the next. */
@@ -49,6 +60,20 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('evaluations_seq').on('evaluations').column('seq').unique().execute();
       await db.schema.createIndex('evaluations_idem').on('evaluations').column('idempotency_key').unique().execute();
       await db.schema.createIndex('evaluations_board').on('evaluations').columns(['dataset_id', 'split']).execute();
+    },
+  },
+  '0002_artifacts': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('artifacts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('kind', 'integer', (c) => c.notNull())
+        .addColumn('base_model_id', 'text', (c) => c.notNull())
+        .addColumn('body_json', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('artifacts_seq').on('artifacts').column('seq').unique().execute();
     },
   },
 };
