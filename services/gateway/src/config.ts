@@ -31,6 +31,8 @@ export const gatewayConfigSpec = {
   maxBodyBytes: countVar('MAX_BODY_BYTES', 16 * 1024 * 1024, 'a number of bytes'),
   /** Operations per minute per API key (HTTP requests and WebSocket subscribes); 0 turns the limit off. */
   rateLimitPerMinute: countVar('RATE_LIMIT_PER_MINUTE', 600, 'a number of operations per minute'),
+  /** The offline GraphiQL page at GET /graphql for browsers (ide.ts). */
+  ide: booleanVar('GRAPHQL_IDE', true),
   /** No keys needed, every caller is admin: for a laptop only (make up, make demo). Logged loudly at start. */
   devMode: booleanVar('GATEWAY_DEV_MODE', false),
   /** The API key store (hashed keys), shared with the admin CLI (`node services/gateway/dist/admin.js`). */

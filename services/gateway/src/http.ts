@@ -50,7 +50,14 @@ export function graphQLRequestHandler<C extends object>(
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://gateway');
     if (url.pathname === '/healthz') return send(res, 200, '{"status":"ok"}');
-    if (options.extraRoutes && (await options.extraRoutes(req, res, url))) return;
+    try {
+      if (options.extraRoutes && (await options.extraRoutes(req, res, url))) return;
+    } catch (err) {
+      logger.error({ err, path: url.pathname }, 'request failed');
+      if (!res.headersSent) send(res, 500, errorBody('internal error', 'INTERNAL'));
+      else res.end();
+      return;
+    }
     if (url.pathname !== GRAPHQL_PATH) return send(res, 404, errorBody(`not found: use ${GRAPHQL_PATH}`, 'NOT_FOUND'));
     const retryAfter = options.admit(req);
     if (retryAfter > 0) {

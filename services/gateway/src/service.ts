@@ -27,6 +27,7 @@ import type { GatewayConfig } from './config.js';
 import type { GatewayContext } from './context.js';
 import { formatError } from './errors.js';
 import { GRAPHQL_PATH, graphQLRequestHandler } from './http.js';
+import { serveIde } from './ide.js';
 import { RateLimiter } from './limits/rate-limit.js';
 import { limitRules } from './limits/rules.js';
 import { createLoaders } from './loaders.js';
@@ -179,7 +180,7 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
     formatError: (formatted) => formatAndCount(formatted),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs }),
-      // The default landing page loads from a CDN; machines here often have no internet (issue 9 adds a local IDE).
+      // Apollo's landing page loads from a CDN; machines here often have no internet: ide.ts serves GraphiQL locally.
       ApolloServerPluginLandingPageDisabled(),
       operationSpanPlugin<GatewayContext>(),
       {
@@ -214,7 +215,8 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
           admit: (req) =>
             limiter.take(rateKey(authenticator.fromHeader(req.headers.authorization), req.socket.remoteAddress)),
           maxBodyBytes: config.maxBodyBytes,
-          extraRoutes: async (_req, res, url) => {
+          extraRoutes: async (req, res, url) => {
+            if (config.ide && serveIde(req, res, url)) return true;
             if (url.pathname !== '/metrics') return false;
             res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
             return true;
