@@ -1,0 +1,125 @@
+// The gateway over the real dataset service (issue 6) and a real nats-server: import inline JSONL and from a
+// path, read it back through the queries, refuse a bad file with the validation report, delete it.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type MeshServiceHandle, silentLogger } from '../packages/kit/src/index.js';
+import { type LocalNatsServer, startTestNats } from '../packages/kit/src/testing/index.js';
+import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
+import {
+  type GatewayHandle,
+  type GraphQLResult,
+  loadGatewayConfig,
+  start as startGateway,
+} from '../services/gateway/src/index.js';
+
+let nats: LocalNatsServer;
+let dataset: MeshServiceHandle;
+let gateway: GatewayHandle;
+let dir: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tunemesh-gateway-dataset-'));
+  nats = await startTestNats();
+  const logger = silentLogger();
+  const env = { HOST: '127.0.0.1', PORT: '0', NATS_URL: nats.url, LOG_LEVEL: 'silent' };
+  dataset = await startDataset(
+    loadDatasetConfig({ ...env, DATASET_STORE_DIR: join(dir, 'store'), DATASET_DATA_ROOTS: join(dir, 'data') }),
+    { logger },
+  );
+  gateway = await startGateway(
+    loadGatewayConfig({
+      ...env,
+      DATASET_ADDR: dataset.address,
+      TRAINER_ADDR: '127.0.0.1:1',
+      EVALUATOR_ADDR: '127.0.0.1:1',
+      GATEWAY_DEV_MODE: 'true',
+    }),
+    { logger },
+  );
+}, 30_000);
+
+afterAll(async () => {
+  await gateway?.stop();
+  await dataset?.stop();
+  await nats?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function graphql(query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResult> {
+  const res = await fetch(gateway.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await res.json()) as GraphQLResult;
+}
+
+const IMPORT = `mutation($input: ImportDatasetInput!) {
+  importDataset(input: $input) {
+    alreadyExisted
+    dataset { id name status format rows { total train validation } report { errorCount findings { line message } } }
+  }
+}`;
+
+const rows = Array.from({ length: 20 }, (_, i) => JSON.stringify({ instruction: `say ${i}`, output: `${i}` }));
+
+describe('datasets through the gateway', () => {
+  it('imports inline JSONL, lists it, reads it, deletes it', async () => {
+    const imported = await graphql(IMPORT, {
+      input: { name: 'numbers', jsonl: `${rows.join('\n')}\n`, validationSplit: 0.25, seed: 1 },
+    });
+    expect(imported.errors).toBeUndefined();
+    const payload = imported.data?.importDataset as {
+      alreadyExisted: boolean;
+      dataset: {
+        id: string;
+        status: string;
+        format: string;
+        rows: { total: number; train: number; validation: number };
+      };
+    };
+    expect(payload.alreadyExisted).toBe(false);
+    expect(payload.dataset).toMatchObject({ name: 'numbers', status: 'READY', format: 'ALPACA' });
+    expect(payload.dataset.rows.total).toBe(20);
+    expect(payload.dataset.rows.train + payload.dataset.rows.validation).toBe(20);
+    expect(payload.dataset.rows.validation).toBeGreaterThan(0);
+
+    const id = payload.dataset.id;
+    const list = await graphql('{ datasets(first: 10) { edges { node { id name } } } }');
+    expect(list.data?.datasets).toEqual({ edges: [{ node: { id, name: 'numbers' } }] });
+    const one = await graphql('query($id: ID!) { dataset(id: $id) { id status } }', { id });
+    expect(one.data?.dataset).toEqual({ id, status: 'READY' });
+
+    const deleted = await graphql('mutation($id: ID!) { deleteDataset(id: $id) { id deleted } }', { id });
+    expect(deleted.data?.deleteDataset).toEqual({ id, deleted: true });
+    const gone = await graphql('query($id: ID!) { dataset(id: $id) { id } }', { id });
+    expect(gone.data?.dataset).toBeNull();
+  });
+
+  it('imports from a path under the data roots, and refuses one outside them', async () => {
+    const data = join(dir, 'data');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(data, { recursive: true });
+    writeFileSync(join(data, 'text.jsonl'), `${['a', 'b', 'c'].map((t) => JSON.stringify({ text: t })).join('\n')}\n`);
+    const ok = await graphql(IMPORT, { input: { name: 'text', path: join(data, 'text.jsonl'), format: 'TEXT' } });
+    expect(ok.errors).toBeUndefined();
+    expect(ok.data?.importDataset).toMatchObject({ dataset: { status: 'READY', format: 'TEXT' } });
+    const outside = await graphql(IMPORT, { input: { name: 'etc', path: '/etc/passwd' } });
+    expect(outside.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN', service: 'dataset' });
+  });
+
+  it('answers a file with errors with a FAILED dataset and its line-numbered report', async () => {
+    const bad = await graphql(IMPORT, {
+      input: { name: 'bad', jsonl: '{"instruction": "x", "output": "y"}\nnot json\n' },
+    });
+    expect(bad.errors).toBeUndefined();
+    expect(bad.data?.importDataset).toMatchObject({
+      dataset: {
+        status: 'FAILED',
+        report: { errorCount: 1, findings: [{ line: 2, message: expect.stringContaining('invalid JSON') }] },
+      },
+    });
+  });
+});
