@@ -1,7 +1,8 @@
 // The evaluator service over gRPC with a real nats-server and a real dataset service: evaluations as jobs
 // (baseline and adapter), metric values checked against the engine computing them independently from the raw
 // rows, the leaderboard with deltas, cancellation, bad input, and the eval.* events.
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +41,7 @@ import {
   EvaluationCompleted,
   EvaluationStatus,
   EvaluatorServiceDefinition,
+  ExportFormat,
   FinishReason,
   type ImportOptions,
   MethodKind,
@@ -151,6 +153,20 @@ afterAll(async () => {
   await nats?.stop();
   await rm(tmp, { recursive: true, force: true });
 });
+
+// The slice of onnxruntime-node's API the export test uses (the package is the engine's dependency, not the root's).
+interface OrtTensor {
+  readonly data: unknown;
+}
+interface Ort {
+  InferenceSession: {
+    create(path: string): Promise<{
+      run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+      release(): Promise<void>;
+    }>;
+  };
+  Tensor: new (type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: number[]) => OrtTensor;
+}
 
 const base: ModelRef = { target: { $case: 'baseModelId', value: 'tiny-gpt2' } };
 const adapter: ModelRef = { target: { $case: 'jobId', value: 'job-1' } };
@@ -438,6 +454,95 @@ describe('evaluator service', () => {
     expect(notAdapter.code).toBe(Status.INVALID_ARGUMENT);
   }, 40_000);
 
+  it('exports an adapter as ONNX with a KV cache that a bare onnxruntime-node session runs, and as bf16 safetensors', async () => {
+    const { artifact } = await client.exportModel({
+      model: adapter,
+      format: ExportFormat.ONNX,
+      dtype: 0,
+      name: '',
+      smokePrompt: 'Review: great',
+      skipSmokeTest: false,
+    });
+    expect(artifact?.kind).toBe(ArtifactKind.ONNX_MODEL);
+    expect(artifact?.location?.sizeBytes).toBeGreaterThan(0n);
+    const smokeOut = artifact?.smokeGeneration?.output ?? '';
+    // A plain onnxruntime-node session, no tunemesh code: greedy decoding with the past_key_values interface.
+    const ort = createRequire(join(root, 'packages/engine/package.json'))('onnxruntime-node') as Ort;
+    const dir = artifact?.location?.path ?? '';
+    const session = await ort.InferenceSession.create(join(dir, 'model.onnx'));
+    const cfg = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as {
+      n_layer: number;
+      n_head: number;
+      n_embd: number;
+    };
+    const tokenizer = await loadTokenizer(dir);
+    const headDim = cfg.n_embd / cfg.n_head;
+    let ids = tokenizer.encode('Review: great');
+    let past: Record<string, OrtTensor> = {};
+    for (let l = 0; l < cfg.n_layer; l++)
+      for (const kv of ['key', 'value'])
+        past[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [
+          1,
+          cfg.n_head,
+          0,
+          headDim,
+        ]);
+    let pos = 0;
+    const outIds: number[] = [];
+    for (let step = 0; step < 32; step++) {
+      const total = pos + ids.length;
+      const feeds = {
+        ...past,
+        input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]),
+        attention_mask: new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
+        position_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(pos + i))), [1, ids.length]),
+      };
+      const out = await session.run(feeds);
+      const logits = out.logits?.data as Float32Array;
+      const vocab = logits.length / ids.length;
+      const last = logits.subarray((ids.length - 1) * vocab);
+      let best = 0;
+      for (let v = 1; v < vocab; v++) if ((last[v] ?? 0) > (last[best] ?? 0)) best = v;
+      outIds.push(best);
+      if (tokenizer.stopTokenIds.includes(best)) break;
+      past = {};
+      for (let l = 0; l < cfg.n_layer; l++)
+        for (const kv of ['key', 'value']) past[`past_key_values.${l}.${kv}`] = out[`present.${l}.${kv}`] as never;
+      pos = total;
+      ids = [best];
+    }
+    await session.release();
+    expect(tokenizer.decode(outIds, { skipSpecialTokens: true })).toBe(smokeOut);
+
+    const hf = (
+      await client.exportModel({
+        model: base,
+        format: ExportFormat.SAFETENSORS,
+        dtype: Dtype.BF16,
+        name: 'b',
+        smokePrompt: '',
+        skipSmokeTest: false,
+      })
+    ).artifact;
+    expect(hf?.kind).toBe(ArtifactKind.MERGED_MODEL);
+    expect(hf?.dtype).toBe(Dtype.BF16);
+    expect(hf?.smokeGeneration?.prompt).toBe('Hello, my name is');
+    expect(
+      (
+        await grpcCode(
+          client.exportModel({
+            model: base,
+            format: ExportFormat.ONNX,
+            dtype: Dtype.F16,
+            name: '',
+            smokePrompt: '',
+            skipSmokeTest: true,
+          }),
+        )
+      ).code,
+    ).toBe(Status.INVALID_ARGUMENT);
+  }, 40_000);
+
   it('refuses bad input naming what does not fit', async () => {
     const chat = await grpcCode(evaluate(base, alpacaId, [Metric.ACCURACY]));
     expect(chat.code).toBe(Status.INVALID_ARGUMENT);
@@ -453,6 +558,6 @@ describe('evaluator service', () => {
     const outside = await grpcCode(evaluate({ target: { $case: 'jobId', value: '../x' } }, sentimentId, [Metric.LOSS]));
     expect(outside.code).toBe(Status.INVALID_ARGUMENT);
     expect((await grpcCode(client.getEvaluation({ id: 'ev_nope' }))).code).toBe(Status.NOT_FOUND);
-    expect((await grpcCode(client.exportModel({} as never))).code).toBe(Status.UNIMPLEMENTED);
+    expect((await grpcCode(client.combineAdapters({} as never))).code).toBe(Status.UNIMPLEMENTED);
   });
 });

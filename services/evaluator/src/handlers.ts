@@ -22,6 +22,8 @@ import {
   type Evaluation,
   EvaluationStatus,
   EvaluationTrigger,
+  type ExportModelRequest,
+  type ExportModelResponse,
   type GenerateRequest,
   type GenerateResponse,
   type GetArtifactRequest,
@@ -42,6 +44,7 @@ import {
 } from '@tunemesh/proto';
 import { metricName } from './compute.js';
 import { type DatasetClient, readyDataset } from './examples.js';
+import { exportRpc } from './export.js';
 import { generateOptions, generateRpc } from './generation.js';
 import { type EvaluationJobs, isTerminal } from './jobs.js';
 import { mergeRpc } from './merge.js';
@@ -202,6 +205,10 @@ export function evaluationHandlers(deps: HandlerDeps) {
 
     async mergeAdapter(req: MergeAdapterRequest): Promise<MergeAdapterResponse> {
       return { artifact: await mergeRpc(req, deps) };
+    },
+
+    async exportModel(req: ExportModelRequest): Promise<ExportModelResponse> {
+      return { artifact: await exportRpc(req, deps) };
     },
 
     async getArtifact(req: GetArtifactRequest): Promise<GetArtifactResponse> {
