@@ -1,5 +1,5 @@
-// The gateway process: PORT (default 4000), DATASET_ADDR, TRAINER_ADDR, EVALUATOR_ADDR, NATS_URL, LOG_LEVEL,
-// GRPC_DEADLINE_MS, GRAPHQL_INTROSPECTION, OTEL_TRACES_EXPORTER, SHUTDOWN_TIMEOUT_MS.
+// The gateway process. Configuration from the environment: see README.md (PORT, the service addresses,
+// NATS_URL, GATEWAY_DEV_MODE, GATEWAY_KEYS_FILE, limits, GRAPHQL_IDE, ...) and src/config.ts.
 import { runProcess } from '@tunemesh/kit';
 import { loadGatewayConfig } from './config.js';
 import { start } from './service.js';
