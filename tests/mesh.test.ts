@@ -45,6 +45,8 @@ beforeAll(async () => {
     DATASET_STORE_DIR: storeDir,
     // The evaluator's SQLite file sits beside the dataset service's, so each run starts with no evaluations.
     EVALUATOR_STORE_DIR: storeDir,
+    // So does the trainer's: each run starts with no base models or jobs.
+    TRAINER_STORE_DIR: storeDir,
   };
   const logger = silentLogger();
   services = await Promise.all([
@@ -138,15 +140,11 @@ describe('mesh', () => {
       })),
     });
 
-    // ListDatasets (issue 6) and ListEvaluations (issue 8) are built; the trainer's RPCs are not yet: they
-    // answer UNIMPLEMENTED, which the gateway maps to NOT_IMPLEMENTED.
+    // ListDatasets (issue 6), ListFineTuneJobs (issue 7) and ListEvaluations (issue 8) are built: no errors.
     const errors = result.errors ?? [];
-    expect(errors.map((e) => e.extensions?.code)).toEqual(['NOT_IMPLEMENTED']);
-    expect(errors.map((e) => (e as { path?: string[] }).path?.[0]).sort()).toEqual(['fineTuneJobs']);
-    expect(errors.find((e) => e.extensions?.service === 'trainer')?.message).toBe(
-      'tunemesh.v1.TrainerService/ListFineTuneJobs is not implemented yet (planned in issue 7 (trainer service))',
-    );
+    expect(errors).toEqual([]);
     expect(result.data?.datasets).toEqual({ edges: [] });
+    expect(result.data?.fineTuneJobs).toEqual({ edges: [] });
     expect(result.data?.evaluations).toEqual({ edges: [] });
     expect(JSON.stringify(errors)).not.toMatch(/stack|127\.0\.0\.1/);
 
@@ -192,7 +190,9 @@ describe('mesh', () => {
   it('accepts graphql-ws connections on the same port and path', async () => {
     const result = await executeOverWebSocket(gateway.wsUrl, { query: '{ health { status } }' });
     expect(result).toEqual({ data: { health: { status: 'SERVING' } } });
-    const failing = await executeOverWebSocket(gateway.wsUrl, { query: '{ fineTuneJobs { edges { cursor } } }' });
-    expect(failing.errors?.[0]?.extensions?.code).toBe('NOT_IMPLEMENTED');
+    const jobs = await executeOverWebSocket(gateway.wsUrl, { query: '{ fineTuneJobs { edges { cursor } } }' });
+    expect(jobs).toEqual({ data: { fineTuneJobs: { edges: [] } } });
+    const failing = await executeOverWebSocket(gateway.wsUrl, { query: '{ nope }' });
+    expect(failing.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 });

@@ -1,7 +1,32 @@
-import { type ConfigOf, loadConfig, serviceConfigSpec } from '@tunemesh/kit';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ConfigOf, envVar, grpcAddressVar, loadConfig, serviceConfigSpec } from '@tunemesh/kit';
+import { z } from 'zod';
 
-/** Environment variables of the trainer service; see serviceConfigSpec for the shared ones (PORT, NATS_URL, ...). */
-export const trainerConfigSpec = serviceConfigSpec(50052);
+const pathList = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== ''),
+);
+
+/**
+ * Environment variables of the trainer service; see serviceConfigSpec for the shared ones (PORT, NATS_URL, ...).
+ * TRAINER_STORE_DIR holds the SQLite file and the artefact store (checkpoints, adapters, charts), which trainer
+ * nodes on this machine share; nodes on other machines mount the same folder.
+ */
+export const trainerConfigSpec = {
+  ...serviceConfigSpec(50052),
+  storeDir: envVar('TRAINER_STORE_DIR', z.string().min(1), 'a directory path', join(tmpdir(), 'tunemesh-trainer')),
+  // Empty default written ' ' because loadConfig treats '' as unset; the parser trims it away.
+  modelRoots: envVar(
+    'TRAINER_MODEL_ROOTS',
+    pathList,
+    'comma-separated directories that base model paths may name',
+    ' ',
+  ),
+  datasetAddr: grpcAddressVar('DATASET_ADDR', '127.0.0.1:50051'),
+};
 export type TrainerConfig = ConfigOf<typeof trainerConfigSpec>;
 
 export function loadTrainerConfig(env: NodeJS.ProcessEnv = process.env): TrainerConfig {

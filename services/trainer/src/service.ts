@@ -1,34 +1,86 @@
-// The trainer service: owns fine-tuning jobs, base models, the training work queue and trainer nodes. Nothing is
-// built yet, so every RPC answers UNIMPLEMENTED naming issue 7; the process is real: it serves health, connects
-// to NATS and declares the job event stream, the training work queue (with the trainer nodes' durable consumer)
-// and the trainer control stream.
+// The trainer service: base models, fine-tuning jobs and their work queue, progress and checkpoints, and the
+// list of live trainer nodes. It records jobs and queues them; trainer nodes (node.ts, separate processes) pull
+// and train them, and their events flow back into the records through the projection consumer.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
+  createServiceClient,
   declareStreams,
   declareWorkQueueConsumer,
   type Logger,
   type MeshServiceHandle,
+  openChannel,
+  silentLogger,
   startMeshService,
-  unimplementedService,
 } from '@tunemesh/kit';
-import { STREAMS, TrainerServiceDefinition } from '@tunemesh/proto';
+import { DatasetServiceDefinition, STREAMS, TrainerServiceDefinition } from '@tunemesh/proto';
 import type { TrainerConfig } from './config.js';
+import { trainerHandlers } from './handlers.js';
+import { declareProjectionConsumer, runProjection } from './jobs/projection.js';
+import { jobArtefacts } from './layout.js';
+import { BaseModels } from './models.js';
+import { NodeRegistry } from './nodes.js';
+import { TRAINER_NODES_CONSUMER } from './queue-names.js';
+import { openTrainerDb } from './store/db.js';
+import { JobRecords } from './store/jobs.js';
 
 export const TRAINER_PLANNED_IN = 'issue 7 (trainer service)';
 
-/** The durable pull consumer every trainer node shares on the training work queue. */
-export const TRAINER_NODES_CONSUMER = 'trainer-nodes';
+export { TRAINER_NODES_CONSUMER };
 
-export function start(config: TrainerConfig, options: { logger?: Logger } = {}): Promise<MeshServiceHandle> {
-  return startMeshService({
-    name: 'trainer',
-    config,
-    ...options,
-    serviceNames: [TrainerServiceDefinition.fullName],
-    declareStreams: async (jsm) => {
-      await declareStreams(jsm, [STREAMS.jobEvents, STREAMS.trainWork, STREAMS.trainerControl]);
-      await declareWorkQueueConsumer(jsm, STREAMS.trainWork.name, TRAINER_NODES_CONSUMER);
+/** Folder of the artefact store inside TRAINER_STORE_DIR. */
+export const artefactRoot = (storeDir: string): string => join(storeDir, 'artefacts');
+
+export async function start(config: TrainerConfig, options: { logger?: Logger } = {}): Promise<MeshServiceHandle> {
+  const logger = options.logger ?? silentLogger();
+  await mkdir(artefactRoot(config.storeDir), { recursive: true });
+  const db = await openTrainerDb(join(config.storeDir, 'trainer.sqlite'));
+  const models = new BaseModels(db, config.modelRoots);
+  const jobs = new JobRecords(db);
+  const nodes = new NodeRegistry();
+  const channel = openChannel(config.datasetAddr);
+  const datasets = createServiceClient(DatasetServiceDefinition, channel.channel, { component: 'trainer' });
+  const stopProjection = new AbortController();
+  let projection: Promise<void> | undefined;
+  let handle: MeshServiceHandle;
+  try {
+    handle = await startMeshService({
+      name: 'trainer',
+      config,
+      ...options,
+      serviceNames: [TrainerServiceDefinition.fullName],
+      declareStreams: async (jsm) => {
+        await declareStreams(jsm, [STREAMS.jobEvents, STREAMS.trainWork, STREAMS.trainerControl]);
+        await declareWorkQueueConsumer(jsm, STREAMS.trainWork.name, TRAINER_NODES_CONSUMER);
+        await declareProjectionConsumer(jsm);
+      },
+      register: (server, nats) => {
+        const js = nats.nc.jetstream();
+        nodes.start(nats.nc);
+        projection = runProjection(
+          js,
+          jobs,
+          (id) => jobArtefacts(artefactRoot(config.storeDir), id).lossChart,
+          logger,
+          stopProjection.signal,
+        ).catch((err: unknown) => logger.error({ err }, 'job event projection stopped'));
+        server.add(TrainerServiceDefinition, trainerHandlers({ models, jobs, nodes, datasets, js, jsm: nats.jsm }));
+      },
+    });
+  } catch (err) {
+    channel.close();
+    await db.destroy();
+    throw err;
+  }
+  return {
+    ...handle,
+    async stop() {
+      stopProjection.abort();
+      nodes.stop();
+      await handle.stop();
+      await projection;
+      channel.close();
+      await db.destroy();
     },
-    register: (server) =>
-      server.add(TrainerServiceDefinition, unimplementedService(TrainerServiceDefinition, TRAINER_PLANNED_IN)),
-  });
+  };
 }

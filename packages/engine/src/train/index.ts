@@ -22,6 +22,13 @@ export { computeFingerprint, type Fingerprint } from './fingerprint.js';
 export { buildTrainGraphs, paramsAsInputs, type TrainGraphs } from './graphs.js';
 export { type ResolvedHyperparameters, resolveHyperparameters } from './hyperparameters.js';
 export { countSteps, train, validationLoss } from './loop.js';
+export {
+  LOSS_HISTORY_FILE,
+  type LossHistory,
+  readLossHistory,
+  writeLossChartFile,
+  writeLossHistorySync,
+} from './loss-history.js';
 export { type AdamWOptions, createAdamW, createSgd, type Optimizer, type SgdOptions } from './optim/index.js';
 export {
   createSchedule,

@@ -1,0 +1,117 @@
+// MethodSpec (proto, PEFT's names) → the engine's method name and config. What the engine cannot do is refused
+// here with the field named, so create time and the trainer node read a method the same way.
+
+import { checkLoraConfig, defaultLoraConfig, type LoraConfig } from '@tunemesh/engine';
+import { InvalidArgumentError } from '@tunemesh/kit';
+import { LoraBias, MethodKind, type MethodSpec } from '@tunemesh/proto';
+import { isCodedError } from '../engine-errors.js';
+
+export interface EngineMethod {
+  readonly kind: MethodKind;
+  /** Name in the engine's method registry. */
+  readonly name: 'lora' | 'full' | 'bitfit';
+  readonly config: unknown;
+}
+
+const NOT_IN_ENGINE: Readonly<Record<string, string>> = {
+  promptTuning: 'method.prompt_tuning',
+  pTuning: 'method.p_tuning',
+  prefixTuning: 'method.prefix_tuning',
+  adapter: 'method.adapter',
+  ia3: 'method.ia3',
+};
+
+const bad = (field: string, message: string) => new InvalidArgumentError(`${field}: ${message}`, { field });
+
+export const METHOD_KIND_OF: Readonly<Record<string, MethodKind>> = {
+  full: MethodKind.FULL,
+  lora: MethodKind.LORA,
+  bitfit: MethodKind.BITFIT,
+  promptTuning: MethodKind.PROMPT_TUNING,
+  pTuning: MethodKind.P_TUNING,
+  prefixTuning: MethodKind.PREFIX_TUNING,
+  adapter: MethodKind.ADAPTER,
+  ia3: MethodKind.IA3,
+};
+
+function loraConfig(l: NonNullable<Extract<MethodSpec['config'], { $case: 'lora' }>>['value']): LoraConfig {
+  const f = (name: string) => `method.lora.${name}`;
+  if (l.useDora) throw bad(f('use_dora'), 'DoRA is not supported by this engine');
+  const bias = { [LoraBias.ALL]: 'all', [LoraBias.LORA_ONLY]: 'lora_only' }[l.bias as number] ?? 'none';
+  if (l.loraDropout < 0 || l.loraDropout >= 1 || !Number.isFinite(l.loraDropout))
+    throw bad(f('lora_dropout'), `must be in [0, 1), got ${l.loraDropout}`);
+  if (l.loraAlpha !== undefined && !(l.loraAlpha > 0 && Number.isFinite(l.loraAlpha)))
+    throw bad(f('lora_alpha'), `must be a positive number, got ${l.loraAlpha}`);
+  if (l.r > 4096) throw bad(f('r'), `must be at most 4096, got ${l.r}`);
+  let targetModules: LoraConfig['targetModules'] = null;
+  if (l.targetModules.length === 1 && l.targetModules[0] === 'all-linear') targetModules = { kind: 'all-linear' };
+  else if (l.targetModules.length > 0) {
+    if (l.targetModules.some((n) => !/^[\w.]+$/.test(n)))
+      throw bad(f('target_modules'), 'module names are letters, digits, "_" and "."');
+    targetModules = { kind: 'list', names: [...l.targetModules].sort() };
+  }
+  const c: LoraConfig = {
+    ...defaultLoraConfig(),
+    r: l.r === 0 ? 8 : l.r,
+    loraAlpha: l.loraAlpha ?? 8,
+    loraDropout: l.loraDropout,
+    targetModules,
+    bias: bias as LoraConfig['bias'],
+    useRslora: l.useRslora,
+    modulesToSave: l.modulesToSave.length > 0 ? [...l.modulesToSave] : null,
+    layersToTransform: l.layersToTransform.length > 0 ? [...l.layersToTransform] : null,
+  };
+  try {
+    checkLoraConfig(c, 'method.lora');
+  } catch (err) {
+    if (isCodedError(err)) throw new InvalidArgumentError(err.message, { field: 'method.lora', cause: err });
+    throw err;
+  }
+  return c;
+}
+
+/** The engine's form of a method spec; INVALID_ARGUMENT naming the field for what it cannot train. */
+export function engineMethod(spec: MethodSpec | undefined): EngineMethod {
+  const m = spec?.config;
+  if (m === undefined) throw bad('method', 'exactly one method must be set');
+  const unsupported = NOT_IN_ENGINE[m.$case];
+  if (unsupported !== undefined) throw bad(unsupported, 'this method is not available in the training engine yet');
+  switch (m.$case) {
+    case 'full':
+      if (m.value.freezeEmbeddings) throw bad('method.full.freeze_embeddings', 'not supported by this engine');
+      if (m.value.frozenModules.length > 0) throw bad('method.full.frozen_modules', 'not supported by this engine');
+      return { kind: MethodKind.FULL, name: 'full', config: {} };
+    case 'bitfit':
+      if (m.value.targetModules.length > 0)
+        throw bad('method.bitfit.target_modules', 'this engine trains every bias; leave it empty');
+      if (m.value.modulesToSave.length > 0) throw bad('method.bitfit.modules_to_save', 'not supported by this engine');
+      return { kind: MethodKind.BITFIT, name: 'bitfit', config: { baseModelNameOrPath: null } };
+    case 'lora':
+      return { kind: MethodKind.LORA, name: 'lora', config: loraConfig(m.value) };
+    default:
+      throw bad('method', `unknown method ${m.$case}`);
+  }
+}
+
+/** The spec with PEFT's defaults written in, as the job record shows it. */
+export function filledMethodSpec(
+  spec: MethodSpec,
+  engine: EngineMethod,
+  defaultTargets: readonly string[],
+): MethodSpec {
+  const m = spec.config;
+  if (m?.$case !== 'lora') return spec;
+  const c = engine.config as LoraConfig;
+  return {
+    config: {
+      $case: 'lora',
+      value: {
+        ...m.value,
+        r: c.r,
+        loraAlpha: c.loraAlpha,
+        bias: m.value.bias === LoraBias.UNSPECIFIED ? LoraBias.NONE : m.value.bias,
+        targetModules: m.value.targetModules.length > 0 ? m.value.targetModules : [...defaultTargets],
+      },
+    },
+  };
+}

@@ -1,0 +1,94 @@
+// The trainer's own tables through the same query layer as the dataset service (Kysely over better-sqlite3),
+// migrated on start. Each record keeps its proto message as JSON (ts-proto's toJSON) next to the columns that
+// are filtered or sorted on, so the API shape lives in proto/ alone and the tables only index it.
+
+import BetterSqlite3 from 'better-sqlite3';
+import { type Generated, Kysely, type Migration, type MigrationProvider, Migrator, SqliteDialect } from 'kysely';
+
+export interface BaseModelsTable {
+  id: string;
+  seq: Generated<number>;
+  name: string;
+  path: string;
+  architecture: string;
+  json: string;
+}
+
+export interface JobsTable {
+  id: string;
+  seq: Generated<number>;
+  idempotency_key: string;
+  /** Hash of the create request, so a retry with the same key and another request is ALREADY_EXISTS. */
+  request_hash: string;
+  status: number;
+  base_model_id: string;
+  dataset_id: string;
+  method_kind: number;
+  json: string;
+}
+
+export interface CheckpointsTable {
+  id: string;
+  job_id: string;
+  step: number;
+  json: string;
+}
+
+export interface TrainerDb {
+  base_models: BaseModelsTable;
+  jobs: JobsTable;
+  checkpoints: CheckpointsTable;
+}
+
+/** Migrations in order; never edit one that has shipped, add the next. */
+const MIGRATIONS: Record<string, Migration> = {
+  '0001_trainer': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('base_models')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('seq', 'integer', (c) => c.notNull().unique())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('path', 'text', (c) => c.notNull().unique())
+        .addColumn('architecture', 'text', (c) => c.notNull())
+        .addColumn('json', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('jobs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('seq', 'integer', (c) => c.notNull().unique())
+        .addColumn('idempotency_key', 'text', (c) => c.notNull().unique())
+        .addColumn('request_hash', 'text', (c) => c.notNull())
+        .addColumn('status', 'integer', (c) => c.notNull())
+        .addColumn('base_model_id', 'text', (c) => c.notNull())
+        .addColumn('dataset_id', 'text', (c) => c.notNull())
+        .addColumn('method_kind', 'integer', (c) => c.notNull())
+        .addColumn('json', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('checkpoints')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('job_id', 'text', (c) => c.notNull())
+        .addColumn('step', 'integer', (c) => c.notNull())
+        .addColumn('json', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('checkpoints_job').on('checkpoints').columns(['job_id', 'step']).execute();
+    },
+  },
+};
+
+const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
+
+/** Opens (creating) the SQLite file and brings its tables up to date. */
+export async function openTrainerDb(path: string): Promise<Kysely<TrainerDb>> {
+  const file = new BetterSqlite3(path);
+  // WAL: reads (List, Get) go on while the event projection writes.
+  file.pragma('journal_mode = WAL');
+  const db = new Kysely<TrainerDb>({ dialect: new SqliteDialect({ database: file }) });
+  const { error } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error !== undefined) {
+    await db.destroy();
+    throw error instanceof Error ? error : new Error(String(error));
+  }
+  return db;
+}

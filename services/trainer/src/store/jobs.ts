@@ -1,0 +1,131 @@
+// Job and checkpoint records. The FineTuneJob message is the record (JSON column); status, model, dataset and
+// method are columns too so List filters in SQL.
+
+import {
+  type Checkpoint,
+  Checkpoint as CheckpointCodec,
+  FineTuneJob,
+  type JobStatus,
+  type MethodKind,
+} from '@tunemesh/proto';
+import type { Kysely } from 'kysely';
+import type { TrainerDb } from './db.js';
+
+export interface JobFilter {
+  statuses: readonly JobStatus[];
+  baseModelId: string;
+  datasetId: string;
+  method: MethodKind;
+  ids: readonly string[];
+}
+
+const parseJob = (json: string): FineTuneJob => FineTuneJob.fromJSON(JSON.parse(json));
+
+export class JobRecords {
+  constructor(private readonly db: Kysely<TrainerDb>) {}
+
+  /** Inserts a job unless its idempotency key is taken; returns the stored job and its request hash. */
+  async insert(
+    job: FineTuneJob,
+    requestHash: string,
+    methodKind: MethodKind,
+  ): Promise<{ job: FineTuneJob; requestHash: string; inserted: boolean }> {
+    return this.db.transaction().execute(async (tx) => {
+      const known = await tx
+        .selectFrom('jobs')
+        .select(['json', 'request_hash'])
+        .where('idempotency_key', '=', job.idempotencyKey)
+        .executeTakeFirst();
+      if (known !== undefined) return { job: parseJob(known.json), requestHash: known.request_hash, inserted: false };
+      const next = await tx
+        .selectFrom('jobs')
+        .select((eb) => eb.fn.coalesce(eb.fn.max('seq'), eb.lit(0)).as('m'))
+        .executeTakeFirstOrThrow();
+      await tx
+        .insertInto('jobs')
+        .values({
+          id: job.id,
+          seq: Number(next.m) + 1,
+          idempotency_key: job.idempotencyKey,
+          request_hash: requestHash,
+          status: job.status,
+          base_model_id: job.baseModelId,
+          dataset_id: job.datasetId,
+          method_kind: methodKind,
+          json: JSON.stringify(FineTuneJob.toJSON(job)),
+        })
+        .execute();
+      return { job, requestHash, inserted: true };
+    });
+  }
+
+  async byKey(key: string): Promise<{ job: FineTuneJob; requestHash: string } | undefined> {
+    const row = await this.db
+      .selectFrom('jobs')
+      .select(['json', 'request_hash'])
+      .where('idempotency_key', '=', key)
+      .executeTakeFirst();
+    return row === undefined ? undefined : { job: parseJob(row.json), requestHash: row.request_hash };
+  }
+
+  async get(id: string): Promise<FineTuneJob | undefined> {
+    const row = await this.db.selectFrom('jobs').select('json').where('id', '=', id).executeTakeFirst();
+    return row === undefined ? undefined : parseJob(row.json);
+  }
+
+  /** Read-modify-write of one job in a transaction (SQLite serialises writers, so updates do not interleave). */
+  async update(id: string, change: (job: FineTuneJob) => FineTuneJob | undefined): Promise<FineTuneJob | undefined> {
+    return this.db.transaction().execute(async (tx) => {
+      const row = await tx.selectFrom('jobs').select('json').where('id', '=', id).executeTakeFirst();
+      if (row === undefined) return undefined;
+      const before = parseJob(row.json);
+      const after = change(before);
+      if (after === undefined) return before;
+      after.updatedAt = new Date();
+      await tx
+        .updateTable('jobs')
+        .set({ status: after.status, json: JSON.stringify(FineTuneJob.toJSON(after)) })
+        .where('id', '=', id)
+        .execute();
+      return after;
+    });
+  }
+
+  /** Newest first, strictly older than `beforeSeq` (a keyset cursor: new jobs never shift a page). */
+  async list(
+    filter: JobFilter,
+    beforeSeq: number | undefined,
+    limit: number,
+  ): Promise<{ job: FineTuneJob; seq: number }[]> {
+    let q = this.db.selectFrom('jobs').select(['json', 'seq']).orderBy('seq', 'desc');
+    if (beforeSeq !== undefined) q = q.where('seq', '<', beforeSeq);
+    if (filter.statuses.length > 0) q = q.where('status', 'in', [...filter.statuses]);
+    if (filter.baseModelId !== '') q = q.where('base_model_id', '=', filter.baseModelId);
+    if (filter.datasetId !== '') q = q.where('dataset_id', '=', filter.datasetId);
+    if (filter.method !== 0) q = q.where('method_kind', '=', filter.method);
+    if (filter.ids.length > 0) q = q.where('id', 'in', [...filter.ids]);
+    return (await q.limit(limit).execute()).map((r) => ({ job: parseJob(r.json), seq: Number(r.seq) }));
+  }
+
+  async putCheckpoint(c: Checkpoint): Promise<void> {
+    const json = JSON.stringify(CheckpointCodec.toJSON(c));
+    await this.db
+      .insertInto('checkpoints')
+      .values({ id: c.id, job_id: c.jobId, step: Number(c.step), json })
+      .onConflict((oc) => oc.column('id').doUpdateSet({ json }))
+      .execute();
+  }
+
+  /** Newest first. */
+  async checkpoints(jobId: string, offset: number, limit: number): Promise<Checkpoint[]> {
+    const rows = await this.db
+      .selectFrom('checkpoints')
+      .select('json')
+      .where('job_id', '=', jobId)
+      .orderBy('step', 'desc')
+      .offset(offset)
+      .limit(limit)
+      .execute();
+    return rows.map((r) => CheckpointCodec.fromJSON(JSON.parse(r.json)));
+  }
+}

@@ -1,0 +1,354 @@
+// The trainer service with a real nats-server, the real dataset service and an in-process trainer node: base
+// models (validated by the engine, roots enforced), create-time rejections naming the field, idempotent create,
+// a job that trains for real and leaves a PEFT adapter the engine loads, progress replay, cancel.
+
+import { copyFile, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPeftAdapter, makeTinyModel } from '../packages/engine/src/index.js';
+import {
+  ClientError,
+  createLogger,
+  createServiceClient,
+  type MeshServiceHandle,
+  openChannel,
+  type ServiceClient,
+  Status,
+  silentLogger,
+} from '../packages/kit/src/index.js';
+import { type LocalNatsServer, startTestNats } from '../packages/kit/src/testing/index.js';
+import {
+  type CreateFineTuneJobRequest,
+  DatasetServiceDefinition,
+  type FineTuneJob,
+  type JobEventEnvelope,
+  JobStatus,
+  TrainerServiceDefinition,
+} from '../proto/src/index.js';
+import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
+import {
+  artefactRoot,
+  loadTrainerConfig,
+  start as startTrainer,
+  startTrainerNode,
+  type TrainerNodeHandle,
+} from '../services/trainer/src/index.js';
+
+const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const tmp = await mkdtemp(join(tmpdir(), 'tm-trainer-'));
+const models = join(tmp, 'models');
+const data = join(tmp, 'data');
+const store = join(tmp, 'store');
+
+let nats: LocalNatsServer;
+let dataset: MeshServiceHandle;
+let trainer: MeshServiceHandle;
+let node: TrainerNodeHandle;
+let client: ServiceClient<typeof TrainerServiceDefinition>;
+let modelId: string;
+let datasetId: string;
+const closers: (() => void)[] = [];
+
+beforeAll(async () => {
+  nats = await startTestNats();
+  await mkdir(data, { recursive: true });
+  await makeTinyModel({ arch: 'qwen2', out: join(models, 'tiny'), seed: 1 });
+  await mkdir(join(models, 'empty'), { recursive: true });
+  await writeFile(join(models, 'empty', 'config.json'), '{"model_type": "bert"}');
+  await symlink(join(tmp, 'data'), join(models, 'link-out'));
+  await copyFile(join(root, 'packages/engine/src/data/testdata/chat.jsonl'), join(data, 'chat.jsonl'));
+  const env = {
+    HOST: '127.0.0.1',
+    PORT: '0',
+    NATS_URL: nats.url,
+    LOG_LEVEL: 'silent',
+    DATASET_STORE_DIR: join(tmp, 'dataset'),
+    DATASET_DATA_ROOTS: data,
+    DATASET_MODEL_ROOTS: models,
+  };
+  const logger = process.env.TRAINER_TEST_LOG ? createLogger('test', 'debug') : silentLogger();
+  dataset = await startDataset(loadDatasetConfig(env), { logger });
+  trainer = await startTrainer(
+    loadTrainerConfig({ ...env, TRAINER_STORE_DIR: store, TRAINER_MODEL_ROOTS: models, DATASET_ADDR: dataset.address }),
+    { logger },
+  );
+  node = await startTrainerNode({
+    natsUrl: [nats.url],
+    datasetAddr: dataset.address,
+    artefactRoot: artefactRoot(store),
+    logger,
+    nodeId: 'node-a',
+    heartbeatMs: 500,
+    threads: 1,
+  });
+  const tc = openChannel(trainer.address);
+  const dc = openChannel(dataset.address);
+  closers.push(tc.close, dc.close);
+  client = createServiceClient(TrainerServiceDefinition, tc.channel, { component: 'test' });
+  const datasets = createServiceClient(DatasetServiceDefinition, dc.channel, { component: 'test' });
+  const d = await datasets.importDatasetFromPath({
+    path: 'chat.jsonl',
+    validationPath: '',
+    options: {
+      name: '',
+      fileFormat: 0,
+      format: 0,
+      maxLength: 0,
+      overlengthPolicy: 0,
+      removeDuplicates: false,
+      tokenizer: { source: { $case: 'modelPath', value: 'tiny' } },
+      split: { holdout: { $case: 'validationFraction', value: 0.2 }, seed: 42 },
+    },
+  });
+  datasetId = d.dataset?.id as string;
+}, 60_000);
+
+afterAll(async () => {
+  await node?.stop();
+  for (const c of closers) c();
+  await trainer?.stop();
+  await dataset?.stop();
+  await nats?.stop();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+/** The status and the field trailer of a refused call. */
+async function refusal(call: (onTrailer: (t: { get(k: string): string | undefined }) => void) => Promise<unknown>) {
+  let field: string | undefined;
+  try {
+    await call((t) => {
+      field = t.get('tunemesh-field');
+    });
+  } catch (err) {
+    if (err instanceof ClientError) return { code: err.code, field, message: err.details };
+    throw err;
+  }
+  throw new Error('the call succeeded');
+}
+
+function request(over: Partial<CreateFineTuneJobRequest> = {}): CreateFineTuneJobRequest {
+  return {
+    idempotencyKey: `key-${Math.random()}`,
+    baseModelId: modelId,
+    datasetId,
+    method: {
+      config: {
+        $case: 'lora',
+        value: {
+          r: 4,
+          loraDropout: 0,
+          targetModules: [],
+          bias: 0,
+          useRslora: false,
+          useDora: false,
+          modulesToSave: [],
+          layersToTransform: [],
+        },
+      },
+    },
+    hyperparameters: {
+      duration: { $case: 'maxSteps', value: 4n },
+      learningRate: 1e-3,
+      batchSize: 4,
+      gradientAccumulationSteps: 1,
+      lrScheduler: 0,
+      weightDecay: 0,
+      maxSeqLength: 64,
+      evalEverySteps: 0n,
+      evalEveryEpoch: false,
+      saveEverySteps: 2n,
+      saveTotalLimit: 0,
+      earlyStoppingPatience: 0,
+      earlyStoppingThreshold: 0,
+      precision: 0,
+      quantization: 0,
+      gradientCheckpointing: false,
+      device: 0,
+      loggingSteps: 0,
+    },
+    evaluationMetrics: [],
+    name: '',
+    labels: {},
+    ...over,
+  };
+}
+
+async function until(id: string, done: (j: FineTuneJob) => boolean, ms = 30_000): Promise<FineTuneJob> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const job = (await client.getFineTuneJob({ id })).job as FineTuneJob;
+    if (done(job)) return job;
+    if (Date.now() > end) throw new Error(`job ${id} is still ${JobStatus[job.status]}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const ended = (j: FineTuneJob) =>
+  j.status === JobStatus.SUCCEEDED || j.status === JobStatus.FAILED || j.status === JobStatus.CANCELLED;
+
+async function history(jobId: string, since = 0n): Promise<JobEventEnvelope[]> {
+  const out: JobEventEnvelope[] = [];
+  for await (const r of client.streamJobProgress({ jobId, sinceSequence: since, historyOnly: true }))
+    if (r.event !== undefined) out.push(r.event);
+  return out;
+}
+
+describe('base models', () => {
+  it('registers a model directory checked by the engine, once per path', async () => {
+    const a = await client.registerBaseModel({ name: '', path: join(models, 'tiny') });
+    expect(a.alreadyExisted).toBe(false);
+    const m = a.baseModel;
+    expect(m).toMatchObject({ name: 'tiny', architecture: 'Qwen2ForCausalLM', modelType: 'qwen2', numLayers: 2 });
+    expect(Number(m?.parameterCount)).toBeGreaterThan(10_000);
+    expect(Number(m?.sizeBytes)).toBeGreaterThan(Number(m?.parameterCount) * 2);
+    expect(m?.defaultTargetModules).toEqual(['q_proj', 'v_proj']);
+    expect(m?.linearModuleNames).toContain('down_proj');
+    expect(m?.sha256).toMatch(/^[0-9a-f]{64}$/);
+    modelId = m?.id as string;
+    const again = await client.registerBaseModel({ name: 'other', path: join(models, 'tiny', '.') });
+    expect(again).toMatchObject({ alreadyExisted: true, baseModel: { id: modelId } });
+    expect((await client.getBaseModel({ id: modelId })).baseModel?.path).toBe(join(models, 'tiny'));
+    const list = await client.listBaseModels({ architecture: 'Qwen2ForCausalLM', ids: [] });
+    expect(list.baseModels.map((b) => b.id)).toEqual([modelId]);
+    expect((await client.listBaseModels({ architecture: 'GPT2LMHeadModel', ids: [] })).baseModels).toEqual([]);
+  });
+
+  it('refuses paths outside the roots (.. and symbolic links) and directories the engine cannot use', async () => {
+    const reg = (path: string) => refusal((onTrailer) => client.registerBaseModel({ name: '', path }, { onTrailer }));
+    expect((await reg(join(models, '..', 'data'))).code).toBe(Status.PERMISSION_DENIED);
+    expect((await reg(join(models, 'link-out'))).code).toBe(Status.PERMISSION_DENIED);
+    expect((await reg(join(models, 'missing'))).code).toBe(Status.NOT_FOUND);
+    const bad = await reg(join(models, 'empty'));
+    expect(bad).toMatchObject({ code: Status.INVALID_ARGUMENT, field: 'path' });
+    expect((await refusal(() => client.getBaseModel({ id: 'nope' }))).code).toBe(Status.NOT_FOUND);
+  });
+});
+
+describe('jobs', () => {
+  it('rejects at create what is known at create, naming the field', async () => {
+    const create = (over: Partial<CreateFineTuneJobRequest>) =>
+      refusal((onTrailer) => client.createFineTuneJob(request(over), { onTrailer }));
+    expect((await create({ baseModelId: 'bm-nope' })).code).toBe(Status.NOT_FOUND);
+    expect((await create({ datasetId: 'ds-nope' })).code).toBe(Status.NOT_FOUND);
+    expect(await create({ idempotencyKey: '' })).toMatchObject({
+      code: Status.INVALID_ARGUMENT,
+      field: 'idempotency_key',
+    });
+    const lora = request().method;
+    if (lora?.config?.$case !== 'lora') throw new Error('lora');
+    const badTarget = await create({
+      method: { config: { $case: 'lora', value: { ...lora.config.value, targetModules: ['c_attn'] } } },
+    });
+    expect(badTarget).toMatchObject({ code: Status.INVALID_ARGUMENT, field: 'method.lora.target_modules' });
+    const dora = await create({
+      method: { config: { $case: 'lora', value: { ...lora.config.value, useDora: true } } },
+    });
+    expect(dora.field).toBe('method.lora.use_dora');
+    const h = request().hyperparameters;
+    if (h === undefined) throw new Error('hp');
+    expect((await create({ hyperparameters: { ...h, learningRate: -1 } })).field).toBe('hyperparameters.learning_rate');
+    expect((await create({ hyperparameters: { ...h, warmup: { $case: 'warmupRatio', value: 1.5 } } })).field).toBe(
+      'hyperparameters.warmup_ratio',
+    );
+    expect((await create({ hyperparameters: { ...h, quantization: 3 } })).field).toBe('hyperparameters.quantization');
+    const prompt = await create({
+      method: { config: { $case: 'promptTuning', value: { numVirtualTokens: 4, init: 0, initText: '' } } },
+    });
+    expect(prompt.field).toBe('method.prompt_tuning');
+  });
+
+  it('trains a job for real: queued → running → succeeded, a PEFT adapter the engine loads, checkpoints, events', async () => {
+    const created = await client.createFineTuneJob(request());
+    const id = created.job?.id as string;
+    expect(created.job?.status).toBe(JobStatus.QUEUED);
+    expect(created.job?.name).toBe('lora-tiny-chat.jsonl');
+    const job = await until(id, ended);
+    expect(job.failure).toBeUndefined();
+    expect(job.status).toBe(JobStatus.SUCCEEDED);
+    expect(job.progress?.step).toBe(4n);
+    expect(job.nodeId).toBe('node-a');
+    expect(job.attempt).toBe(1);
+    const adapter = await loadPeftAdapter(job.adapter?.path as string);
+    expect(adapter.config.peftType).toBe('LORA');
+    expect(adapter.tensors.size).toBeGreaterThan(0);
+    expect((await stat(job.lossCurve?.path as string)).size).toBeGreaterThan(100);
+    const cks = await client.listCheckpoints({ jobId: id });
+    expect(cks.checkpoints.map((c) => Number(c.step))).toEqual([4, 2]);
+    expect(job.latestCheckpointId).toBe(cks.checkpoints[0]?.id);
+
+    const events = await history(id);
+    expect(events.map((e) => e.sequence)).toEqual(events.map((_, i) => BigInt(i + 1)));
+    const kinds = events.map((e) => e.event?.$case);
+    expect(kinds[0]).toBe('queued');
+    expect(kinds[1]).toBe('started');
+    expect(kinds.at(-1)).toBe('completed');
+    const steps = events.flatMap((e) => (e.event?.$case === 'progress' ? [Number(e.event.value.step)] : []));
+    expect(steps).toEqual([1, 2, 3, 4]);
+    const p = events.find((e) => e.event?.$case === 'progress')?.event;
+    if (p?.$case !== 'progress') throw new Error('no progress');
+    expect(p.value.loss).toBeGreaterThan(0);
+    expect(p.value.tokensPerSecond).toBeGreaterThan(0);
+    expect(p.value.totalSteps).toBe(4n);
+    // Replay from a sequence: only what came after it.
+    const tail = await history(id, 3n);
+    expect(tail[0]?.sequence).toBe(4n);
+    expect(tail.length).toBe(events.length - 3);
+
+    const listed = await client.listFineTuneJobs({
+      statuses: [JobStatus.SUCCEEDED],
+      baseModelId: '',
+      datasetId,
+      method: 0,
+      ids: [],
+    });
+    expect(listed.jobs.map((j) => j.id)).toContain(id);
+    const nodes = await client.listTrainerNodes({ device: 0 });
+    expect(nodes.nodes.map((n) => n.id)).toEqual(['node-a']);
+  }, 40_000);
+
+  it('is idempotent: a retried create returns the same job; another request with the key is ALREADY_EXISTS', async () => {
+    const req = request({
+      hyperparameters: {
+        ...(request().hyperparameters as NonNullable<CreateFineTuneJobRequest['hyperparameters']>),
+        duration: { $case: 'maxSteps', value: 1n },
+      },
+    });
+    const a = await client.createFineTuneJob(req);
+    const b = await client.createFineTuneJob(req);
+    expect(b.alreadyExisted).toBe(true);
+    expect(b.job?.id).toBe(a.job?.id);
+    const c = await refusal(() => client.createFineTuneJob({ ...req, name: 'different' }));
+    expect(c.code).toBe(Status.ALREADY_EXISTS);
+    await until(a.job?.id as string, ended);
+  }, 30_000);
+
+  it('cancels: a running job stops within a step, a queued one never starts', async () => {
+    const long = request({
+      hyperparameters: {
+        ...(request().hyperparameters as NonNullable<CreateFineTuneJobRequest['hyperparameters']>),
+        duration: { $case: 'maxSteps', value: 100_000n },
+        saveEverySteps: 1_000n,
+      },
+    });
+    const a = (await client.createFineTuneJob(long)).job as FineTuneJob;
+    await until(a.id, (j) => j.status === JobStatus.RUNNING && (j.progress?.step ?? 0n) >= 2n);
+    const b = (await client.createFineTuneJob({ ...long, idempotencyKey: 'queued-one' })).job as FineTuneJob;
+    expect(b.status).toBe(JobStatus.QUEUED);
+    const cb = await client.cancelFineTuneJob({ id: b.id, reason: 'not needed' });
+    expect(cb.job?.status).toBe(JobStatus.CANCELLED);
+    const t0 = Date.now();
+    const ca = await client.cancelFineTuneJob({ id: a.id, reason: 'enough' });
+    // The node may stop the job before the call returns: then the answer is already CANCELLED.
+    expect(ca.job?.cancelRequested === true || ca.job?.status === JobStatus.CANCELLED).toBe(true);
+    const stopped = await until(a.id, ended, 10_000);
+    expect(stopped.status).toBe(JobStatus.CANCELLED);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    // The queued job was never started, even after the node became free.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await history(b.id)).map((e) => e.event?.$case)).toEqual(['queued', 'cancelled']);
+    expect((await client.getFineTuneJob({ id: b.id })).job?.status).toBe(JobStatus.CANCELLED);
+    expect((await refusal(() => client.cancelFineTuneJob({ id: 'job-nope', reason: '' }))).code).toBe(Status.NOT_FOUND);
+  }, 40_000);
+});
