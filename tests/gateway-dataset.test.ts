@@ -122,4 +122,31 @@ describe('datasets through the gateway', () => {
       },
     });
   });
+
+  it('imports a multipart upload (graphql-multipart-request-spec), with the file name giving the format', async () => {
+    const form = new FormData();
+    form.set(
+      'operations',
+      JSON.stringify({
+        query: IMPORT,
+        variables: { input: { name: 'uploaded', upload: null, format: 'CLASSIFICATION' } },
+      }),
+    );
+    form.set('map', JSON.stringify({ 0: ['variables.input.upload'] }));
+    const csv = 'text,label\ngood film,pos\nbad film,neg\nfine film,pos\n';
+    form.set('0', new Blob([csv], { type: 'text/csv' }), 'reviews.csv');
+    const res = await fetch(gateway.url, {
+      method: 'POST',
+      body: form,
+      headers: { 'apollo-require-preflight': 'true' },
+    });
+    const result = (await res.json()) as GraphQLResult;
+    expect(result.errors).toBeUndefined();
+    expect(result.data?.importDataset).toMatchObject({
+      dataset: { name: 'uploaded', status: 'READY', format: 'CLASSIFICATION', rows: { total: 3 } },
+    });
+    // Without the preflight header a cross-site form could post it: refused.
+    const csrf = await fetch(gateway.url, { method: 'POST', body: form });
+    expect(csrf.status).toBe(400);
+  });
 });

@@ -17,6 +17,7 @@ describe('query limits', () => {
       GRAPHQL_MAX_DEPTH: '5',
       GRAPHQL_MAX_COST: '400',
       MAX_BODY_BYTES: '4096',
+      MAX_UPLOAD_BYTES: '1000',
       GRAPHQL_INTROSPECTION: 'false',
     });
   });
@@ -48,6 +49,26 @@ describe('query limits', () => {
     expect(((await res.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code).toBe(
       'BAD_USER_INPUT',
     );
+  });
+
+  it('refuses an upload over the limit with 413, calling no service', async () => {
+    const form = new FormData();
+    form.set(
+      'operations',
+      JSON.stringify({
+        query: 'mutation($f: Upload) { importDataset(input: {name: "x", upload: $f}) { alreadyExisted } }',
+        variables: { f: null },
+      }),
+    );
+    form.set('map', JSON.stringify({ 0: ['variables.f'] }));
+    form.set('0', new Blob(['x'.repeat(2000)]), 'big.jsonl');
+    const res = await fetch(h.gateway.url, {
+      method: 'POST',
+      body: form,
+      headers: { 'apollo-require-preflight': 'true' },
+    });
+    expect(res.status).toBe(413);
+    expect(h.calls).toEqual([]);
   });
 
   it('refuses introspection when it is off, on both transports', async () => {

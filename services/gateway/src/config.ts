@@ -29,6 +29,8 @@ export const gatewayConfigSpec = {
   maxCost: countVar('GRAPHQL_MAX_COST', 25_000, 'a whole number'),
   /** Largest HTTP request body, in bytes (inline JSONL imports travel in it). */
   maxBodyBytes: countVar('MAX_BODY_BYTES', 16 * 1024 * 1024, 'a number of bytes'),
+  /** Largest file of a multipart upload (importDataset input.upload), held in memory while it is sent on. */
+  maxUploadBytes: countVar('MAX_UPLOAD_BYTES', 64 * 1024 * 1024, 'a number of bytes'),
   /** Operations per minute per API key (HTTP requests and WebSocket subscribes); 0 turns the limit off. */
   rateLimitPerMinute: countVar('RATE_LIMIT_PER_MINUTE', 600, 'a number of operations per minute'),
   /** The offline GraphiQL page at GET /graphql for browsers (ide.ts). */

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ApolloServer, HeaderMap } from '@apollo/server';
 import { SpanStatusCode } from '@opentelemetry/api';
 import type { Logger } from '@tunemesh/kit';
+import { MultipartError, readMultipart } from './multipart.js';
 import { runInSpan, startRequestSpan } from './tracing.js';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -37,6 +38,8 @@ export interface RequestHandlerOptions<C> {
   /** 0 when the request may run, else the seconds until the caller may retry (rate limit). */
   admit(req: IncomingMessage): number;
   maxBodyBytes: number;
+  /** Largest file of a multipart request (importDataset's upload). */
+  maxUploadBytes: number;
   /** Other paths served beside /graphql and /healthz (metrics, IDE assets); true when handled. */
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
 }
@@ -79,12 +82,34 @@ export function graphQLRequestHandler<C extends object>(
     const { span, ctx } = startRequestSpan(`${req.method ?? 'GET'} ${GRAPHQL_PATH}`, req.headers);
     try {
       let body: unknown;
+      let multipart = false;
       try {
-        const raw = await readBody(req, maxBodyBytes);
-        const isJson = (req.headers['content-type'] ?? '').includes('application/json');
-        body = isJson && raw !== '' ? JSON.parse(raw) : raw;
+        if ((req.headers['content-type'] ?? '').includes('multipart/form-data')) {
+          // A browser may send a multipart form cross-site without a preflight; Apollo's CSRF check relies on
+          // the content type, which is rewritten to JSON below, so the preflight header is required here.
+          if (
+            req.headers['apollo-require-preflight'] === undefined &&
+            req.headers['x-apollo-operation-name'] === undefined
+          ) {
+            return send(
+              res,
+              400,
+              errorBody(
+                'multipart requests need an Apollo-Require-Preflight header (CSRF protection)',
+                'BAD_USER_INPUT',
+              ),
+            );
+          }
+          body = await readMultipart(req, options.maxUploadBytes);
+          multipart = true;
+        } else {
+          const raw = await readBody(req, maxBodyBytes);
+          const isJson = (req.headers['content-type'] ?? '').includes('application/json');
+          body = isJson && raw !== '' ? JSON.parse(raw) : raw;
+        }
       } catch (err) {
         span.setStatus({ code: SpanStatusCode.ERROR });
+        if (err instanceof MultipartError) return send(res, err.status, errorBody(err.message, 'BAD_USER_INPUT'));
         if (err instanceof BodyTooLarge) {
           return send(res, 413, errorBody(`request body over the limit of ${maxBodyBytes} bytes`, 'BAD_USER_INPUT'));
         }
@@ -94,6 +119,8 @@ export function graphQLRequestHandler<C extends object>(
       for (const [key, value] of Object.entries(req.headers)) {
         if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
       }
+      // The multipart body is now the parsed operations object: Apollo sees a JSON request.
+      if (multipart) headers.set('content-type', 'application/json');
       const response = await runInSpan(ctx, () =>
         apollo.executeHTTPGraphQLRequest({
           httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },

@@ -215,6 +215,7 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
           admit: (req) =>
             limiter.take(rateKey(authenticator.fromHeader(req.headers.authorization), req.socket.remoteAddress)),
           maxBodyBytes: config.maxBodyBytes,
+          maxUploadBytes: config.maxUploadBytes,
           extraRoutes: async (req, res, url) => {
             if (config.ide && serveIde(req, res, url)) return true;
             if (url.pathname !== '/metrics') return false;

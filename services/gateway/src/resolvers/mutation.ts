@@ -15,6 +15,7 @@ import {
   modelRef,
   splitToProto,
 } from '../inputs.js';
+import { isUploadedFile } from '../multipart.js';
 
 /** Inline JSONL goes to the client-streaming ImportDataset in chunks well under gRPC's 4 MiB message limit. */
 const CHUNK_BYTES = 1024 * 1024;
@@ -37,23 +38,30 @@ export const Mutation: MutationResolvers = {
   async importDataset(_parent, { input }, { clients }) {
     const source = exactlyOne(input, ['path', 'jsonl', 'upload'] as const, 'input');
     const options = importOptions(input);
-    if (source === 'upload') {
-      throw new GraphQLError('multipart uploads are not accepted by this gateway yet: send the file as jsonl or path', {
-        extensions: { code: 'NOT_IMPLEMENTED', field: 'input.upload' },
-      });
-    }
+
     if (source === 'path') {
       const request = { path: String(input.path), options, validationPath: '' };
       const res = await call(clients.dataset, (o) => clients.dataset.client.importDatasetFromPath(request, o));
       return { dataset: required(res.dataset, 'a dataset'), alreadyExisted: res.alreadyExisted };
     }
-    const bytes = new TextEncoder().encode(String(input.jsonl));
+    let bytes: Uint8Array;
+    let fileName = `${input.name}.jsonl`;
+    if (source === 'upload') {
+      if (!isUploadedFile(input.upload)) {
+        throw badUserInput('upload must be a file of a multipart request', 'input.upload');
+      }
+      bytes = input.upload.bytes;
+      // The file name tells the dataset service the file format (.jsonl, .json, .csv, .parquet).
+      fileName = input.upload.filename;
+    } else {
+      bytes = new TextEncoder().encode(String(input.jsonl));
+    }
     const header: ImportDatasetRequest = {
       payload: {
         $case: 'header',
         value: {
           options,
-          fileName: `${input.name}.jsonl`,
+          fileName,
           sizeBytes: BigInt(bytes.length),
           sha256: createHash('sha256').update(bytes).digest('hex'),
           validationFileName: '',
