@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ConfigOf, envVar, grpcAddressVar, loadConfig, serviceConfigSpec } from '@tunemesh/kit';
+import { type ConfigOf, durationMsVar, envVar, grpcAddressVar, loadConfig, serviceConfigSpec } from '@tunemesh/kit';
 import { z } from 'zod';
 
 const pathList = z.string().transform((s) =>
@@ -26,6 +26,11 @@ export const trainerConfigSpec = {
     ' ',
   ),
   datasetAddr: grpcAddressVar('DATASET_ADDR', '127.0.0.1:50051'),
+  /**
+   * How long the work queue waits for a node's ack or working signal before it redelivers the job to another node:
+   * how soon a job resumes after its node died. Nodes signal every TRAINER_NODE_WORKING_MS, well inside it.
+   */
+  workAckWaitMs: durationMsVar('TRAINER_WORK_ACK_WAIT_MS', 60_000),
 };
 export type TrainerConfig = ConfigOf<typeof trainerConfigSpec>;
 

@@ -1,6 +1,14 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ConfigOf, envVar, grpcAddressVar, loadConfig, logLevelVar, natsUrlVar } from '@tunemesh/kit';
+import {
+  type ConfigOf,
+  durationMsVar,
+  envVar,
+  grpcAddressVar,
+  loadConfig,
+  logLevelVar,
+  natsUrlVar,
+} from '@tunemesh/kit';
 import { z } from 'zod';
 
 /** Environment variables of a trainer node process. */
@@ -19,6 +27,11 @@ export const nodeConfigSpec = {
     ' ',
   ),
   device: envVar('TRAINER_NODE_DEVICE', z.enum(['cpu', 'cuda']), 'cpu or cuda', 'cpu'),
+  /** How often a running job's work message is marked in progress; keep it well under TRAINER_WORK_ACK_WAIT_MS. */
+  workingMs: durationMsVar('TRAINER_NODE_WORKING_MS', 15_000),
+  heartbeatMs: durationMsVar('TRAINER_NODE_HEARTBEAT_MS', 5_000),
+  /** onnxruntime intra-op threads; 0: onnxruntime's default. */
+  threads: envVar('TRAINER_NODE_THREADS', z.string().regex(/^\d+$/).transform(Number), 'a whole number', '0'),
 };
 export type NodeConfig = ConfigOf<typeof nodeConfigSpec>;
 

@@ -14,6 +14,9 @@ const node = await startTrainerNode({
   artefactRoot: artefactRoot(config.storeDir),
   logger,
   device: config.device,
+  workingMs: config.workingMs,
+  heartbeatMs: config.heartbeatMs,
+  ...(config.threads > 0 && { threads: config.threads }),
   ...(config.nodeId !== '' && { nodeId: config.nodeId }),
 });
 logger.info({ node: node.id }, 'trainer node ready');

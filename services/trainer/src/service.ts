@@ -6,12 +6,13 @@ import { join } from 'node:path';
 import {
   createServiceClient,
   declareStreams,
-  declareWorkQueueConsumer,
+  ensureConsumer,
   type Logger,
   type MeshServiceHandle,
   openChannel,
   silentLogger,
   startMeshService,
+  workQueueConsumer,
 } from '@tunemesh/kit';
 import { DatasetServiceDefinition, STREAMS, TrainerServiceDefinition } from '@tunemesh/proto';
 import type { TrainerConfig } from './config.js';
@@ -51,7 +52,11 @@ export async function start(config: TrainerConfig, options: { logger?: Logger } 
       serviceNames: [TrainerServiceDefinition.fullName],
       declareStreams: async (jsm) => {
         await declareStreams(jsm, [STREAMS.jobEvents, STREAMS.trainWork, STREAMS.trainerControl]);
-        await declareWorkQueueConsumer(jsm, STREAMS.trainWork.name, TRAINER_NODES_CONSUMER);
+        await ensureConsumer(
+          jsm,
+          STREAMS.trainWork.name,
+          workQueueConsumer(TRAINER_NODES_CONSUMER, Math.max(1, Math.round(config.workAckWaitMs / 1000))),
+        );
         await declareProjectionConsumer(jsm);
       },
       register: (server, nats) => {
