@@ -11,3 +11,4 @@ export * from './peft/index.js';
 export * from './merge/index.js';
 export * from './train/index.js';
 export * from './eval/index.js';
+export * from './combine/index.js';
