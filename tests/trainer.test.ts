@@ -49,6 +49,7 @@ let node: TrainerNodeHandle;
 let client: ServiceClient<typeof TrainerServiceDefinition>;
 let modelId: string;
 let datasetId: string;
+let failedDatasetId: string;
 const closers: (() => void)[] = [];
 
 beforeAll(async () => {
@@ -59,6 +60,10 @@ beforeAll(async () => {
   await writeFile(join(models, 'empty', 'config.json'), '{"model_type": "bert"}');
   await symlink(join(tmp, 'data'), join(models, 'link-out'));
   await copyFile(join(root, 'packages/engine/src/data/testdata/chat.jsonl'), join(data, 'chat.jsonl'));
+  await copyFile(
+    join(root, 'packages/engine/src/data/validate/testdata/chat-problems.jsonl'),
+    join(data, 'chat-problems.jsonl'),
+  );
   const env = {
     HOST: '127.0.0.1',
     PORT: '0',
@@ -103,6 +108,12 @@ beforeAll(async () => {
     },
   });
   datasetId = d.dataset?.id as string;
+  const failed = await datasets.importDatasetFromPath({
+    path: 'chat-problems.jsonl',
+    validationPath: '',
+    options: { name: '', fileFormat: 0, format: 0, maxLength: 0, overlengthPolicy: 0, removeDuplicates: false },
+  });
+  failedDatasetId = failed.dataset?.id as string;
 }, 60_000);
 
 afterAll(async () => {
@@ -232,6 +243,7 @@ describe('jobs', () => {
       refusal((onTrailer) => client.createFineTuneJob(request(over), { onTrailer }));
     expect((await create({ baseModelId: 'bm-nope' })).code).toBe(Status.NOT_FOUND);
     expect((await create({ datasetId: 'ds-nope' })).code).toBe(Status.NOT_FOUND);
+    expect((await create({ datasetId: failedDatasetId })).code).toBe(Status.FAILED_PRECONDITION);
     expect(await create({ idempotencyKey: '' })).toMatchObject({
       code: Status.INVALID_ARGUMENT,
       field: 'idempotency_key',
@@ -262,6 +274,16 @@ describe('jobs', () => {
   it('trains a job for real: queued → running → succeeded, a PEFT adapter the engine loads, checkpoints, events', async () => {
     const created = await client.createFineTuneJob(request());
     const id = created.job?.id as string;
+    // Follows live from the start: history first, then live events, ending after the terminal one.
+    const live = (async () => {
+      const seen: JobEventEnvelope[] = [];
+      for await (const r of client.streamJobProgress(
+        { jobId: id, sinceSequence: 0n, historyOnly: false },
+        { deadline: new Date(Date.now() + 30_000) },
+      ))
+        if (r.event !== undefined) seen.push(r.event);
+      return seen;
+    })();
     expect(created.job?.status).toBe(JobStatus.QUEUED);
     expect(created.job?.name).toBe('lora-tiny-chat.jsonl');
     const job = await until(id, ended);
@@ -279,6 +301,7 @@ describe('jobs', () => {
     expect(job.latestCheckpointId).toBe(cks.checkpoints[0]?.id);
 
     const events = await history(id);
+    expect((await live).map((e) => e.sequence)).toEqual(events.map((e) => e.sequence));
     expect(events.map((e) => e.sequence)).toEqual(events.map((_, i) => BigInt(i + 1)));
     const kinds = events.map((e) => e.event?.$case);
     expect(kinds[0]).toBe('queued');
