@@ -232,3 +232,34 @@ it('resumes a job on another node after kill -9, with the weights of an uninterr
   }
   expect(worst).toBeLessThan(1e-6);
 }, 90_000);
+
+it('drains a queue with two nodes in parallel; a stopping node releases its job to the other', async () => {
+  const nodeC = await startTrainerNode({
+    natsUrl: [nats.url],
+    datasetAddr: dataset.address,
+    artefactRoot: artefactRoot(store),
+    logger: silentLogger(),
+    nodeId: 'node-c',
+    workingMs: 500,
+    threads: 1,
+  });
+  const j1 = (await client.createFineTuneJob(request('parallel-1'))).job as FineTuneJob;
+  const j2 = (await client.createFineTuneJob(request('parallel-2'))).job as FineTuneJob;
+  const running = (j: FineTuneJob) => j.status === JobStatus.RUNNING && (j.progress?.step ?? 0n) >= 6n;
+  const [r1, r2] = await Promise.all([until(j1.id, running, 20_000), until(j2.id, running, 20_000)]);
+  // Both train at the same time, one per node.
+  expect([r1.nodeId, r2.nodeId].sort()).toEqual(['node-b', 'node-c']);
+  const onC = r1.nodeId === 'node-c' ? r1 : r2;
+  await nodeC.stop();
+  const done = await until(onC.id, (j) => j.status === JobStatus.SUCCEEDED || j.status === JobStatus.FAILED, 40_000);
+  expect(done.failure).toBeUndefined();
+  expect(done).toMatchObject({ status: JobStatus.SUCCEEDED, nodeId: 'node-b', attempt: 2 });
+  const kinds = (await history(onC.id)).map((e) => e.event?.$case);
+  // Released: queued again, then started on the other node.
+  expect(kinds.filter((k) => k === 'queued')).toHaveLength(2);
+  expect(kinds.filter((k) => k === 'started')).toHaveLength(2);
+  const steps = (await history(onC.id)).flatMap((e) =>
+    e.event?.$case === 'progress' ? [Number(e.event.value.step)] : [],
+  );
+  expect(steps).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+}, 60_000);
