@@ -32,6 +32,7 @@ import { type LocalNatsServer, startTestNats } from '../packages/kit/src/testing
 import {
   ArtifactKind,
   ChatRole,
+  CombinationType,
   DatasetServiceDefinition,
   DatasetSplit,
   DatasetStatus,
@@ -100,6 +101,8 @@ beforeAll(async () => {
   // The trainer's final adapter of "job-1", as the adapter root lays it out.
   await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), join(tmp, 'adapters/job-1'), { recursive: true });
   await cp(join(fixtures, 'adapters/tiny-qwen2-prompt'), join(tmp, 'adapters/job-prompt'), { recursive: true });
+  await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), join(tmp, 'adapters/job-1b'), { recursive: true });
+  await cp(join(fixtures, 'adapters/tiny-qwen2-lora'), join(tmp, 'adapters/job-q'), { recursive: true });
   const common = { HOST: '127.0.0.1', PORT: '0', NATS_URL: nats.url, LOG_LEVEL: 'silent' };
   dataset = await startDataset(
     loadDatasetConfig({
@@ -543,6 +546,58 @@ describe('evaluator service', () => {
     ).toBe(Status.INVALID_ARGUMENT);
   }, 40_000);
 
+  it('combines adapters (cat of one adapter with itself at 0.5 + 0.5 evaluates to its loss); refuses other bases', async () => {
+    const twin: ModelRef = { target: { $case: 'jobId', value: 'job-1b' } };
+    const { artifact } = await client.combineAdapters({
+      adapters: [
+        { adapter, weight: 0.5 },
+        { adapter: twin, weight: 0.5 },
+      ],
+      combinationType: CombinationType.CAT,
+      svdRank: 0,
+      majoritySignMethod: 0,
+      name: 'halves',
+    });
+    expect(artifact?.kind).toBe(ArtifactKind.ADAPTER);
+    expect(artifact?.baseModelId).toBe('tiny-gpt2');
+    const ref: ModelRef = { target: { $case: 'artifactId', value: artifact?.id ?? '' } };
+    const ce = await until((await evaluate(ref, sentimentId, [Metric.LOSS], { maxExamples: 8n })).evaluation?.id ?? '');
+    const ae = await until(
+      (await evaluate(adapter, sentimentId, [Metric.LOSS], { maxExamples: 8n })).evaluation?.id ?? '',
+    );
+    expect(ce.error).toBeUndefined();
+    expect(ce.results[0]?.value).toBeCloseTo(ae.results[0]?.value ?? 0, 4);
+
+    const qwen: ModelRef = { target: { $case: 'jobId', value: 'job-q' } };
+    const other = await grpcCode(
+      client.combineAdapters({
+        adapters: [
+          { adapter, weight: 1 },
+          { adapter: qwen, weight: 1 },
+        ],
+        combinationType: CombinationType.LINEAR,
+        svdRank: 0,
+        majoritySignMethod: 0,
+        name: '',
+      }),
+    );
+    expect(other.code).toBe(Status.FAILED_PRECONDITION);
+    expect(other.details).toMatch(/different bases/);
+    const ties = await grpcCode(
+      client.combineAdapters({
+        adapters: [
+          { adapter, weight: 1 },
+          { adapter: twin, weight: 1 },
+        ],
+        combinationType: CombinationType.TIES,
+        svdRank: 0,
+        majoritySignMethod: 0,
+        name: '',
+      }),
+    );
+    expect(ties.code).toBe(Status.UNIMPLEMENTED);
+  }, 40_000);
+
   it('refuses bad input naming what does not fit', async () => {
     const chat = await grpcCode(evaluate(base, alpacaId, [Metric.ACCURACY]));
     expect(chat.code).toBe(Status.INVALID_ARGUMENT);
@@ -558,6 +613,6 @@ describe('evaluator service', () => {
     const outside = await grpcCode(evaluate({ target: { $case: 'jobId', value: '../x' } }, sentimentId, [Metric.LOSS]));
     expect(outside.code).toBe(Status.INVALID_ARGUMENT);
     expect((await grpcCode(client.getEvaluation({ id: 'ev_nope' }))).code).toBe(Status.NOT_FOUND);
-    expect((await grpcCode(client.combineAdapters({} as never))).code).toBe(Status.UNIMPLEMENTED);
+    expect((await grpcCode(client.compareAdapters({} as never))).code).toBe(Status.UNIMPLEMENTED);
   });
 });

@@ -14,6 +14,8 @@ import {
 import {
   type CancelEvaluationRequest,
   type CancelEvaluationResponse,
+  type CombineAdaptersRequest,
+  type CombineAdaptersResponse,
   type Dataset,
   DatasetFormat,
   DatasetSplit,
@@ -42,6 +44,7 @@ import {
   MethodKind,
   Metric,
 } from '@tunemesh/proto';
+import { combineRpc } from './combine.js';
 import { metricName } from './compute.js';
 import { type DatasetClient, readyDataset } from './examples.js';
 import { exportRpc } from './export.js';
@@ -205,6 +208,10 @@ export function evaluationHandlers(deps: HandlerDeps) {
 
     async mergeAdapter(req: MergeAdapterRequest): Promise<MergeAdapterResponse> {
       return { artifact: await mergeRpc(req, deps) };
+    },
+
+    async combineAdapters(req: CombineAdaptersRequest): Promise<CombineAdaptersResponse> {
+      return { artifact: await combineRpc(req, deps) };
     },
 
     async exportModel(req: ExportModelRequest): Promise<ExportModelResponse> {

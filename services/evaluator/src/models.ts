@@ -104,6 +104,17 @@ export async function resolveModel(ref: ModelRef | undefined, paths: ModelPaths)
     case 'artifactId': {
       const a = await paths.artifact?.(t.value);
       if (!a) throw new NotFoundError(`artefact ${JSON.stringify(t.value)} does not exist`);
+      if (a.kind === ArtifactKind.ADAPTER && a.location) {
+        const b = await baseModel(a.baseModelId, paths.modelRoots, "the artefact's base_model_id");
+        return {
+          baseDir: b.dir,
+          baseModelId: a.baseModelId,
+          tokenizerDir: b.dir,
+          adapterDir: a.location.path,
+          jobId: '',
+          isBaseline: false,
+        };
+      }
       if (a.kind !== ArtifactKind.MERGED_MODEL || !a.location) {
         throw new NotImplementedError(`running a ${ArtifactKind[a.kind]} artefact is not built yet (issue 8)`);
       }
