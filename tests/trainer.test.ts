@@ -293,12 +293,15 @@ describe('jobs', () => {
     expect(job.nodeId).toBe('node-a');
     expect(job.attempt).toBe(1);
     const adapter = await loadPeftAdapter(job.adapter?.path as string);
+    expect(job.adapter?.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(Number(job.adapter?.sizeBytes)).toBeGreaterThan(0);
     expect(adapter.config.peftType).toBe('LORA');
     expect(adapter.tensors.size).toBeGreaterThan(0);
     expect((await stat(job.lossCurve?.path as string)).size).toBeGreaterThan(100);
     const cks = await client.listCheckpoints({ jobId: id });
     expect(cks.checkpoints.map((c) => Number(c.step))).toEqual([4, 2]);
     expect(job.latestCheckpointId).toBe(cks.checkpoints[0]?.id);
+    expect(Number(cks.checkpoints[0]?.artifact?.sizeBytes)).toBeGreaterThan(0);
 
     const events = await history(id);
     expect((await live).map((e) => e.sequence)).toEqual(events.map((e) => e.sequence));

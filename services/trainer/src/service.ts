@@ -18,6 +18,7 @@ import { DatasetServiceDefinition, STREAMS, TrainerServiceDefinition } from '@tu
 import type { TrainerConfig } from './config.js';
 import { trainerHandlers } from './handlers.js';
 import { declareProjectionConsumer, runProjection } from './jobs/projection.js';
+import { requeueValidating } from './jobs/queue.js';
 import { jobArtefacts } from './layout.js';
 import { BaseModels } from './models.js';
 import { NodeRegistry } from './nodes.js';
@@ -76,6 +77,14 @@ export async function start(config: TrainerConfig, options: { logger?: Logger } 
     channel.close();
     await db.destroy();
     throw err;
+  }
+  try {
+    const requeued = await requeueValidating({ js: handle.nats.nc.jetstream(), jsm: handle.nats.jsm, jobs }, (id) =>
+      models.get(id),
+    );
+    if (requeued > 0) logger.info({ requeued }, 'queued jobs that a previous run recorded but had not queued');
+  } catch (err) {
+    logger.warn({ err }, 'could not re-queue jobs left VALIDATING');
   }
   return {
     ...handle,

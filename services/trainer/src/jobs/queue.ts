@@ -96,3 +96,27 @@ export async function cancelJob(deps: QueueDeps, id: string, reason: string): Pr
   });
   return updated ?? job;
 }
+
+/**
+ * Jobs recorded but not queued when the service stopped (between insert and enqueue) are queued on start. A job
+ * whose work item was in fact published is harmless to queue again: JetStream drops the duplicate inside its
+ * window, and a node skips a job whose last event is terminal.
+ */
+export async function requeueValidating(
+  deps: QueueDeps,
+  modelOf: (id: string) => Promise<BaseModel | undefined>,
+): Promise<number> {
+  const stuck = await deps.jobs.list(
+    { statuses: [JobStatus.VALIDATING], baseModelId: '', datasetId: '', method: 0, ids: [] },
+    undefined,
+    10_000,
+  );
+  let n = 0;
+  for (const { job } of stuck) {
+    const model = await modelOf(job.baseModelId);
+    if (model === undefined) continue;
+    await enqueue(deps, job, model);
+    n++;
+  }
+  return n;
+}

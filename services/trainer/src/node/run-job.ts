@@ -18,6 +18,7 @@ import {
 } from '@tunemesh/engine';
 import { ClientError, type Logger, type ServiceClient } from '@tunemesh/kit';
 import {
+  type ArtifactRef,
   type DatasetServiceDefinition,
   DatasetSplit,
   type JobEvent,
@@ -34,6 +35,7 @@ import { lastJobEvent, publishJobEvent } from '../events.js';
 import { engineHyperparameters } from '../jobs/hyperparameters.js';
 import { engineMethod, METHOD_KIND_OF } from '../jobs/method.js';
 import { checkpointId, jobArtefacts } from '../layout.js';
+import { hashedRef, sizedRef } from './artefact-ref.js';
 import { streamRows } from './data.js';
 
 export interface JobContext {
@@ -214,6 +216,7 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
 
     let tokensSeen = Number(prevProgress?.tokensSeen ?? 0n);
     let lastLogElapsed = 0;
+    let lastEpoch = 0;
     let lastLoss = Number.NaN;
     const result: TrainResult = await train({
       model: { config: base.config, weights: base.weights },
@@ -229,6 +232,7 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
       callbacks: {
         onLog(e) {
           step = e.step;
+          lastEpoch = e.epoch;
           // The loop reports a rate over the interval since its last log; rate × interval is the tokens in it.
           tokensSeen += Math.round(e.tokensPerSecond * (e.elapsedS - lastLogElapsed));
           lastLogElapsed = e.elapsedS;
@@ -275,9 +279,9 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
                 id,
                 jobId,
                 step: BigInt(e.step),
-                epoch: 0,
+                epoch: lastEpoch,
                 ...(Number.isFinite(lastLoss) && { loss: lastLoss }),
-                artifact: { path: e.dir, sizeBytes: 0n, sha256: '' },
+                artifact: sizedRef(e.dir),
                 isBest: false,
                 sequence,
                 createdAt: now,
@@ -290,9 +294,11 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
       },
     });
     await rm(art.adapter, { recursive: true, force: true });
+    let adapterRef: ArtifactRef;
     try {
       await applied.save(art.adapter, applied.params);
       await writeLossChartFile(art.lossChart, history, `${method.name} · ${jobId}`);
+      adapterRef = await hashedRef(art.adapter);
     } catch (err) {
       throw new JobFailure(JobFailureCode.ARTIFACT_ERROR, `cannot write the adapter: ${(err as Error).message}`, {
         cause: err,
@@ -306,7 +312,7 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
         baseModelId: item.baseModelId,
         datasetId: item.datasetId,
         method: METHOD_KIND_OF[method.name] ?? 0,
-        adapter: { path: art.adapter, sizeBytes: 0n, sha256: '' },
+        adapter: adapterRef,
         steps: BigInt(result.steps),
         finalLoss: result.losses.at(-1)?.loss ?? Number.NaN,
         ...(result.valLosses.length > 0 && { finalValidationLoss: result.valLosses.at(-1)?.loss }),
