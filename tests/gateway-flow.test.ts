@@ -1,7 +1,8 @@
 // The flow issue 9 names, through the gateway only (HTTP and WebSocket), on the real mesh: nats-server, the
 // dataset and trainer services and an in-process trainer node training a tiny model for real: import →
-// register → create a LoRA job → follow trainingProgress until it completes → read the job with its links.
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+// register → create a LoRA job → follow trainingProgress until it completes → read the job with its links →
+// evaluate → merge → export (the evaluator service as well).
+import { copyFile, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +11,7 @@ import { makeTinyModel } from '../packages/engine/src/index.js';
 import { type MeshServiceHandle, silentLogger } from '../packages/kit/src/index.js';
 import { type LocalNatsServer, startTestNats } from '../packages/kit/src/testing/index.js';
 import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
+import { loadEvaluatorConfig, start as startEvaluator } from '../services/evaluator/src/index.js';
 import {
   type GatewayHandle,
   type GraphQLResult,
@@ -32,6 +34,7 @@ let dataset: MeshServiceHandle;
 let trainer: MeshServiceHandle;
 let node: TrainerNodeHandle;
 let gateway: GatewayHandle;
+let evaluator: MeshServiceHandle;
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'tm-gateway-flow-'));
@@ -66,12 +69,23 @@ beforeAll(async () => {
     heartbeatMs: 500,
     threads: 1,
   });
+  evaluator = await startEvaluator(
+    loadEvaluatorConfig({
+      ...env,
+      EVALUATOR_STORE_DIR: join(tmp, 'evaluator'),
+      EVALUATOR_MODEL_ROOTS: models,
+      EVALUATOR_ADAPTER_ROOT: join(tmp, 'adapters'),
+      EVALUATOR_DATASET_ADDR: dataset.address,
+    }),
+    { logger },
+  );
+  await mkdir(join(tmp, 'adapters'), { recursive: true });
   gateway = await startGateway(
     loadGatewayConfig({
       ...env,
       DATASET_ADDR: dataset.address,
       TRAINER_ADDR: trainer.address,
-      EVALUATOR_ADDR: '127.0.0.1:1',
+      EVALUATOR_ADDR: evaluator.address,
       GATEWAY_DEV_MODE: 'true',
     }),
     { logger },
@@ -82,6 +96,7 @@ afterAll(async () => {
   await gateway?.stop();
   await node?.stop();
   await trainer?.stop();
+  await evaluator?.stop();
   await dataset?.stop();
   await nats?.stop();
   if (tmp) await rm(tmp, { recursive: true, force: true });
@@ -179,5 +194,40 @@ describe('import → register → LoRA job → progress until completion', () =>
     const adapter = (read.data?.fineTuneJob as { adapter: { path: string; sizeBytes: number } | null }).adapter;
     expect(adapter?.path).toBeTruthy();
     expect(adapter?.sizeBytes).toBeGreaterThan(0);
+
+    // The evaluator finds a job's adapter at <EVALUATOR_ADAPTER_ROOT>/<job id>, the trainer writes it at
+    // <store>/jobs/<job id>/adapter: until the two share one layout, the test links one to the other.
+    await symlink(join(artefactRoot(join(tmp, 'store')), 'jobs', job.id, 'adapter'), join(tmp, 'adapters', job.id));
+    const evaluation = await graphql(
+      `mutation($input: EvaluateAdapterInput!) { evaluateAdapter(input: $input) { id status metrics { name value } job { id } } }`,
+      { input: { jobId: job.id, datasetId, split: 'VALIDATION', metrics: ['LOSS', 'PERPLEXITY'] } },
+    );
+    const evalId = (evaluation.data?.evaluateAdapter as { id: string }).id;
+    let finished:
+      | { status: string; metrics: { name: string; value: number }[]; job: { id: string } | null }
+      | undefined;
+    for (let i = 0; i < 300; i++) {
+      const r = await graphql('query($id: ID!) { evaluation(id: $id) { status metrics { name value } job { id } } }', {
+        id: evalId,
+      });
+      finished = r.data?.evaluation as typeof finished;
+      if (finished && ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(finished.status)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(finished?.status).toBe('SUCCEEDED');
+    expect(finished?.job).toEqual({ id: job.id });
+    expect(finished?.metrics.map((m) => m.name).sort()).toEqual(['LOSS', 'PERPLEXITY']);
+
+    const merged = await graphql(
+      `mutation($id: ID!) { mergeAdapter(input: {jobId: $id, dtype: F32}) { id kind location { path sizeBytes } } }`,
+      { id: job.id },
+    );
+    const artifact = merged.data?.mergeAdapter as { id: string; kind: string };
+    expect(artifact.kind).toBe('MERGED_MODEL');
+    const exported = await graphql(
+      `mutation($id: ID!) { exportModel(input: {artifactId: $id, format: SAFETENSORS, dtype: F16}) { id kind location { sizeBytes } } }`,
+      { id: artifact.id },
+    );
+    expect((exported.data?.exportModel as { location: { sizeBytes: number } }).location.sizeBytes).toBeGreaterThan(0);
   }, 120_000);
 });
