@@ -60,11 +60,12 @@ export async function startTrainerNode(o: TrainerNodeOptions): Promise<TrainerNo
   let current: string | undefined;
   const startedAt = new Date();
   const heartbeatMs = o.heartbeatMs ?? 5_000;
+  const myDevice = o.device === 'cuda' ? Device.CUDA : Device.CPU;
   const beat = () => {
     const node: TrainerNode = {
       id,
       hostname: hostname(),
-      device: o.device === 'cuda' ? Device.CUDA : Device.CPU,
+      device: myDevice,
       deviceName: o.device === 'cuda' ? 'cuda' : `cpu: ${cpus().length} cores`,
       deviceMemoryBytes: BigInt(totalmem()),
       capacity: 1,
@@ -100,6 +101,11 @@ export async function startTrainerNode(o: TrainerNodeOptions): Promise<TrainerNo
       }
       if (msg === null) continue;
       const item = TrainWorkItem.decode(msg.data);
+      if (item.device !== Device.UNSPECIFIED && item.device !== myDevice) {
+        // Another node's job: back to the queue, after a pause so this node does not spin on it.
+        msg.nak(5_000);
+        continue;
+      }
       o.logger.info({ jobId: item.jobId, node: id, delivery: msg.info.deliveryCount }, 'job pulled');
       current = item.jobId;
       beat();
