@@ -218,6 +218,26 @@ describe('import → register → LoRA job → progress until completion', () =>
     expect(finished?.job).toEqual({ id: job.id });
     expect(finished?.metrics.map((m) => m.name).sort()).toEqual(['LOSS', 'PERPLEXITY']);
 
+    const lists = await graphql(
+      `query($job: ID!, $data: ID!) {
+        trainerNodes { id state }
+        baseModels { edges { node { id } } }
+        evaluations(jobId: $job) { edges { node { id } } }
+        leaderboard(datasetId: $data, metric: LOSS) { higherIsBetter entries { evaluationId jobId } }
+      }`,
+      { job: job.id, data: datasetId },
+    );
+    expect(lists.data?.trainerNodes).toEqual([expect.objectContaining({ id: 'node-a' })]);
+    expect(lists.data?.baseModels).toEqual({ edges: [{ node: { id: baseModelId } }] });
+    // The evaluator may also have evaluated the job on its own when it completed, and a baseline: ours is there.
+    expect((lists.data?.evaluations as { edges: unknown[] }).edges).toEqual(
+      expect.arrayContaining([{ node: { id: evalId } }]),
+    );
+    expect(lists.data?.leaderboard).toMatchObject({ higherIsBetter: false });
+    expect((lists.data?.leaderboard as { entries: unknown[] }).entries).toEqual(
+      expect.arrayContaining([{ evaluationId: evalId, jobId: job.id }]),
+    );
+
     const merged = await graphql(
       `mutation($id: ID!) { mergeAdapter(input: {jobId: $id, dtype: F32}) { id kind location { path sizeBytes } } }`,
       { id: job.id },
