@@ -180,6 +180,12 @@ describe('import → register → LoRA job → progress until completion', () =>
     expect(progress.length).toBeGreaterThan(0);
     expect(progress.every((e) => Number.isFinite(e.loss))).toBe(true);
 
+    const unknown = subscribeOverWebSocket(gateway.wsUrl, {
+      query: 'subscription { trainingProgress(jobId: "job-nope") { sequence } }',
+    });
+    expect((await unknown.done)[0]?.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    await unknown.close();
+
     const read = await graphql(
       `query($id: ID!) { fineTuneJob(id: $id) { id status method adapter { path sizeBytes } dataset { id } baseModel { id } checkpoints { step } } }`,
       { id: job.id },

@@ -1,8 +1,11 @@
 // Subscription: every field iterates a JetStream ordered consumer (never an in-memory PubSub), so a gateway
 // restart loses nothing: the client resubscribes with the last sequence it saw.
 import { InvalidSubjectTokenError } from '@tunemesh/proto';
+import { GraphQLError } from 'graphql/index.js';
+import type { MeshClients } from '../clients.js';
 import { badUserInput } from '../errors.js';
 import type { SubscriptionResolvers } from '../generated/resolvers-types.js';
+import { call } from '../grpc-call.js';
 import { evaluationProgress } from '../subscriptions/evaluation-events.js';
 import { jobStatusChanges, trainingProgress } from '../subscriptions/job-events.js';
 
@@ -16,13 +19,29 @@ function subjectSafe<T>(argument: string, open: () => T): T {
   }
 }
 
+/**
+ * A job the trainer does not know would wait forever for events: NOT_FOUND instead. Any other failure of the
+ * check (trainer busy or restarting) lets the subscription go on: the events come from NATS, not the trainer.
+ */
+async function refuseUnknownJob(clients: MeshClients, jobId: string, iterator: AsyncIterator<unknown>): Promise<void> {
+  try {
+    await call(clients.trainer, (o) => clients.trainer.client.getFineTuneJob({ id: jobId }, o));
+  } catch (err) {
+    if (err instanceof GraphQLError && err.extensions.code === 'NOT_FOUND') {
+      await iterator.return?.();
+      throw err;
+    }
+  }
+}
+
 export const Subscription: SubscriptionResolvers = {
   trainingProgress: {
-    subscribe: (_parent, { jobId, sinceSequence }, { nats }) =>
-      subjectSafe('jobId', () => {
-        if (sinceSequence < 0n) throw badUserInput('sinceSequence must be non-negative', 'sinceSequence');
-        return trainingProgress(nats.nc, jobId, sinceSequence);
-      }),
+    subscribe: async (_parent, { jobId, sinceSequence }, { nats, clients }) => {
+      if (sinceSequence < 0n) throw badUserInput('sinceSequence must be non-negative', 'sinceSequence');
+      const iterator = subjectSafe('jobId', () => trainingProgress(nats.nc, jobId, sinceSequence));
+      await refuseUnknownJob(clients, jobId, iterator);
+      return iterator;
+    },
     resolve: (event: Awaited<ReturnType<ReturnType<typeof trainingProgress>['next']>>['value']) => event,
   },
   jobStatusChanged: {
