@@ -24,6 +24,7 @@ import {
   createServiceClient,
   type MeshServiceHandle,
   openChannel,
+  publishEvent,
   type ServiceClient,
   Status,
   silentLogger,
@@ -41,10 +42,13 @@ import {
   type Evaluation,
   EvaluationCompleted,
   EvaluationStatus,
+  EvaluationTrigger,
   EvaluatorServiceDefinition,
   ExportFormat,
   FinishReason,
   type ImportOptions,
+  JobCompleted,
+  jobSubject,
   MethodKind,
   Metric,
   type ModelRef,
@@ -596,6 +600,70 @@ describe('evaluator service', () => {
       }),
     );
     expect(ties.code).toBe(Status.UNIMPLEMENTED);
+  }, 40_000);
+
+  it('evaluates a completed job automatically (job.completed), with one baseline per base, dataset and metric', async () => {
+    const rows = (await readFile(sentimentFile, 'utf8')).trimEnd();
+    await writeFile(join(tmp, 'data/sentiment-val.jsonl'), `${rows}\n{"text": "Not bad at all.", "label": 1}\n`);
+    const d = await datasets.importDatasetFromPath({
+      path: 'sentiment-val.jsonl',
+      options: options({
+        template: template({ promptTemplate: TEMPLATE, labelWords: LABEL_WORDS }),
+        split: { holdout: { $case: 'validationCount', value: 8n } },
+      }),
+      validationPath: '',
+    });
+    const datasetId = d.dataset?.id ?? '';
+    for (const job of ['job-auto', 'job-auto2'])
+      await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), join(tmp, 'adapters', job), { recursive: true });
+    const js = evaluator.nats.nc.jetstream();
+    const complete = (jobId: string) =>
+      publishEvent(
+        js,
+        jobSubject(jobId, 'completed'),
+        JobCompleted,
+        JobCompleted.fromPartial({
+          jobId,
+          sequence: 9n,
+          baseModelId: 'tiny-gpt2',
+          datasetId,
+          evaluationMetrics: [Metric.ACCURACY, Metric.LOSS],
+        }),
+      );
+    const settled = async (filter: { jobIds?: string[]; datasetId?: string }, count: number) => {
+      for (let i = 0; i < 400; i++) {
+        const l = await client.listEvaluations({
+          jobIds: filter.jobIds ?? [],
+          datasetId: filter.datasetId ?? '',
+          statuses: [EvaluationStatus.SUCCEEDED],
+          ids: [],
+          baseModelId: '',
+        });
+        if (l.evaluations.length >= count) return l.evaluations;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error('automatic evaluations did not finish');
+    };
+    await complete('job-auto');
+    const [auto] = await settled({ jobIds: ['job-auto'] }, 1);
+    expect(auto?.trigger).toBe(EvaluationTrigger.JOB_COMPLETED);
+    expect(auto?.split).toBe(DatasetSplit.VALIDATION);
+    expect(auto?.progress?.examplesTotal).toBe(8n);
+    expect(auto?.metrics).toEqual([Metric.ACCURACY, Metric.LOSS]);
+    await complete('job-auto2');
+    await complete('job-auto'); // a repeated event queues nothing new
+    await settled({ jobIds: ['job-auto2'] }, 1);
+    const all = await settled({ datasetId }, 3);
+    await new Promise((r) => setTimeout(r, 300));
+    const again = await client.listEvaluations({ jobIds: [], datasetId, statuses: [], ids: [], baseModelId: '' });
+    expect(again.evaluations.filter((e) => e.jobId === 'job-auto')).toHaveLength(1);
+    const baselines = again.evaluations.filter((e) => e.isBaseline);
+    expect(baselines).toHaveLength(1);
+    expect(baselines[0]?.trigger).toBe(EvaluationTrigger.BASELINE);
+    expect(all.length).toBe(3);
+    const board = await client.getLeaderboard({ datasetId, metric: Metric.ACCURACY, split: DatasetSplit.VALIDATION });
+    expect(board.entries).toHaveLength(3);
+    expect(board.entries.filter((e) => e.deltaVsBaseline !== undefined)).toHaveLength(3);
   }, 40_000);
 
   it('refuses bad input naming what does not fit', async () => {

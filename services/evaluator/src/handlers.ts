@@ -51,7 +51,7 @@ import { exportRpc } from './export.js';
 import { generateOptions, generateRpc } from './generation.js';
 import { type EvaluationJobs, isTerminal } from './jobs.js';
 import { mergeRpc } from './merge.js';
-import { type ModelPaths, resolveModel } from './models.js';
+import { type ModelPaths, type ResolvedModel, resolveModel } from './models.js';
 import type { ArtifactRecords } from './store/artifacts.js';
 import type { EvaluationRecords } from './store/evaluations.js';
 
@@ -107,64 +107,76 @@ function checkMetrics(metrics: readonly Metric[], d: Dataset): void {
   }
 }
 
+/**
+ * Checks and queues an evaluation (EvaluateAdapter, and the automatic ones after job.completed). `resolved`
+ * overrides resolving req.model, for a job whose adapter the job.completed event locates.
+ */
+export async function submitEvaluation(
+  deps: HandlerDeps,
+  req: EvaluateAdapterRequest,
+  trigger: EvaluationTrigger,
+  resolved?: ResolvedModel,
+): Promise<EvaluateAdapterResponse> {
+  if (req.idempotencyKey !== '') {
+    const earlier = await deps.records.byIdempotencyKey(req.idempotencyKey);
+    if (earlier) return { evaluation: earlier, alreadyExisted: true };
+  }
+  if (req.numSamples > 1000) {
+    throw new InvalidArgumentError(`num_samples is at most 1000, got ${req.numSamples}`, { field: 'num_samples' });
+  }
+  const model = resolved ?? (await resolveModel(req.model, deps.paths));
+  const d = await dataset(deps.datasets, req.datasetId);
+  checkMetrics(req.metrics, d);
+  const labelWords = d.template?.labelWords ?? {};
+  if (req.metrics.some((m) => metricName(m) === 'accuracy' || metricName(m) === 'macro_f1')) {
+    const tokenizer = await loadTokenizer(model.baseDir);
+    for (const [label, word] of Object.entries(labelWords)) {
+      if (tokenizer.encode(word, { addSpecialTokens: false }).length === 0) {
+        throw new InvalidArgumentError(
+          `label ${JSON.stringify(label)}'s word ${JSON.stringify(word)} tokenises to nothing with ${model.baseModelId}'s tokenizer`,
+          { field: 'dataset.template.label_words' },
+        );
+      }
+    }
+  }
+  if (req.metrics.some((m) => METRIC_TASKS[metricName(m) ?? 'loss'].kind === 'generative')) {
+    generateOptions(req.generation, await loadTokenizer(model.baseDir)); // refuses bad settings now
+  }
+  const now = new Date();
+  const evaluation: Evaluation = {
+    id: `ev_${randomUUID().replace(/-/g, '').slice(0, 20)}`,
+    status: EvaluationStatus.QUEUED,
+    trigger,
+    ...(req.model && { model: req.model }),
+    baseModelId: model.baseModelId,
+    jobId: model.jobId,
+    isBaseline: model.isBaseline,
+    datasetId: d.id,
+    split: splitOf(req.split),
+    metrics: [...req.metrics],
+    generation: req.generation ?? { decoding: 0, maxNewTokens: 0, topK: 0, stop: [] },
+    maxExamples: req.maxExamples,
+    progress: { examplesDone: 0n, examplesTotal: 0n, fraction: 0 },
+    results: [],
+    labelScores: [],
+    samples: [],
+    createdAt: now,
+  };
+  await deps.records.insert(evaluation, req.idempotencyKey === '' ? null : req.idempotencyKey);
+  deps.jobs.enqueue({
+    evaluation: structuredClone(evaluation),
+    model,
+    labelWords,
+    numSamples: req.numSamples === 0 ? 20 : req.numSamples,
+    batchSize: req.batchSize === 0 ? DEFAULT_BATCH : req.batchSize,
+  });
+  return { evaluation, alreadyExisted: false };
+}
+
 export function evaluationHandlers(deps: HandlerDeps) {
   return {
-    async evaluateAdapter(req: EvaluateAdapterRequest): Promise<EvaluateAdapterResponse> {
-      if (req.idempotencyKey !== '') {
-        const earlier = await deps.records.byIdempotencyKey(req.idempotencyKey);
-        if (earlier) return { evaluation: earlier, alreadyExisted: true };
-      }
-      if (req.numSamples > 1000) {
-        throw new InvalidArgumentError(`num_samples is at most 1000, got ${req.numSamples}`, { field: 'num_samples' });
-      }
-      const model = await resolveModel(req.model, deps.paths);
-      const d = await dataset(deps.datasets, req.datasetId);
-      checkMetrics(req.metrics, d);
-      const labelWords = d.template?.labelWords ?? {};
-      if (req.metrics.some((m) => metricName(m) === 'accuracy' || metricName(m) === 'macro_f1')) {
-        const tokenizer = await loadTokenizer(model.baseDir);
-        for (const [label, word] of Object.entries(labelWords)) {
-          if (tokenizer.encode(word, { addSpecialTokens: false }).length === 0) {
-            throw new InvalidArgumentError(
-              `label ${JSON.stringify(label)}'s word ${JSON.stringify(word)} tokenises to nothing with ${model.baseModelId}'s tokenizer`,
-              { field: 'dataset.template.label_words' },
-            );
-          }
-        }
-      }
-      if (req.metrics.some((m) => METRIC_TASKS[metricName(m) ?? 'loss'].kind === 'generative')) {
-        generateOptions(req.generation, await loadTokenizer(model.baseDir)); // refuses bad settings now
-      }
-      const now = new Date();
-      const evaluation: Evaluation = {
-        id: `ev_${randomUUID().replace(/-/g, '').slice(0, 20)}`,
-        status: EvaluationStatus.QUEUED,
-        trigger: EvaluationTrigger.MANUAL,
-        ...(req.model && { model: req.model }),
-        baseModelId: model.baseModelId,
-        jobId: model.jobId,
-        isBaseline: model.isBaseline,
-        datasetId: d.id,
-        split: splitOf(req.split),
-        metrics: [...req.metrics],
-        generation: req.generation ?? { decoding: 0, maxNewTokens: 0, topK: 0, stop: [] },
-        maxExamples: req.maxExamples,
-        progress: { examplesDone: 0n, examplesTotal: 0n, fraction: 0 },
-        results: [],
-        labelScores: [],
-        samples: [],
-        createdAt: now,
-      };
-      await deps.records.insert(evaluation, req.idempotencyKey === '' ? null : req.idempotencyKey);
-      deps.jobs.enqueue({
-        evaluation: structuredClone(evaluation),
-        model,
-        labelWords,
-        numSamples: req.numSamples === 0 ? 20 : req.numSamples,
-        batchSize: req.batchSize === 0 ? DEFAULT_BATCH : req.batchSize,
-      });
-      return { evaluation, alreadyExisted: false };
-    },
+    evaluateAdapter: (req: EvaluateAdapterRequest): Promise<EvaluateAdapterResponse> =>
+      submitEvaluation(deps, req, EvaluationTrigger.MANUAL),
 
     async getEvaluation(req: GetEvaluationRequest): Promise<GetEvaluationResponse> {
       const e = await deps.records.get(req.id);

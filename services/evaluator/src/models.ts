@@ -82,24 +82,7 @@ export async function resolveModel(ref: ModelRef | undefined, paths: ModelPaths)
           field: 'model.job_id',
         });
       }
-      const adapterDir = join(paths.adapterRoot, t.value);
-      let config: { base_model_name_or_path?: unknown };
-      try {
-        config = JSON.parse(await readFile(join(adapterDir, 'adapter_config.json'), 'utf8'));
-      } catch {
-        throw new NotFoundError(
-          `job ${JSON.stringify(t.value)} has no adapter (adapter_config.json) in the adapter root`,
-        );
-      }
-      const base = config.base_model_name_or_path;
-      if (typeof base !== 'string' || base === '') {
-        throw new FailedPreconditionError(`job ${t.value}'s adapter_config.json does not name its base model`);
-      }
-      // PEFT writes whatever path or hub id the base was loaded from; try it as written, then its last part.
-      const b = await baseModel(base, paths.modelRoots, 'base_model_name_or_path').catch(() =>
-        baseModel(basename(base), paths.modelRoots, 'base_model_name_or_path'),
-      );
-      return { baseDir: b.dir, baseModelId: b.id, tokenizerDir: b.dir, adapterDir, jobId: t.value, isBaseline: false };
+      return jobAdapter(t.value, join(paths.adapterRoot, t.value), paths);
     }
     case 'artifactId': {
       const a = await paths.artifact?.(t.value);
@@ -131,4 +114,23 @@ export async function resolveModel(ref: ModelRef | undefined, paths: ModelPaths)
     case 'checkpointId':
       throw new NotImplementedError('evaluating a checkpoint is not built yet (issue 8); use job_id or base_model_id');
   }
+}
+
+/** A job's adapter directory on the base its adapter_config.json names (base_model_name_or_path). */
+export async function jobAdapter(jobId: string, adapterDir: string, paths: ModelPaths): Promise<ResolvedModel> {
+  let config: { base_model_name_or_path?: unknown };
+  try {
+    config = JSON.parse(await readFile(join(adapterDir, 'adapter_config.json'), 'utf8'));
+  } catch {
+    throw new NotFoundError(`job ${JSON.stringify(jobId)} has no adapter (adapter_config.json) at ${adapterDir}`);
+  }
+  const base = config.base_model_name_or_path;
+  if (typeof base !== 'string' || base === '') {
+    throw new FailedPreconditionError(`job ${jobId}'s adapter_config.json does not name its base model`);
+  }
+  // PEFT writes whatever path or hub id the base was loaded from; try it as written, then its last part.
+  const b = await baseModel(base, paths.modelRoots, 'base_model_name_or_path').catch(() =>
+    baseModel(basename(base), paths.modelRoots, 'base_model_name_or_path'),
+  );
+  return { baseDir: b.dir, baseModelId: b.id, tokenizerDir: b.dir, adapterDir, jobId, isBaseline: false };
 }

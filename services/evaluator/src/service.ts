@@ -16,6 +16,7 @@ import {
   unimplementedService,
 } from '@tunemesh/kit';
 import { DatasetServiceDefinition, EvaluatorServiceDefinition, STREAMS } from '@tunemesh/proto';
+import { declareAutoEvalConsumer, runAutoEvaluation } from './auto.js';
 import type { EvaluatorConfig } from './config.js';
 import { evaluationHandlers } from './handlers.js';
 import { EvaluationJobs } from './jobs.js';
@@ -37,6 +38,8 @@ export async function start(config: EvaluatorConfig, options: { logger?: Logger 
   const channel = openChannel(config.datasetAddress);
   const datasets = createServiceClient(DatasetServiceDefinition, channel.channel, { component: 'evaluator' });
   let jobs: EvaluationJobs | undefined;
+  const stopAuto = new AbortController();
+  let auto: Promise<void> | undefined;
   let handle: MeshServiceHandle;
   try {
     handle = await startMeshService({
@@ -47,6 +50,10 @@ export async function start(config: EvaluatorConfig, options: { logger?: Logger 
       declareStreams: async (jsm) => {
         await declareStreams(jsm, [STREAMS.evaluationEvents, STREAMS.evalWork]);
         await declareWorkQueueConsumer(jsm, STREAMS.evalWork.name, EVALUATOR_WORKERS_CONSUMER);
+        // job.completed lives on the trainer's stream; declaring it here too (idempotent) lets the evaluator
+        // start first.
+        await declareStreams(jsm, [STREAMS.jobEvents]);
+        await declareAutoEvalConsumer(jsm);
       },
       register: (server, nats) => {
         jobs = new EvaluationJobs({
@@ -55,7 +62,7 @@ export async function start(config: EvaluatorConfig, options: { logger?: Logger 
           js: nats.nc.jetstream(),
           logger,
         });
-        const handlers = evaluationHandlers({
+        const deps = {
           records,
           artifacts,
           storeDir: config.storeDir,
@@ -64,9 +71,13 @@ export async function start(config: EvaluatorConfig, options: { logger?: Logger 
           paths: {
             modelRoots: config.modelRoots,
             adapterRoot: config.adapterRoot,
-            artifact: (id) => artifacts.get(id),
+            artifact: (id: string) => artifacts.get(id),
           },
-        });
+        };
+        const handlers = evaluationHandlers(deps);
+        auto = runAutoEvaluation(deps, nats, logger, stopAuto.signal).catch((err: unknown) =>
+          logger.error({ err }, 'automatic evaluation stopped'),
+        );
         server.add(
           EvaluatorServiceDefinition,
           unimplementedService(EvaluatorServiceDefinition, EVALUATOR_PLANNED_IN, handlers),
@@ -81,6 +92,8 @@ export async function start(config: EvaluatorConfig, options: { logger?: Logger 
   return {
     ...handle,
     async stop() {
+      stopAuto.abort();
+      await auto;
       await jobs?.close();
       await handle.stop();
       channel.close();
