@@ -126,11 +126,14 @@ afterAll(async () => {
 });
 
 /** The status and the field trailer of a refused call. */
-async function refusal(call: (onTrailer: (t: { get(k: string): string | undefined }) => void) => Promise<unknown>) {
+async function refusal(
+  call: (onTrailer: (t: { get(k: string): string | Uint8Array | undefined }) => void) => Promise<unknown>,
+) {
   let field: string | undefined;
   try {
     await call((t) => {
-      field = t.get('tunemesh-field');
+      const v = t.get('tunemesh-field');
+      field = typeof v === 'string' ? v : undefined;
     });
   } catch (err) {
     if (err instanceof ClientError) return { code: err.code, field, message: err.details };

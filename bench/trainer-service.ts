@@ -1,0 +1,242 @@
+// Service overhead: the same LoRA run (model, data, hyperparameters) trained through the trainer service — a job
+// on the work queue, a trainer node streaming the data from the dataset service and publishing every step as a
+// NATS event — and directly with the engine's train(), which is what `tunemesh train` runs. Both in this process,
+// one after the other, same thread count. Reports tokens/s of each (steps after the first two, so graph building
+// and session start are left out of both) and their ratio; issue 7 asks for at least 0.95.
+//
+//   pnpm exec tsx --conditions=tunemesh-source bench/trainer-service.ts   (TUNEMESH_BENCH_STEPS, default 24)
+
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  getMethod,
+  loadModelDir,
+  makeLoraConfig,
+  makeTinyModel,
+  type TrainRow,
+  train,
+} from '../packages/engine/src/index.js';
+import { createServiceClient, openChannel, silentLogger } from '../packages/kit/src/index.js';
+import { startTestNats } from '../packages/kit/src/testing/index.js';
+import { DatasetServiceDefinition, DatasetSplit, JobStatus, TrainerServiceDefinition } from '../proto/src/index.js';
+import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
+import {
+  artefactRoot,
+  loadTrainerConfig,
+  start as startTrainer,
+  startTrainerNode,
+} from '../services/trainer/src/index.js';
+import type { Benchmark } from './types.js';
+
+const STEPS = Number(process.env.TUNEMESH_BENCH_STEPS ?? 24);
+const SKIP = 2;
+const BATCH = 4;
+const THREADS = 2;
+const SIZES = { hidden: 256, layers: 4, heads: 4, kvHeads: 2, intermediate: 704, vocab: 1024 } as const;
+
+function rows(n: number): string {
+  const words = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta'];
+  let out = '';
+  for (let i = 0; i < n; i++) {
+    const text = Array.from({ length: 120 }, (_, k) => words[(i * 7 + k * 3) % words.length]).join(' ');
+    out += `${JSON.stringify({ text })}\n`;
+  }
+  return out;
+}
+
+/** Mean tokens/s over logged steps after the first SKIP, weighting each step by its duration. */
+function rate(points: { step: number; tps: number; elapsed: number }[]): number {
+  let tokens = 0;
+  let seconds = 0;
+  let prev = points.find((p) => p.step === SKIP)?.elapsed;
+  for (const p of points) {
+    if (p.step <= SKIP || prev === undefined) continue;
+    const dt = p.elapsed - prev;
+    tokens += p.tps * dt;
+    seconds += dt;
+    prev = p.elapsed;
+  }
+  return tokens / seconds;
+}
+
+export const trainerServiceBench: Benchmark = {
+  name: 'trainer-service',
+  description: `LoRA r=8 through the trainer service vs the engine directly (${STEPS} steps, batch ${BATCH})`,
+  async run(log) {
+    const tmp = await mkdtemp(join(tmpdir(), 'tm-bench-trainer-'));
+    const nats = await startTestNats();
+    try {
+      const models = join(tmp, 'models');
+      const data = join(tmp, 'data');
+      await mkdir(data, { recursive: true });
+      await makeTinyModel({ arch: 'qwen2', out: join(models, 'm'), sizes: SIZES, seed: 1 });
+      await writeFile(join(data, 'text.jsonl'), rows(BATCH * STEPS));
+      const env = {
+        HOST: '127.0.0.1',
+        PORT: '0',
+        NATS_URL: nats.url,
+        LOG_LEVEL: 'silent',
+        DATASET_STORE_DIR: join(tmp, 'ds'),
+        DATASET_DATA_ROOTS: data,
+        DATASET_MODEL_ROOTS: models,
+      };
+      const logger = silentLogger();
+      const dataset = await startDataset(loadDatasetConfig(env), { logger });
+      const store = join(tmp, 'store');
+      const trainer = await startTrainer(
+        loadTrainerConfig({
+          ...env,
+          TRAINER_STORE_DIR: store,
+          TRAINER_MODEL_ROOTS: models,
+          DATASET_ADDR: dataset.address,
+        }),
+        { logger },
+      );
+      const node = await startTrainerNode({
+        natsUrl: [nats.url],
+        datasetAddr: dataset.address,
+        artefactRoot: artefactRoot(store),
+        logger,
+        threads: THREADS,
+      });
+      const tc = openChannel(trainer.address);
+      const dc = openChannel(dataset.address);
+      try {
+        const client = createServiceClient(TrainerServiceDefinition, tc.channel, { component: 'bench' });
+        const datasets = createServiceClient(DatasetServiceDefinition, dc.channel, { component: 'bench' });
+        const opts = { name: '', fileFormat: 0, format: 0, maxLength: 0, overlengthPolicy: 0, removeDuplicates: false };
+        const tok = { source: { $case: 'modelPath' as const, value: join(models, 'm') } };
+        const ds = (
+          await datasets.importDatasetFromPath({
+            path: 'text.jsonl',
+            validationPath: '',
+            options: { ...opts, tokenizer: tok, split: { holdout: { $case: 'validationCount', value: 0n } } },
+          })
+        ).dataset;
+        const model = (await client.registerBaseModel({ name: '', path: join(models, 'm') })).baseModel;
+        log(`service: ${STEPS} steps…`);
+        const job = (
+          await client.createFineTuneJob({
+            idempotencyKey: 'bench',
+            baseModelId: model?.id as string,
+            datasetId: ds?.id as string,
+            method: {
+              config: {
+                $case: 'lora',
+                value: {
+                  r: 8,
+                  loraAlpha: 16,
+                  loraDropout: 0,
+                  targetModules: ['q_proj', 'v_proj'],
+                  bias: 0,
+                  useRslora: false,
+                  useDora: false,
+                  modulesToSave: [],
+                  layersToTransform: [],
+                },
+              },
+            },
+            hyperparameters: {
+              duration: { $case: 'maxSteps', value: BigInt(STEPS) },
+              learningRate: 2e-4,
+              batchSize: BATCH,
+              gradientAccumulationSteps: 1,
+              lrScheduler: 0,
+              weightDecay: 0,
+              maxSeqLength: 256,
+              evalEverySteps: 0n,
+              evalEveryEpoch: false,
+              saveEverySteps: 1_000n,
+              saveTotalLimit: 0,
+              earlyStoppingPatience: 0,
+              earlyStoppingThreshold: 0,
+              precision: 0,
+              quantization: 0,
+              gradientCheckpointing: false,
+              device: 0,
+              loggingSteps: 0,
+            },
+            evaluationMetrics: [],
+            name: '',
+            labels: {},
+          })
+        ).job;
+        const service: { step: number; tps: number; elapsed: number }[] = [];
+        for await (const r of client.streamJobProgress(
+          { jobId: job?.id as string, sinceSequence: 0n, historyOnly: false },
+          { deadline: new Date(Date.now() + 30 * 60_000) },
+        )) {
+          const e = r.event?.event;
+          if (e?.$case === 'progress')
+            service.push({ step: Number(e.value.step), tps: e.value.tokensPerSecond, elapsed: e.value.elapsedSeconds });
+          if (e?.$case === 'failed') throw new Error(`job failed: ${e.value.failure?.message}`);
+        }
+        const final = (await client.getFineTuneJob({ id: job?.id as string })).job;
+        if (final?.status !== JobStatus.SUCCEEDED) throw new Error(`job ended ${JobStatus[final?.status ?? 0]}`);
+
+        log('engine directly…');
+        const trainRows: TrainRow[] = [];
+        for await (const r of datasets.streamExamples(
+          {
+            datasetId: ds?.id as string,
+            split: DatasetSplit.TRAIN,
+            tokenizer: tok,
+            maxLength: 256,
+            shuffle: false,
+            epoch: 0,
+            startPosition: 0n,
+            limit: 0n,
+            includeText: false,
+          },
+          { deadline: new Date(Date.now() + 600_000) },
+        ))
+          if (r.example !== undefined) trainRows.push({ input_ids: r.example.inputIds, labels: r.example.labels });
+        const base = await loadModelDir(join(models, 'm'));
+        const applied = getMethod('lora').apply(
+          { config: base.config, weights: base.weights },
+          makeLoraConfig({ r: 8, loraAlpha: 16, targetModules: ['q_proj', 'v_proj'] }),
+          { seed: 42 },
+        );
+        const directRun = async () => {
+          const direct: { step: number; tps: number; elapsed: number }[] = [];
+          await train({
+            model: { config: base.config, weights: base.weights },
+            method: applied,
+            train: trainRows,
+            hyperparameters: { maxSteps: STEPS, lr: 2e-4, batchSize: BATCH, maxGradNorm: 1, seed: 42 },
+            padId: base.config.padTokenId ?? 0,
+            threads: THREADS,
+            callbacks: { onLog: (e) => direct.push({ step: e.step, tps: e.tokensPerSecond, elapsed: e.elapsedS }) },
+          });
+          return rate(direct);
+        };
+        const viaService = rate(service);
+        // The machine is shared and noisy: the engine runs twice (the first also warms what the service run
+        // warmed) and the better of the two is the reference, which errs against the service.
+        const viaEngine = Math.max(await directRun(), await directRun());
+        return {
+          steps: STEPS,
+          batch: BATCH,
+          service_tokens_per_s: Math.round(viaService),
+          engine_tokens_per_s: Math.round(viaEngine),
+          ratio: Number((viaService / viaEngine).toFixed(3)),
+        };
+      } finally {
+        tc.close();
+        dc.close();
+        await node.stop();
+        await trainer.stop();
+        await dataset.stop();
+      }
+    } finally {
+      await nats.stop();
+      await rm(tmp, { recursive: true, force: true });
+    }
+  },
+};
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const result = await trainerServiceBench.run((l) => process.stderr.write(`${l}\n`));
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
