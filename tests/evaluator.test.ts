@@ -329,6 +329,34 @@ describe('evaluator service', () => {
     expect(next.evaluations[0]?.id).toBe(baselineId);
   }, 40_000);
 
+  it('compares models side by side on the same examples', async () => {
+    const res = await client.compareAdapters({
+      models: [base, adapter],
+      datasetId: sentimentId,
+      split: DatasetSplit.ALL,
+      count: 3,
+      offset: 1n,
+    });
+    expect(res.samples.map((s) => s.index)).toEqual([1n, 2n, 3n]);
+    const adapterEval = (await client.getEvaluation({ id: adapterId })).evaluation;
+    const baseEval = (await client.getEvaluation({ id: baselineId })).evaluation;
+    for (const [i, s] of res.samples.entries()) {
+      expect(s.prompt).toBe(adapterEval?.samples[i + 1]?.prompt);
+      expect(s.outputs).toHaveLength(2);
+      for (const o of s.outputs) expect([' negative', ' positive']).toContain(o);
+      expect(s.outputs[1]).toBe(adapterEval?.samples[i + 1]?.output);
+      expect(s.losses[1]).toBeCloseTo(adapterEval?.samples[i + 1]?.loss ?? 0, 4);
+    }
+    expect(res.samples[0]?.losses[0]).toBeCloseTo(baseEval?.samples[1]?.loss ?? 0, 4);
+    expect(
+      (
+        await grpcCode(
+          client.compareAdapters({ models: [base], datasetId: sentimentId, split: 0, count: 1, offset: 0n }),
+        )
+      ).code,
+    ).toBe(Status.INVALID_ARGUMENT);
+  }, 30_000);
+
   it('computes generation metrics from greedy outputs, recorded as samples', async () => {
     const res = await evaluate(base, alpacaId, [Metric.EXACT_MATCH, Metric.TOKEN_F1, Metric.ROUGE_L, Metric.BLEU], {
       generation: { decoding: Decoding.GREEDY, maxNewTokens: 6, topK: 0, stop: [] },
@@ -681,6 +709,6 @@ describe('evaluator service', () => {
     const outside = await grpcCode(evaluate({ target: { $case: 'jobId', value: '../x' } }, sentimentId, [Metric.LOSS]));
     expect(outside.code).toBe(Status.INVALID_ARGUMENT);
     expect((await grpcCode(client.getEvaluation({ id: 'ev_nope' }))).code).toBe(Status.NOT_FOUND);
-    expect((await grpcCode(client.compareAdapters({} as never))).code).toBe(Status.UNIMPLEMENTED);
+    expect((await grpcCode(client.getArtifact({ id: 'ar_nope' }))).code).toBe(Status.NOT_FOUND);
   });
 });

@@ -16,6 +16,8 @@ import {
   type CancelEvaluationResponse,
   type CombineAdaptersRequest,
   type CombineAdaptersResponse,
+  type CompareAdaptersRequest,
+  type CompareAdaptersResponse,
   type Dataset,
   DatasetFormat,
   DatasetSplit,
@@ -45,6 +47,7 @@ import {
   Metric,
 } from '@tunemesh/proto';
 import { combineRpc } from './combine.js';
+import { compareRpc } from './compare.js';
 import { metricName } from './compute.js';
 import { type DatasetClient, readyDataset } from './examples.js';
 import { exportRpc } from './export.js';
@@ -220,6 +223,10 @@ export function evaluationHandlers(deps: HandlerDeps) {
 
     async mergeAdapter(req: MergeAdapterRequest): Promise<MergeAdapterResponse> {
       return { artifact: await mergeRpc(req, deps) };
+    },
+
+    async compareAdapters(req: CompareAdaptersRequest, ctx: { signal: AbortSignal }): Promise<CompareAdaptersResponse> {
+      return compareRpc(req, deps, ctx.signal);
     },
 
     async combineAdapters(req: CombineAdaptersRequest): Promise<CombineAdaptersResponse> {
