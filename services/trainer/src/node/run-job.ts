@@ -145,6 +145,7 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
   const art = jobArtefacts(ctx.artefactRoot, jobId);
   let step = 0;
   let lastCheckpoint = '';
+  let attempt = 0;
   try {
     const method = engineMethod(item.method);
     const hp = item.hyperparameters;
@@ -185,7 +186,7 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
     const reportedUpTo = Number(prevProgress?.step ?? 0n);
     const elapsedBefore = prevProgress?.elapsedSeconds ?? 0;
     const resumedStep = resumeFrom === undefined ? 0 : Number(/checkpoint-(\d+)$/.exec(resumeFrom)?.[1] ?? 0);
-    const attempt = (prevStarted?.attempt ?? 0) + 1;
+    attempt = (prevStarted?.attempt ?? 0) + 1;
     const counts = applied.countParams();
     const startedEvent = (sequence: bigint): JobEvent => ({
       $case: 'started',
@@ -334,7 +335,7 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
           baseModelId: item.baseModelId,
           datasetId: item.datasetId,
           method: METHOD_KIND_OF[item.method?.config?.$case ?? ''] ?? 0,
-          previousAttempts: 1,
+          previousAttempts: attempt,
           occurredAt: new Date(),
         },
       }));
