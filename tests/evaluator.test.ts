@@ -627,7 +627,20 @@ describe('evaluator service', () => {
         name: '',
       }),
     );
-    expect(ties.code).toBe(Status.UNIMPLEMENTED);
+    expect(ties.code).toBe(Status.INVALID_ARGUMENT);
+    expect(ties.details).toMatch(/ties needs a density/);
+    const tied = await client.combineAdapters({
+      adapters: [
+        { adapter, weight: 1 },
+        { adapter: twin, weight: 1 },
+      ],
+      combinationType: CombinationType.TIES,
+      density: 0.5,
+      svdRank: 0,
+      majoritySignMethod: 0,
+      name: '',
+    });
+    expect(tied.artifact?.kind).toBe(ArtifactKind.ADAPTER);
   }, 40_000);
 
   it('evaluates a completed job automatically (job.completed), with one baseline per base, dataset and metric', async () => {

@@ -1,5 +1,6 @@
 // CombineAdapters: several LoRA adapters of one base → a new adapter artefact (the engine's
-// combineLoraAdapters, PEFT's add_weighted_adapter rules), usable as ModelRef.artifact_id for evaluation,
+// combineLoraAdapters, PEFT's add_weighted_adapter rules: linear, cat, svd, ties, dare_linear, dare_ties,
+// magnitude_prune), usable as ModelRef.artifact_id for evaluation,
 // merging and export like any adapter.
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
@@ -11,13 +12,14 @@ import {
   loadPeftAdapter,
   savePeftAdapter,
 } from '@tunemesh/engine';
-import { FailedPreconditionError, InvalidArgumentError, NotImplementedError } from '@tunemesh/kit';
+import { FailedPreconditionError, InvalidArgumentError } from '@tunemesh/kit';
 import {
   type Artifact,
   ArtifactKind,
   CombinationType,
   type CombineAdaptersRequest,
   Dtype,
+  MajoritySignMethod,
   MethodKind,
 } from '@tunemesh/proto';
 import { type ModelPaths, type ResolvedModel, resolveModel } from './models.js';
@@ -27,6 +29,10 @@ const TYPES: Partial<Record<CombinationType, EngineCombination>> = {
   [CombinationType.LINEAR]: 'linear',
   [CombinationType.CAT]: 'cat',
   [CombinationType.SVD]: 'svd',
+  [CombinationType.TIES]: 'ties',
+  [CombinationType.DARE_LINEAR]: 'dare_linear',
+  [CombinationType.DARE_TIES]: 'dare_ties',
+  [CombinationType.MAGNITUDE_PRUNE]: 'magnitude_prune',
 };
 
 export async function combineRpc(
@@ -38,9 +44,9 @@ export async function combineRpc(
   }
   const type = TYPES[req.combinationType];
   if (!type) {
-    throw new NotImplementedError(
-      `combination ${CombinationType[req.combinationType]} is not built yet (issue 8); linear, cat and svd are`,
-    );
+    throw new InvalidArgumentError(`combination_type ${req.combinationType} is not a combination type`, {
+      field: 'combination_type',
+    });
   }
   if (req.adapters.length < 2) {
     throw new InvalidArgumentError('combine needs two or more adapters', { field: 'adapters' });
@@ -63,7 +69,13 @@ export async function combineRpc(
   try {
     combined = combineLoraAdapters(
       loaded.map((adapter, i) => ({ adapter, weight: req.adapters[i]?.weight ?? 1 })),
-      { type, ...(req.svdRank > 0 && { svdRank: req.svdRank }) },
+      {
+        type,
+        ...(req.svdRank > 0 && { svdRank: req.svdRank }),
+        ...(req.density !== undefined && { density: req.density }),
+        ...(req.seed !== undefined && { seed: req.seed }),
+        majoritySign: req.majoritySignMethod === MajoritySignMethod.FREQUENCY ? 'frequency' : 'total',
+      },
     );
   } catch (err) {
     if (err instanceof CombineError) {

@@ -3,14 +3,19 @@
 //   cat:    ranks add; A = concat(wᵢsᵢ·Aᵢ) along rank, B = concat(Bᵢ), so BA = Σ wᵢsᵢ·BᵢAᵢ exactly.
 //   svd:    ΔW = Σ wᵢsᵢ·BᵢAᵢ, truncated to the new rank: B = U·diag(S), A = Vᵀ.
 // The result has lora_alpha = r (scaling 1), as PEFT writes it, so its deltas are exactly B·A.
+
+import { seededRandom } from '../data/batches.js';
 import type { LoadedPeftAdapter, PeftAdapter } from '../io/peft-adapter.js';
 import { type LoraAdapterConfig, loraScale } from '../io/peft-config.js';
 import { formatPeftKey } from '../io/peft-keys.js';
 import type { TensorData } from '../onnx/ir.js';
 import { CombineError } from './errors.js';
 import { svd } from './svd.js';
+import { type MajoritySign, magnitudePrune, randomPrune, taskArithmetic, tiesMerge } from './task-arithmetic.js';
 
-export type CombinationType = 'linear' | 'cat' | 'svd';
+export type CombinationType = 'linear' | 'cat' | 'svd' | 'ties' | 'dare_linear' | 'dare_ties' | 'magnitude_prune';
+
+const TASK_ARITHMETIC: readonly CombinationType[] = ['ties', 'dare_linear', 'dare_ties', 'magnitude_prune'];
 
 export interface WeightedLora {
   readonly adapter: LoadedPeftAdapter;
@@ -21,6 +26,12 @@ export interface CombineOptions {
   readonly type: CombinationType;
   /** svd: rank of the result; default the largest input rank (PEFT's default). */
   readonly svdRank?: number;
+  /** ties, dare_*, magnitude_prune: fraction of values kept, in (0, 1]. */
+  readonly density?: number;
+  /** ties, dare_ties: how the sign vote is taken. Default 'total'. */
+  readonly majoritySign?: MajoritySign;
+  /** dare_*: seed of the random drop. Default 42. */
+  readonly seed?: number;
 }
 
 interface ModuleFactors {
@@ -101,13 +112,20 @@ export function combineLoraAdapters(inputs: readonly WeightedLora[], opts: Combi
   const modules = [...new Set(all.flatMap((f) => [...f.keys()]))].sort();
   const ranks = all.map((f) => Math.max(...[...f.values()].map((m) => m.r)));
   let newRank: number;
-  if (opts.type === 'linear') {
+  const sameRank = opts.type === 'linear' || TASK_ARITHMETIC.includes(opts.type);
+  if (TASK_ARITHMETIC.includes(opts.type)) {
+    const density = opts.density;
+    if (density === undefined || !(density > 0 && density <= 1)) {
+      throw new CombineError('bad_option', `${opts.type} needs a density in (0, 1], got ${density}`);
+    }
+  }
+  if (sameRank) {
     for (const [i, f] of all.entries()) {
       for (const [mod, m] of f) {
         if (m.r !== ranks[0]) {
           throw new CombineError(
             'rank_mismatch',
-            `linear combination needs equal ranks: adapter ${i} has rank ${m.r} at ${mod}, adapter 0 has ${ranks[0]}`,
+            `${opts.type} combination needs equal ranks: adapter ${i} has rank ${m.r} at ${mod}, adapter 0 has ${ranks[0]}`,
           );
         }
       }
@@ -126,9 +144,38 @@ export function combineLoraAdapters(inputs: readonly WeightedLora[], opts: Combi
     const present = all.map((f) => f.get(mod));
     const first = present.find((m) => m !== undefined) as ModuleFactors;
     const { in: nIn, out: nOut } = first;
-    const a = new Float32Array(newRank * nIn);
-    const b = new Float32Array(nOut * newRank);
-    if (opts.type === 'linear') {
+    let a: Float32Array = new Float32Array(newRank * nIn);
+    let b: Float32Array = new Float32Array(nOut * newRank);
+    if (TASK_ARITHMETIC.includes(opts.type)) {
+      const used = present.flatMap((m, i) => (m ? [{ m, i }] : []));
+      const weights = used.map(({ m, i }) => {
+        const ws = inputs[i]!.weight * m.scale;
+        if (ws < 0)
+          throw new CombineError('bad_option', `${opts.type} needs weight·scaling >= 0; adapter ${i} has ${ws}`);
+        return Math.sqrt(ws);
+      });
+      const random = seededRandom(opts.seed ?? 42);
+      const density = opts.density as number;
+      const merge = (tensors: Float32Array[]): Float32Array => {
+        if (opts.type === 'magnitude_prune')
+          return taskArithmetic(
+            tensors.map((t) => magnitudePrune(t, density)),
+            weights,
+          );
+        if (opts.type === 'ties')
+          return tiesMerge(
+            tensors.map((t) => magnitudePrune(t, density)),
+            weights,
+            opts.majoritySign ?? 'total',
+          );
+        const dropped = tensors.map((t) => randomPrune(t, density, random));
+        return opts.type === 'dare_linear'
+          ? taskArithmetic(dropped, weights)
+          : tiesMerge(dropped, weights, opts.majoritySign ?? 'total');
+      };
+      a = merge(used.map(({ m }) => m.a));
+      b = merge(used.map(({ m }) => m.b));
+    } else if (opts.type === 'linear') {
       present.forEach((m, i) => {
         if (!m) return;
         const ws = inputs[i]!.weight * m.scale;
