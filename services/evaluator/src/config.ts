@@ -12,7 +12,7 @@ const pathList = z.string().transform((s) =>
 
 /**
  * Environment variables of the evaluator service; see serviceConfigSpec for the shared ones (PORT, NATS_URL, ...).
- * EVALUATOR_STORE_DIR holds the SQLite file. A base_model_id names a model directory inside
+ * EVALUATOR_STORE_DIR holds the artefacts and the SQLite file (unless EVALUATOR_DATABASE_URL names PostgreSQL). A base_model_id names a model directory inside
  * EVALUATOR_MODEL_ROOTS; a job_id names `<EVALUATOR_ADAPTER_ROOT>/<job_id>`, a PEFT adapter directory (the
  * trainer's final adapter), whose base_model_name_or_path names its base inside the model roots.
  */
@@ -20,6 +20,21 @@ export const evaluatorConfigSpec = {
   ...serviceConfigSpec(50053),
   storeDir: envVar('EVALUATOR_STORE_DIR', z.string().min(1), 'a directory path', join(tmpdir(), 'tunemesh-evaluator')),
   // Empty defaults are written ' ' because loadConfig treats '' as unset; the parsers trim them away.
+  databaseUrl: envVar(
+    'EVALUATOR_DATABASE_URL',
+    z.string().regex(/^(postgres(ql)?:\/\/.*|sqlite)$/),
+    'a postgres:// URL, or "sqlite" for the embedded database',
+    'sqlite',
+  ),
+  databaseSchema: envVar(
+    'EVALUATOR_DATABASE_SCHEMA',
+    z
+      .string()
+      .transform((s) => s.trim())
+      .pipe(z.string().regex(/^([a-z_][a-z0-9_]*)?$/)),
+    'a lowercase schema name',
+    ' ',
+  ),
   modelRoots: envVar('EVALUATOR_MODEL_ROOTS', pathList, 'comma-separated directories holding base models', ' '),
   adapterRoot: envVar(
     'EVALUATOR_ADAPTER_ROOT',

@@ -32,7 +32,15 @@ export const EVALUATOR_WORKERS_CONSUMER = 'evaluator-workers';
 export async function start(config: EvaluatorConfig, options: { logger?: Logger } = {}): Promise<MeshServiceHandle> {
   const logger = options.logger ?? createLogger('evaluator', config.logLevel);
   await mkdir(config.storeDir, { recursive: true });
-  const db = await openEvaluatorDb(join(config.storeDir, 'evaluator.sqlite'));
+  const db = await openEvaluatorDb(
+    config.databaseUrl === 'sqlite'
+      ? { kind: 'sqlite', path: join(config.storeDir, 'evaluator.sqlite') }
+      : {
+          kind: 'postgres',
+          url: config.databaseUrl,
+          ...(config.databaseSchema !== '' && { schema: config.databaseSchema }),
+        },
+  );
   const records = new EvaluationRecords(db);
   const artifacts = new ArtifactRecords(db);
   const channel = openChannel(config.datasetAddress);

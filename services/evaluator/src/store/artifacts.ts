@@ -10,21 +10,29 @@ export class ArtifactRecords {
   constructor(private readonly db: Kysely<EvaluatorDb>) {}
 
   async insert(a: Artifact): Promise<void> {
-    const next = await this.db
-      .selectFrom('artifacts')
-      .select((eb) => eb.fn.max('seq').as('m'))
-      .executeTakeFirst();
-    await this.db
-      .insertInto('artifacts')
-      .values({
-        id: a.id,
-        seq: Number(next?.m ?? 0) + 1,
-        kind: a.kind,
-        base_model_id: a.baseModelId,
-        body_json: JSON.stringify(Artifact.toJSON(a)),
-        created_at: (a.createdAt ?? new Date()).toISOString(),
-      })
-      .execute();
+    // seq is max+1; two inserts racing for the same value collide on its unique index, and the loser retries.
+    for (let attempt = 0; ; attempt++) {
+      const next = await this.db
+        .selectFrom('artifacts')
+        .select((eb) => eb.fn.max('seq').as('m'))
+        .executeTakeFirst();
+      try {
+        await this.db
+          .insertInto('artifacts')
+          .values({
+            id: a.id,
+            seq: Number(next?.m ?? 0) + 1,
+            kind: a.kind,
+            base_model_id: a.baseModelId,
+            body_json: JSON.stringify(Artifact.toJSON(a)),
+            created_at: (a.createdAt ?? new Date()).toISOString(),
+          })
+          .execute();
+        return;
+      } catch (err) {
+        if (attempt >= 4 || (await this.get(a.id)) !== undefined) throw err;
+      }
+    }
   }
 
   async get(id: string): Promise<Artifact | undefined> {

@@ -41,14 +41,22 @@ export class EvaluationRecords {
   constructor(private readonly db: Kysely<EvaluatorDb>) {}
 
   async insert(e: Evaluation, idempotencyKey: string | null): Promise<void> {
-    const next = await this.db
-      .selectFrom('evaluations')
-      .select((eb) => eb.fn.max('seq').as('m'))
-      .executeTakeFirst();
-    await this.db
-      .insertInto('evaluations')
-      .values({ ...toRow(e, idempotencyKey), seq: Number(next?.m ?? 0) + 1 })
-      .execute();
+    // seq is max+1; two inserts racing for the same value collide on its unique index, and the loser retries.
+    for (let attempt = 0; ; attempt++) {
+      const next = await this.db
+        .selectFrom('evaluations')
+        .select((eb) => eb.fn.max('seq').as('m'))
+        .executeTakeFirst();
+      try {
+        await this.db
+          .insertInto('evaluations')
+          .values({ ...toRow(e, idempotencyKey), seq: Number(next?.m ?? 0) + 1 })
+          .execute();
+        return;
+      } catch (err) {
+        if (attempt >= 4 || (await this.get(e.id)) !== undefined) throw err;
+      }
+    }
   }
 
   async update(e: Evaluation): Promise<void> {
