@@ -592,6 +592,7 @@ describe('evaluator service', () => {
     });
     expect(artifact?.kind).toBe(ArtifactKind.ADAPTER);
     expect(artifact?.baseModelId).toBe('tiny-gpt2');
+    expect(artifact?.location?.sha256).toMatch(/^[0-9a-f]{64}$/);
     const ref: ModelRef = { target: { $case: 'artifactId', value: artifact?.id ?? '' } };
     const ce = await until((await evaluate(ref, sentimentId, [Metric.LOSS], { maxExamples: 8n })).evaluation?.id ?? '');
     const ae = await until(

@@ -22,6 +22,7 @@ import {
   MajoritySignMethod,
   MethodKind,
 } from '@tunemesh/proto';
+import { dirStats } from './export.js';
 import { type ModelPaths, type ResolvedModel, resolveModel } from './models.js';
 import type { ArtifactRecords } from './store/artifacts.js';
 
@@ -97,7 +98,7 @@ export async function combineRpc(
       sources: req.adapters.flatMap((w) => (w.adapter ? [w.adapter] : [])),
       method: MethodKind.LORA,
       dtype: Dtype.F32,
-      location: { path: outDir, sizeBytes: 0n, sha256: '' },
+      location: { path: outDir, ...(await dirStats(outDir, 'adapter_model.safetensors')) },
       createdAt: new Date(),
     };
     await deps.artifacts.insert(artifact);

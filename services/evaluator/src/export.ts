@@ -50,7 +50,8 @@ async function smoke(dir: string, prompt: string): Promise<SmokeGeneration> {
   }
 }
 
-async function dirStats(dir: string, main: string): Promise<{ sizeBytes: bigint; sha256: string }> {
+/** Total size of a flat artefact directory and the SHA-256 of its main file. */
+export async function dirStats(dir: string, main: string): Promise<{ sizeBytes: bigint; sha256: string }> {
   let sizeBytes = 0n;
   for (const f of await readdir(dir)) sizeBytes += BigInt((await stat(join(dir, f))).size);
   const sha256 = createHash('sha256')
