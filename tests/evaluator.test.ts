@@ -423,7 +423,27 @@ describe('evaluator service', () => {
       });
       expect(cut.text).toBe(res.text.slice(0, res.text.indexOf(stop)));
       expect(cut.finishReason).toBe(FinishReason.STOP_SEQUENCE);
+      const parts: string[] = [];
+      for await (const m of client.streamGenerate({
+        model: base,
+        input: { $case: 'prompt', value: prompt },
+        generation: { decoding: Decoding.GREEDY, maxNewTokens: 8, topK: 0, stop: [stop] },
+      }))
+        parts.push(m.delta);
+      expect(parts.join('')).toBe(cut.text);
     }
+    // Streamed: the deltas add up to the same text, and the last message carries the totals.
+    const streamed: { delta: string; summary?: { text: string; completionTokens: number } }[] = [];
+    for await (const m of client.streamGenerate({
+      model: base,
+      input: { $case: 'prompt', value: prompt },
+      generation: { decoding: Decoding.GREEDY, maxNewTokens: 8, topK: 0, stop: [] },
+    }))
+      streamed.push(m);
+    expect(streamed.map((m) => m.delta).join('')).toBe(res.text);
+    expect(streamed.at(-1)?.summary?.text).toBe(res.text);
+    expect(streamed.at(-1)?.summary?.completionTokens).toBe(res.completionTokens);
+    expect(streamed.slice(0, -1).every((m) => m.summary === undefined)).toBe(true);
     const chat = () =>
       client.generate({
         model: { target: { $case: 'baseModelId', value: 'tiny-qwen2' } },

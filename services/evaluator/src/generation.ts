@@ -1,6 +1,14 @@
 // GenerationConfig (proto) → the engine's generate options, and the Generate RPC: a prompt or chat messages
 // through base, adapter or merged model. Shared by generation metrics so both honour the same settings.
-import { type GenerateOptions, generate, loadTokenizer, openModel, type Tokenizer } from '@tunemesh/engine';
+import {
+  type GenerateOptions,
+  generate,
+  type InferenceModel,
+  loadTokenizer,
+  openModel,
+  streamGenerate,
+  type Tokenizer,
+} from '@tunemesh/engine';
 import { InvalidArgumentError } from '@tunemesh/kit';
 import {
   ChatRole,
@@ -9,6 +17,8 @@ import {
   type GenerateRequest,
   type GenerateResponse,
   type GenerationConfig,
+  type StreamGenerateRequest,
+  type StreamGenerateResponse,
 } from '@tunemesh/proto';
 import { type ModelPaths, resolveModel } from './models.js';
 
@@ -67,11 +77,22 @@ const ROLES: Partial<Record<ChatRole, 'system' | 'user' | 'assistant'>> = {
   [ChatRole.ASSISTANT]: 'assistant',
 };
 
-export async function generateRpc(req: GenerateRequest, paths: ModelPaths): Promise<GenerateResponse> {
+interface Prepared {
+  readonly tokenizer: Tokenizer;
+  readonly opts: ReturnType<typeof generateOptions>;
+  readonly promptIds: number[];
+  readonly model: InferenceModel;
+  /** max_new_tokens, lowered to fit the model's positions. */
+  readonly maxNewTokens: number;
+  readonly clamped: boolean;
+}
+
+/** Checks the request, renders and tokenises the input, and opens the model (release it after use). */
+async function prepare(req: GenerateRequest | StreamGenerateRequest, paths: ModelPaths): Promise<Prepared> {
   const input = req.input;
   if (!input) throw new InvalidArgumentError('exactly one of prompt or chat is required', { field: 'input' });
   const resolved = await resolveModel(req.model, paths);
-  const tokenizer = await loadTokenizer(resolved.baseDir);
+  const tokenizer = await loadTokenizer(resolved.tokenizerDir);
   const opts = generateOptions(req.generation, tokenizer);
   let promptIds: number[];
   if (input.$case === 'prompt') {
@@ -92,44 +113,118 @@ export async function generateRpc(req: GenerateRequest, paths: ModelPaths): Prom
     threads: 1,
     ...(resolved.adapterDir && { adapterDir: resolved.adapterDir }),
   });
-  try {
-    let maxNewTokens = opts.maxNewTokens;
-    let clamped = false;
-    if (model.maxPositions !== undefined) {
-      const room = model.maxPositions - promptIds.length;
-      if (room <= 0) {
-        throw new InvalidArgumentError(
-          `the prompt has ${promptIds.length} tokens; the model has ${model.maxPositions} positions`,
-          { field: input.$case },
-        );
-      }
-      if (room < maxNewTokens) {
-        maxNewTokens = room;
-        clamped = true;
-      }
+  let maxNewTokens = opts.maxNewTokens;
+  let clamped = false;
+  if (model.maxPositions !== undefined) {
+    const room = model.maxPositions - promptIds.length;
+    if (room <= 0) {
+      await model.release();
+      throw new InvalidArgumentError(
+        `the prompt has ${promptIds.length} tokens; the model has ${model.maxPositions} positions`,
+        { field: input.$case },
+      );
     }
+    if (room < maxNewTokens) {
+      maxNewTokens = room;
+      clamped = true;
+    }
+  }
+  return { tokenizer, opts, promptIds, model, maxNewTokens, clamped };
+}
+
+function finish(p: Prepared, stopped: boolean, eos: boolean): FinishReason {
+  if (stopped) return FinishReason.STOP_SEQUENCE;
+  if (eos) return FinishReason.EOS;
+  return p.clamped ? FinishReason.CONTEXT_LENGTH : FinishReason.LENGTH;
+}
+
+export async function generateRpc(req: GenerateRequest, paths: ModelPaths): Promise<GenerateResponse> {
+  const p = await prepare(req, paths);
+  try {
     const t0 = performance.now();
-    const [gen] = await generate(await model.decoder(), [promptIds], { ...opts, maxNewTokens });
+    const [gen] = await generate(await p.model.decoder(), [p.promptIds], { ...p.opts, maxNewTokens: p.maxNewTokens });
     const seconds = (performance.now() - t0) / 1000;
     const ids = gen?.ids ?? [];
-    const eos = gen?.finishReason === 'stop';
-    const decoded = tokenizer.decode(ids, { skipSpecialTokens: true });
-    const cut = cutAtStop(decoded, req.generation?.stop ?? []);
-    const finishReason = cut.stopped
-      ? FinishReason.STOP_SEQUENCE
-      : eos
-        ? FinishReason.EOS
-        : clamped
-          ? FinishReason.CONTEXT_LENGTH
-          : FinishReason.LENGTH;
+    const cut = cutAtStop(p.tokenizer.decode(ids, { skipSpecialTokens: true }), req.generation?.stop ?? []);
     return {
       text: cut.text,
-      finishReason,
-      promptTokens: promptIds.length,
+      finishReason: finish(p, cut.stopped, gen?.finishReason === 'stop'),
+      promptTokens: p.promptIds.length,
       completionTokens: ids.length,
       tokensPerSecond: seconds > 0 ? ids.length / seconds : 0,
     };
   } finally {
-    await model.release();
+    await p.model.release();
+  }
+}
+
+/** Characters at the end of `text` that could begin a stop string: held back until the next token decides. */
+function heldBack(text: string, stops: readonly string[]): number {
+  let hold = 0;
+  for (const s of stops) {
+    for (let k = Math.min(s.length - 1, text.length); k > hold; k--) {
+      if (s.startsWith(text.slice(text.length - k))) {
+        hold = k;
+        break;
+      }
+    }
+  }
+  return hold;
+}
+
+/**
+ * StreamGenerate: text deltas as tokens are produced (KV cache, one decode step per token). A delta never
+ * ends inside a multi-byte character (decode gives U+FFFD there) nor with the start of a stop string.
+ */
+export async function* streamGenerateRpc(
+  req: StreamGenerateRequest,
+  paths: ModelPaths,
+  signal: AbortSignal,
+): AsyncGenerator<StreamGenerateResponse> {
+  const p = await prepare(req, paths);
+  try {
+    const stops = req.generation?.stop ?? [];
+    const t0 = performance.now();
+    const ids: number[] = [];
+    let emitted = '';
+    let stopped = false;
+    let eos = false;
+    let text = '';
+    const decoder = await p.model.decoder();
+    for await (const token of streamGenerate(decoder, p.promptIds, {
+      ...p.opts,
+      maxNewTokens: p.maxNewTokens,
+      signal,
+    })) {
+      ids.push(token);
+      eos = p.opts.stopTokens?.includes(token) ?? false;
+      text = p.tokenizer.decode(ids, { skipSpecialTokens: true });
+      const cut = cutAtStop(text, stops);
+      if (cut.stopped) {
+        text = cut.text;
+        stopped = true;
+        break;
+      }
+      let safe = text.replace(/\uFFFD+$/, '');
+      safe = safe.slice(0, safe.length - heldBack(safe, stops));
+      if (safe.length > emitted.length && safe.startsWith(emitted)) {
+        yield { delta: safe.slice(emitted.length) };
+        emitted = safe;
+      }
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const rest = text.startsWith(emitted) ? text.slice(emitted.length) : '';
+    yield {
+      delta: rest,
+      summary: {
+        text,
+        finishReason: finish(p, stopped, eos && !stopped),
+        promptTokens: p.promptIds.length,
+        completionTokens: ids.length,
+        tokensPerSecond: seconds > 0 ? ids.length / seconds : 0,
+      },
+    };
+  } finally {
+    await p.model.release();
   }
 }

@@ -45,13 +45,15 @@ import {
   type MergeAdapterResponse,
   MethodKind,
   Metric,
+  type StreamGenerateRequest,
+  type StreamGenerateResponse,
 } from '@tunemesh/proto';
 import { combineRpc } from './combine.js';
 import { compareRpc } from './compare.js';
 import { metricName } from './compute.js';
 import { type DatasetClient, readyDataset } from './examples.js';
 import { exportRpc } from './export.js';
-import { generateOptions, generateRpc } from './generation.js';
+import { generateOptions, generateRpc, streamGenerateRpc } from './generation.js';
 import { type EvaluationJobs, isTerminal } from './jobs.js';
 import { mergeRpc } from './merge.js';
 import { type ModelPaths, type ResolvedModel, resolveModel } from './models.js';
@@ -262,6 +264,9 @@ export function evaluationHandlers(deps: HandlerDeps) {
         page: { nextPageToken: rows.length > size ? String(page[page.length - 1]?.seq) : '' },
       };
     },
+
+    streamGenerate: (req: StreamGenerateRequest, ctx: { signal: AbortSignal }): AsyncIterable<StreamGenerateResponse> =>
+      streamGenerateRpc(req, deps.paths, ctx.signal),
 
     generate: (req: GenerateRequest): Promise<GenerateResponse> => generateRpc(req, deps.paths),
 

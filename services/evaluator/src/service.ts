@@ -1,7 +1,7 @@
 // The evaluator service: evaluations as jobs (EvaluateAdapter, GetEvaluation, ListEvaluations,
 // CancelEvaluation), the leaderboard, CompareAdapters, MergeAdapter, CombineAdapters (linear/cat/svd),
-// ExportModel, Generate and the artefact RPCs, stored in its own SQLite tables, with eval.<id>.* events on
-// NATS and automatic evaluation after job.completed. StreamGenerate still answers UNIMPLEMENTED naming issue 8.
+// ExportModel, Generate, StreamGenerate and the artefact RPCs, stored in its own SQLite tables, with eval.<id>.* events on
+// NATS and automatic evaluation after job.completed. Every RPC of the proto is served.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {

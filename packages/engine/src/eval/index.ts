@@ -12,6 +12,7 @@ export {
 } from './label-words.js';
 export { lcsLength, type RougeLScore, rougeL, rougeLOne, rougeLPair } from './rouge-l.js';
 export { type RowScore, type RowScoreOptions, scoreRows } from './row-scores.js';
+export { streamGenerate } from './stream-generate.js';
 export {
   type GenerativeMetric,
   METRIC_TASKS,
