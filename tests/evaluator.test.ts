@@ -107,6 +107,8 @@ beforeAll(async () => {
   await cp(join(fixtures, 'adapters/tiny-qwen2-prompt'), join(tmp, 'adapters/job-prompt'), { recursive: true });
   await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), join(tmp, 'adapters/job-1b'), { recursive: true });
   await cp(join(fixtures, 'adapters/tiny-qwen2-lora'), join(tmp, 'adapters/job-q'), { recursive: true });
+  // The trainer's artefact layout: <root>/jobs/<job id>/adapter.
+  await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), join(tmp, 'adapters/jobs/job-t/adapter'), { recursive: true });
   const common = { HOST: '127.0.0.1', PORT: '0', NATS_URL: nats.url, LOG_LEVEL: 'silent' };
   dataset = await startDataset(
     loadDatasetConfig({
@@ -327,6 +329,16 @@ describe('evaluator service', () => {
       baseModelId: '',
     });
     expect(next.evaluations[0]?.id).toBe(baselineId);
+    const trainerLayout = await evaluate(
+      { target: { $case: 'jobId', value: 'job-t' } },
+      sentimentId,
+      [Metric.PERPLEXITY],
+      {
+        maxExamples: 2n,
+      },
+    );
+    expect(trainerLayout.evaluation?.baseModelId).toBe('tiny-gpt2');
+    expect((await until(trainerLayout.evaluation?.id ?? '')).status).toBe(EvaluationStatus.SUCCEEDED);
   }, 40_000);
 
   it('compares models side by side on the same examples', async () => {

@@ -13,8 +13,8 @@ const pathList = z.string().transform((s) =>
 /**
  * Environment variables of the evaluator service; see serviceConfigSpec for the shared ones (PORT, NATS_URL, ...).
  * EVALUATOR_STORE_DIR holds the artefacts and the SQLite file (unless EVALUATOR_DATABASE_URL names PostgreSQL). A base_model_id names a model directory inside
- * EVALUATOR_MODEL_ROOTS; a job_id names `<EVALUATOR_ADAPTER_ROOT>/<job_id>`, a PEFT adapter directory (the
- * trainer's final adapter), whose base_model_name_or_path names its base inside the model roots.
+ * EVALUATOR_MODEL_ROOTS; a job_id names `<EVALUATOR_ADAPTER_ROOT>/<job_id>` or, in the trainer's artefact
+ * layout, `<EVALUATOR_ADAPTER_ROOT>/jobs/<job_id>/adapter`: a PEFT adapter directory (the job's final adapter), whose base_model_name_or_path names its base inside the model roots.
  */
 export const evaluatorConfigSpec = {
   ...serviceConfigSpec(50053),

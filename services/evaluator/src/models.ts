@@ -82,7 +82,12 @@ export async function resolveModel(ref: ModelRef | undefined, paths: ModelPaths)
           field: 'model.job_id',
         });
       }
-      return jobAdapter(t.value, join(paths.adapterRoot, t.value), paths);
+      // Either <root>/<job id> or the trainer's artefact layout <root>/jobs/<job id>/adapter, so the trainer's
+      // store can be the adapter root as it is.
+      const flat = join(paths.adapterRoot, t.value);
+      const trainer = join(paths.adapterRoot, 'jobs', t.value, 'adapter');
+      const dir = (await isDir(flat)) || !(await isDir(trainer)) ? flat : trainer;
+      return jobAdapter(t.value, dir, paths);
     }
     case 'artifactId': {
       const a = await paths.artifact?.(t.value);
