@@ -18,3 +18,4 @@ export * from './nats/streams.js';
 export * from './process.js';
 export * from './service.js';
 export * from './telemetry.js';
+export * from './paths.js';
