@@ -4,7 +4,7 @@ PNPM_VERSION := 10.34.8
 export ONNXRUNTIME_NODE_INSTALL ?= skip
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup install build proto proto-check lint test test-unit demo up clean bench
+.PHONY: setup install build proto proto-check lint typecheck test demo up clean bench
 
 setup:
 	@bash scripts/setup.sh $(PNPM_VERSION)
@@ -26,7 +26,11 @@ proto-check: proto
 lint: setup
 	pnpm exec biome check .
 
-test: build
+# Typecheck everything the build does not compile (tests, bench), then run every test against the sources.
+typecheck: setup
+	pnpm exec tsc -p tsconfig.json --noEmit
+
+test: build typecheck
 	pnpm exec vitest run
 
 demo: build

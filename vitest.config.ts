@@ -4,9 +4,16 @@ import { defineConfig } from 'vitest/config';
 // needed first.
 export default defineConfig({
   resolve: { conditions: ['tunemesh-source', 'import', 'module', 'node', 'default'] },
-  ssr: { resolve: { conditions: ['tunemesh-source', 'import', 'node', 'default'], externalConditions: ['tunemesh-source'] } },
+  ssr: {
+    resolve: { conditions: ['tunemesh-source', 'import', 'node', 'default'], externalConditions: ['tunemesh-source'] },
+  },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'proto/src/**/*.test.ts', 'tests/**/*.test.ts'],
+    include: [
+      'packages/*/src/**/*.test.ts',
+      'services/*/src/**/*.test.ts',
+      'proto/src/**/*.test.ts',
+      'tests/**/*.test.ts',
+    ],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -45,7 +45,7 @@ async function writeChatFile(path: string, n: number): Promise<void> {
       messages.push({ role: 'assistant', content: `${sentence(10, 40)}. (${i}.${t})` });
     }
     const line = `${JSON.stringify({ messages })}\n`;
-    if (!out.write(line)) await new Promise((r) => out.once('drain', r));
+    if (!out.write(line)) await new Promise<void>((r) => out.once('drain', () => r()));
   }
   await new Promise<void>((r, j) => out.end((e?: Error | null) => (e ? j(e) : r())));
 }

@@ -15,7 +15,7 @@ export * from './nats/events.js';
 export * from './nats/local-server.js';
 export * from './nats/mesh-streams.js';
 export * from './nats/streams.js';
+export * from './paths.js';
 export * from './process.js';
 export * from './service.js';
 export * from './telemetry.js';
-export * from './paths.js';

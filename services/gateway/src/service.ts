@@ -109,6 +109,7 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
 
   const httpServer = createServer();
   const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });
+  // biome-ignore lint/correctness/useHookAtTopLevel: graphql-ws's useServer is not a React hook
   const wsServerCleanup = useServer<Record<string, unknown>, Record<string, unknown>>(
     {
       schema,

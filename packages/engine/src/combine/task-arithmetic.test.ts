@@ -67,7 +67,7 @@ describe('combination types on adapters', async () => {
     const a = combineLoraAdapters(inputs, { type: 'dare_ties', density: 0.5, seed: 3 });
     const b = combineLoraAdapters(inputs, { type: 'dare_ties', density: 0.5, seed: 3 });
     for (const [k, t] of a.tensors)
-      expect([...(t.data as Float32Array)]).toEqual([...(b.tensors.get(k)?.data as Float32Array)]);
+      expect([...(t.data as Float32Array)]).toEqual([...(b.tensors.get(k) as { data: Float32Array }).data]);
     expect(() => combineLoraAdapters(inputs, { type: 'ties' })).toThrow(/needs a density in \(0, 1\]/);
     expect(() =>
       combineLoraAdapters([{ adapter: one, weight: -1 }, inputs[1]!], { type: 'ties', density: 0.5 }),

@@ -75,7 +75,7 @@ describe('classifyByLabelWords', () => {
     });
     const one = await scoreRows(session, scoring, { padId: 0, batchSize: 1 });
     const all = await scoreRows(session, scoring, { padId: 0, batchSize: 5 });
-    one.forEach((s, i) => expect(all[i]!.logProb).toBeCloseTo(s.logProb, 4));
+    for (const [i, s] of one.entries()) expect(all[i]!.logProb).toBeCloseTo(s.logProb, 4);
   });
 
   it('refuses label words that tokenise to nothing and rows without labels', async () => {

@@ -93,14 +93,21 @@ export class GraphBuilder {
   output(value: Value, name?: string): Value {
     let out = value;
     if (name !== undefined && name !== value.name) {
-      [out] = this.op('Identity', [value], {}, { names: [name], dtypes: [value.dtype], shapes: [value.shape] }) as [Value];
+      [out] = this.op('Identity', [value], {}, { names: [name], dtypes: [value.dtype], shapes: [value.shape] }) as [
+        Value,
+      ];
     }
     this.outputs.push(out);
     return out;
   }
 
   /** Adds one node and returns its outputs. `null` inputs are omitted optional inputs. */
-  op(opType: string, inputs: readonly (Value | null)[], attrs: Record<string, Attr> = {}, opts: OpOptions = {}): Value[] {
+  op(
+    opType: string,
+    inputs: readonly (Value | null)[],
+    attrs: Record<string, Attr> = {},
+    opts: OpOptions = {},
+  ): Value[] {
     for (const v of inputs) {
       if (v !== null && !this.values.has(v.name)) {
         throw new GraphBuildError(`${opType}: input '${v.name}' is not defined in graph '${this.name}'`);
@@ -129,7 +136,12 @@ export class GraphBuilder {
   }
 
   /** Single-output shorthand for op(). */
-  op1(opType: string, inputs: readonly (Value | null)[], attrs: Record<string, Attr> = {}, opts: OpOptions = {}): Value {
+  op1(
+    opType: string,
+    inputs: readonly (Value | null)[],
+    attrs: Record<string, Attr> = {},
+    opts: OpOptions = {},
+  ): Value {
     const [v] = this.op(opType, inputs, attrs, { ...opts, outputs: 1 });
     return v as Value;
   }

@@ -162,7 +162,12 @@ describe('checkpoints and resume', () => {
           hyperparameters: hp,
           outputDir: dir,
           resumeFrom: ck,
-        }).catch((e: unknown) => e as TrainError);
+        }).then(
+          (): TrainError => {
+            throw new Error('expected this run to fail');
+          },
+          (e: unknown) => e as TrainError,
+        );
       const other = await localLora(adapterDir('tiny-qwen2-lora-zeroB'));
       const e1 = await resume({ method: other });
       expect(e1).toBeInstanceOf(CheckpointMismatchError);
@@ -177,7 +182,12 @@ describe('checkpoints and resume', () => {
         hyperparameters: { ...hp, seed: 8 },
         outputDir: dir,
         resumeFrom: ck,
-      }).catch((e: unknown) => e as CheckpointMismatchError);
+      }).then(
+        (): CheckpointMismatchError => {
+          throw new Error('expected this run to fail');
+        },
+        (e: unknown) => e as CheckpointMismatchError,
+      );
       expect(e4.field).toBe('data_order');
       expect(e4.message).toMatch(/seed was 7/);
       const e3 = await resume({ m: await fixtureModel('tiny-llama') });
@@ -191,7 +201,12 @@ describe('checkpoints and resume', () => {
           hyperparameters: hp,
           outputDir: dir,
           resumeFrom: bad,
-        }).catch((x: unknown) => x as TrainError);
+        }).then(
+          (): TrainError => {
+            throw new Error('expected this run to fail');
+          },
+          (x: unknown) => x as TrainError,
+        );
         expect(e.code).toBe('bad_checkpoint');
       }
     });

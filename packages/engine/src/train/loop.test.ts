@@ -150,7 +150,10 @@ describe('training loop', () => {
   it('refuses bad input with typed errors', async () => {
     const m = await lora();
     const run = (hp: Partial<Hyperparameters>, data: readonly TrainRow[] = rows) =>
-      train({ model, method: m, train: data, hyperparameters: { ...base, ...hp } as Hyperparameters }).catch(
+      train({ model, method: m, train: data, hyperparameters: { ...base, ...hp } as Hyperparameters }).then(
+        (): TrainError => {
+          throw new Error('expected this run to fail');
+        },
         (e: unknown) => e as TrainError,
       );
     for (const lr of [0, -1e-3, Number.NaN]) {

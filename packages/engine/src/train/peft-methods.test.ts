@@ -50,8 +50,19 @@ describe('LoRA dropout and resume', () => {
     const base = await loadBase('tiny-qwen2');
     const rows = await fixtureRows();
     const m = getMethod('lora');
-    const cfg = m.parseConfig({ peft_type: 'LORA', r: 4, lora_alpha: 8, lora_dropout: 0.1, target_modules: ['q_proj', 'v_proj'] }, 'test');
-    const hp = { lr: 1e-2, maxSteps: 6, batchSize: 2, gradAccum: 2, scheduler: 'constant', seed: 3, saveEvery: 3 } as const;
+    const cfg = m.parseConfig(
+      { peft_type: 'LORA', r: 4, lora_alpha: 8, lora_dropout: 0.1, target_modules: ['q_proj', 'v_proj'] },
+      'test',
+    );
+    const hp = {
+      lr: 1e-2,
+      maxSteps: 6,
+      batchSize: 2,
+      gradAccum: 2,
+      scheduler: 'constant',
+      seed: 3,
+      saveEvery: 3,
+    } as const;
     await withTempDir(async (dir) => {
       const full = await train({
         model: base,
@@ -86,9 +97,13 @@ describe('LoRA dropout and resume', () => {
       // Dropout is really on: the same run without it gives other losses.
       const plain = await train({
         model: base,
-        method: m.apply(base, m.parseConfig({ peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] }, 'test'), {
-          seed: 5,
-        }),
+        method: m.apply(
+          base,
+          m.parseConfig({ peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] }, 'test'),
+          {
+            seed: 5,
+          },
+        ),
         train: rows,
         hyperparameters: { ...hp, saveEvery: undefined },
         outputDir: join(dir, 'c'),
