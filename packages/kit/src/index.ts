@@ -19,3 +19,4 @@ export * from './paths.js';
 export * from './process.js';
 export * from './service.js';
 export * from './telemetry.js';
+export * from './db/open.js';

@@ -1,22 +1,10 @@
 // One query layer (Kysely) over two databases: SQLite embedded by default, PostgreSQL when configured. Both
 // run the same migrations on start, so the tables are the same wherever the service runs.
 
-import BetterSqlite3 from 'better-sqlite3';
-import {
-  type Generated,
-  Kysely,
-  type Migration,
-  type MigrationProvider,
-  Migrator,
-  PostgresDialect,
-  SqliteDialect,
-  sql,
-} from 'kysely';
-// pg's main module builds its Pool with require('pg-pool'); where the "import" export condition is active in
-// a require (vitest runs Node with it), that returns pg-pool's ES module namespace and pg fails to load. Taking
-// Pool and Client from their own modules works under every loader.
-import PgClient from 'pg/lib/client.js';
-import PgPool from 'pg-pool';
+import { type DatabaseConfig, openDatabase as openServiceDatabase } from '@tunemesh/kit';
+import { type Generated, type Kysely, type Migration, sql } from 'kysely';
+
+export type { DatabaseConfig };
 
 /** The datasets table. JSON columns hold the structured parts (counts, report, statistics) as text. */
 export interface DatasetsTable {
@@ -42,11 +30,6 @@ export interface DatasetsTable {
 export interface DatasetDb {
   datasets: DatasetsTable;
 }
-
-export type DatabaseConfig =
-  | { kind: 'sqlite'; path: string }
-  /** `schema` (created when missing) isolates tests or tenants on one server. */
-  | { kind: 'postgres'; url: string; schema?: string };
 
 /** Migrations in order; never edit one that has shipped, add the next. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -78,49 +61,9 @@ const MIGRATIONS: Record<string, Migration> = {
   },
 };
 
-const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
-
 /** Opens the database and brings its tables up to date. */
-export async function openDatabase(config: DatabaseConfig): Promise<Kysely<DatasetDb>> {
-  let db: Kysely<DatasetDb>;
-  if (config.kind === 'sqlite') {
-    const file = new BetterSqlite3(config.path);
-    // WAL lets readers (List, Stream) proceed while an import writes.
-    file.pragma('journal_mode = WAL');
-    db = new Kysely<DatasetDb>({ dialect: new SqliteDialect({ database: file }) });
-  } else {
-    const schema = config.schema;
-    if (schema !== undefined) {
-      if (!/^[a-z_][a-z0-9_]*$/.test(schema))
-        throw new Error(`invalid PostgreSQL schema name ${JSON.stringify(schema)}`);
-      const admin = new PgClient({ connectionString: config.url });
-      await admin.connect();
-      try {
-        await admin.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-      } finally {
-        await admin.end();
-      }
-    }
-    // search_path as a connection option, so every pooled connection sees the schema from its first query.
-    const pool = new PgPool({
-      Client: PgClient,
-      connectionString: config.url,
-      max: 5,
-      ...(schema !== undefined && { options: `-c search_path=${schema}` }),
-    });
-    db = new Kysely<DatasetDb>({ dialect: new PostgresDialect({ pool }) });
-  }
-  const migrator = new Migrator({
-    db,
-    provider,
-    ...(config.kind === 'postgres' && config.schema !== undefined && { migrationTableSchema: config.schema }),
-  });
-  const { error } = await migrator.migrateToLatest();
-  if (error !== undefined) {
-    await db.destroy();
-    throw error instanceof Error ? error : new Error(String(error));
-  }
-  return db;
+export function openDatabase(config: DatabaseConfig): Promise<Kysely<DatasetDb>> {
+  return openServiceDatabase<DatasetDb>(config, MIGRATIONS);
 }
 
 /** The next insertion sequence number (inside the caller's transaction). */

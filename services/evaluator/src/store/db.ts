@@ -2,25 +2,10 @@
 // default, PostgreSQL when configured; both run the same migrations on open.
 // An evaluation is stored whole as the proto's JSON form (body_json) with the columns that filters, the
 // leaderboard and paging read pulled out beside it, so the proto stays the one description of its fields.
-import BetterSqlite3 from 'better-sqlite3';
-import {
-  type Generated,
-  Kysely,
-  type Migration,
-  type MigrationProvider,
-  Migrator,
-  PostgresDialect,
-  SqliteDialect,
-} from 'kysely';
-// pg's main module builds its Pool with require('pg-pool'), which breaks where the "import" condition applies
-// to a require (vitest); taking Pool and Client from their own modules works everywhere (as the dataset service).
-import PgClient from 'pg/lib/client.js';
-import PgPool from 'pg-pool';
+import { type DatabaseConfig, openDatabase } from '@tunemesh/kit';
+import type { Generated, Kysely, Migration } from 'kysely';
 
-export type EvaluatorDatabaseConfig =
-  | { kind: 'sqlite'; path: string }
-  /** `schema` (created when missing) isolates tests or tenants on one server. */
-  | { kind: 'postgres'; url: string; schema?: string };
+export type EvaluatorDatabaseConfig = DatabaseConfig;
 
 export interface EvaluationsTable {
   id: string;
@@ -96,45 +81,6 @@ const MIGRATIONS: Record<string, Migration> = {
   },
 };
 
-const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
-
-export async function openEvaluatorDb(config: EvaluatorDatabaseConfig): Promise<Kysely<EvaluatorDb>> {
-  let db: Kysely<EvaluatorDb>;
-  if (config.kind === 'sqlite') {
-    const sqlite = new BetterSqlite3(config.path);
-    // WAL lets GetEvaluation read while a running evaluation writes its progress.
-    sqlite.pragma('journal_mode = WAL');
-    db = new Kysely<EvaluatorDb>({ dialect: new SqliteDialect({ database: sqlite }) });
-  } else {
-    const schema = config.schema;
-    if (schema !== undefined) {
-      if (!/^[a-z_][a-z0-9_]*$/.test(schema))
-        throw new Error(`invalid PostgreSQL schema name ${JSON.stringify(schema)}`);
-      const admin = new PgClient({ connectionString: config.url });
-      await admin.connect();
-      try {
-        await admin.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-      } finally {
-        await admin.end();
-      }
-    }
-    const pool = new PgPool({
-      Client: PgClient,
-      connectionString: config.url,
-      max: 5,
-      ...(schema !== undefined && { options: `-c search_path=${schema}` }),
-    });
-    db = new Kysely<EvaluatorDb>({ dialect: new PostgresDialect({ pool }) });
-  }
-  const migrator = new Migrator({
-    db,
-    provider,
-    ...(config.kind === 'postgres' && config.schema !== undefined && { migrationTableSchema: config.schema }),
-  });
-  const { error } = await migrator.migrateToLatest();
-  if (error !== undefined) {
-    await db.destroy();
-    throw error instanceof Error ? error : new Error(String(error));
-  }
-  return db;
+export function openEvaluatorDb(config: EvaluatorDatabaseConfig): Promise<Kysely<EvaluatorDb>> {
+  return openDatabase<EvaluatorDb>(config, MIGRATIONS);
 }

@@ -2,8 +2,8 @@
 // migrated on start. Each record keeps its proto message as JSON (ts-proto's toJSON) next to the columns that
 // are filtered or sorted on, so the API shape lives in proto/ alone and the tables only index it.
 
-import BetterSqlite3 from 'better-sqlite3';
-import { type Generated, Kysely, type Migration, type MigrationProvider, Migrator, SqliteDialect } from 'kysely';
+import { openDatabase } from '@tunemesh/kit';
+import type { Generated, Kysely, Migration } from 'kysely';
 
 export interface BaseModelsTable {
   id: string;
@@ -77,18 +77,7 @@ const MIGRATIONS: Record<string, Migration> = {
   },
 };
 
-const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
-
 /** Opens (creating) the SQLite file and brings its tables up to date. */
-export async function openTrainerDb(path: string): Promise<Kysely<TrainerDb>> {
-  const file = new BetterSqlite3(path);
-  // WAL: reads (List, Get) go on while the event projection writes.
-  file.pragma('journal_mode = WAL');
-  const db = new Kysely<TrainerDb>({ dialect: new SqliteDialect({ database: file }) });
-  const { error } = await new Migrator({ db, provider }).migrateToLatest();
-  if (error !== undefined) {
-    await db.destroy();
-    throw error instanceof Error ? error : new Error(String(error));
-  }
-  return db;
+export function openTrainerDb(path: string): Promise<Kysely<TrainerDb>> {
+  return openDatabase<TrainerDb>({ kind: 'sqlite', path }, MIGRATIONS);
 }
