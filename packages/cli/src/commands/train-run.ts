@@ -2,22 +2,24 @@
 // engine's trainer, and report — progress bar (stderr, TTY only), JSON lines (--json), the final adapter and
 // loss.svg in --out.
 
-import { writeFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   formatParamCount,
   getMethod,
   isBitfitDir,
-  type LossPoint,
+  type LossHistory,
+  latestCheckpoint,
   listMethods,
   loadBitfit,
   loadModelDir,
   loadPeftAdapter,
-  renderLossChart,
+  readLossHistory,
   type TensorData,
   type TrainResult,
   train,
+  writeLossChartFile,
+  writeLossHistorySync,
 } from '@tunemesh/engine';
 import { UsageError } from '../errors.js';
 import { optionalTokenizer } from './common.js';
@@ -74,51 +76,14 @@ export async function chooseMethod(o: TrainFlags): Promise<MethodChoice> {
   return chosen;
 }
 
-/** Writes loss.svg into `out` (temporary name, then rename, like every other file we write). */
-export async function writeLossChart(
-  out: string,
-  train: readonly LossPoint[],
-  val: readonly LossPoint[],
-  title: string,
-): Promise<string> {
-  const file = join(out, 'loss.svg');
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, renderLossChart({ train, val, title }));
-  await rename(tmp, file);
-  return file;
-}
-
 /** A JSON-safe number: non-finite values become null (JSON has no NaN). */
 export const num = (v: number | undefined): number | null => (v === undefined || !Number.isFinite(v) ? null : v);
 
-/** The loss curve so far, kept in each checkpoint so a resumed run's chart starts at step 1. */
-export const LOSS_HISTORY_FILE = 'loss_history.json';
-
-interface LossHistory {
-  train: LossPoint[];
-  val: LossPoint[];
-}
-
-async function readLossHistory(checkpoint: string): Promise<LossHistory> {
-  try {
-    const h = JSON.parse(await readFile(join(checkpoint, LOSS_HISTORY_FILE), 'utf8')) as Partial<LossHistory>;
-    return { train: h.train ?? [], val: h.val ?? [] };
-  } catch {
-    // A checkpoint written by another tool has no history: the chart then starts at the resumed step.
-    return { train: [], val: [] };
-  }
-}
-
 /** The newest checkpoint-<step> directory in `out`, for --resume. */
-export async function latestCheckpointIn(out: string): Promise<string> {
-  const entries = await readdir(out).catch(() => [] as string[]);
-  const steps = entries
-    .map((e) => /^checkpoint-(\d+)$/.exec(e))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => Number(m[1]))
-    .sort((a, b) => b - a);
-  if (steps.length === 0) throw new UsageError(`--resume: no checkpoint-<step> directory in ${out}`);
-  return join(out, `checkpoint-${steps[0]}`);
+async function latestCheckpointIn(out: string): Promise<string> {
+  const dir = await latestCheckpoint(out);
+  if (dir === undefined) throw new UsageError(`--resume: no checkpoint-<step> directory in ${out}`);
+  return dir;
 }
 
 export async function runTrainCommand(o: TrainFlags, io: TrainIo): Promise<void> {
@@ -206,8 +171,7 @@ export async function runTrainCommand(o: TrainFlags, io: TrainIo): Promise<void>
           history.val.push({ step: e.step, loss: e.valLoss });
         },
         onCheckpoint(e) {
-          // Synchronous and small; the callback interface has no promise to wait on.
-          writeFileSync(join(e.dir, LOSS_HISTORY_FILE), `${JSON.stringify(history)}\n`);
+          writeLossHistorySync(e.dir, history);
         },
         onNonFinite(e) {
           bar?.finish();
@@ -219,12 +183,8 @@ export async function runTrainCommand(o: TrainFlags, io: TrainIo): Promise<void>
     bar?.finish();
   }
   await applied.save(o.out, applied.params);
-  const chart = await writeLossChart(
-    o.out,
-    history.train,
-    history.val,
-    `${applied.method} · ${o.data.split('/').pop() ?? o.data}`,
-  );
+  const chart = join(o.out, 'loss.svg');
+  await writeLossChartFile(chart, history, `${applied.method} · ${o.data.split('/').pop() ?? o.data}`);
   const lastLoss = result.losses.at(-1)?.loss;
   const summary = {
     done: true,
