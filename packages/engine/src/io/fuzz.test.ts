@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../data/batches.js';
 import { EngineError } from '../errors.js';
 import type { TensorData } from '../onnx/ir.js';
 import { parseModelConfigText } from './config.js';
@@ -18,17 +19,7 @@ const CASES = 1200;
 /** One case parses a few-kilobyte input; anything near this is a hang or a quadratic blow-up. */
 const CASE_MS = 250;
 
-function rng(seed: number): () => number {
-  // mulberry32: tiny, fast, good enough to spread mutations.
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 class Gen {
   constructor(readonly r: () => number) {}

@@ -4,6 +4,7 @@
 // float64 central difference (L(θ + εv) − L(θ − εv)) / 2ε. Rows whose op onnxruntime only runs in float32
 // differentiate the float32 graph and take the finite difference of a float64 reference composition.
 
+import { seededRandom } from '../../data/batches.js';
 import { GraphBuilder } from '../../onnx/builder.js';
 import type { DType, TensorData, Value } from '../../onnx/ir.js';
 import * as ops from '../../onnx/ops.js';
@@ -12,17 +13,8 @@ import { buildGradientGraph } from '../sweep.js';
 
 export type Rng = () => number;
 
-/** mulberry32: small, seedable, good enough for test data. */
-export function rng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The engine's seeded uniform generator (data/batches.ts), under the name the gradient tests use. */
+export const rng: (seed: number) => Rng = seededRandom;
 
 export function normal(r: Rng): number {
   const u = Math.max(r(), 1e-12);

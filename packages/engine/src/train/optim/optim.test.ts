@@ -2,6 +2,7 @@
 // textbook formulas (m̂ / (√v̂ + eps) for AdamW), which differs in arrangement from the implementation.
 
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../data/batches.js';
 import { TrainError } from '../errors.js';
 import { createAdamW } from './adamw.js';
 import { createSgd } from './sgd.js';
@@ -107,12 +108,4 @@ describe('SGD', () => {
   });
 });
 
-function mulberry(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const mulberry = seededRandom;
