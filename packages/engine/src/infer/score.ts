@@ -187,7 +187,20 @@ export async function scoreOptions(
     checkRow(r, i, opts.vocabSize);
     return r;
   });
-  const b = rightPadForLoss(rows, opts.padId);
+  const { b, logits, vocab } = await logitsOfRows(session, rows, opts.padId);
+  return options.map((o, i) => {
+    const tokenLogProbs = o.map((token, j) => {
+      const pos = prompt.length + j - 1;
+      const start = (i * b.seq + pos) * vocab;
+      return logProbAt(logits.data.subarray(start, start + vocab), token);
+    });
+    return { logProb: tokenLogProbs.reduce((a, x) => a + x, 0), tokenLogProbs };
+  });
+}
+
+/** Runs right-padded rows through a logits session: the padded batch, its logits and the vocabulary size. */
+async function logitsOfRows(session: RunnableSession, rows: readonly ScoringRow[], padId: number) {
+  const b = rightPadForLoss(rows, padId);
   const dims = [b.batch, b.seq];
   const feeds: Record<string, TensorData> = {
     input_ids: int64Tensor(b.inputIds, dims),
@@ -197,14 +210,7 @@ export async function scoreOptions(
     feeds.position_ids = int64Tensor(positionIdsFromMask(b.attentionMask, b.batch, b.seq), dims);
   const logits = floatOutput(await session.run(feeds, ['logits']), 'logits');
   const vocab = logits.dims[2]!;
-  return options.map((o, i) => {
-    const tokenLogProbs = o.map((token, j) => {
-      const pos = prompt.length + j - 1;
-      const start = (i * b.seq + pos) * vocab;
-      return logProbAt(logits.data.subarray(start, start + vocab), token);
-    });
-    return { logProb: tokenLogProbs.reduce((a, x) => a + x, 0), tokenLogProbs };
-  });
+  return { b, logits, vocab };
 }
 
 /** Next-token log-probability distributions at the last position of each prompt (float64). */
@@ -219,16 +225,7 @@ export async function nextTokenLogProbs(
     checkRow(r, i, opts.vocabSize);
     return r;
   });
-  const b = rightPadForLoss(rows, opts.padId);
-  const dims = [b.batch, b.seq];
-  const feeds: Record<string, TensorData> = {
-    input_ids: int64Tensor(b.inputIds, dims),
-    attention_mask: int64Tensor(b.attentionMask, dims),
-  };
-  if (session.inputNames.includes('position_ids'))
-    feeds.position_ids = int64Tensor(positionIdsFromMask(b.attentionMask, b.batch, b.seq), dims);
-  const logits = floatOutput(await session.run(feeds, ['logits']), 'logits');
-  const vocab = logits.dims[2]!;
+  const { b, logits, vocab } = await logitsOfRows(session, rows, opts.padId);
   return prompts.map((p, i) => {
     const start = (i * b.seq + p.length - 1) * vocab;
     const row = logits.data.subarray(start, start + vocab);
