@@ -225,8 +225,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     fingerprint,
   });
 
+  const stopRequested = () => opts.stopRequest?.aborted === true;
   try {
     outer: while (step < totalSteps) {
+      if (stopRequested()) {
+        stopReason = 'stopped';
+        break;
+      }
       const plan = planFor(epoch);
       while (batchInEpoch < plan.length && step < totalSteps) {
         const window = plan.slice(batchInEpoch, batchInEpoch + hp.gradAccum);
@@ -315,7 +320,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           logLosses = [];
         }
 
-        const saveNow = (hp.saveEvery !== undefined && step % hp.saveEvery === 0) || (hp.saveEachEpoch && endOfEpoch);
+        // A stop request counts only between steps, so the step just taken is whole (and saved below).
+        if (stopReason === 'completed' && step < totalSteps && stopRequested()) stopReason = 'stopped';
+        const saveNow =
+          (hp.saveEvery !== undefined && step % hp.saveEvery === 0) ||
+          (hp.saveEachEpoch && endOfEpoch) ||
+          stopReason === 'stopped';
         if (saveNow && opts.outputDir !== undefined) {
           const state = endOfEpoch ? stateAt(epoch + 1, 0) : stateAt(epoch, batchInEpoch);
           lastCheckpoint = await saveCheckpoint({

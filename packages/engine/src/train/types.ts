@@ -163,10 +163,18 @@ export interface TrainOptions {
   readonly device?: Device;
   readonly threads?: number;
   readonly callbacks?: TrainCallbacks;
+  /** Aborts at once (mid-step, throwing TrainError 'aborted'); nothing is saved. */
   readonly signal?: AbortSignal;
+  /**
+   * Save then stop: once aborted, the loop finishes the step in progress, writes a checkpoint of it (when an
+   * outputDir is set and that step has none yet) and returns with stopReason 'stopped'. A node that is cancelled
+   * or drained uses it so the next run resumes from exactly where this one left off.
+   */
+  readonly stopRequest?: AbortSignal;
 }
 
-export type StopReason = 'completed' | 'early_stopping';
+/** 'stopped': the run honoured `stopRequest` before its last step. */
+export type StopReason = 'completed' | 'early_stopping' | 'stopped';
 
 export interface TrainResult {
   readonly steps: number;
