@@ -4,6 +4,7 @@
 import { bitfitMethod } from './bitfit/index.js';
 import { PeftError } from './errors.js';
 import { fullMethod } from './full/index.js';
+import { ia3Method } from './ia3/index.js';
 import { loraMethod } from './lora/index.js';
 import type { PeftMethod } from './types.js';
 
@@ -48,3 +49,4 @@ export function unregisterMethod(name: string): boolean {
 registerMethod(fullMethod);
 registerMethod(loraMethod);
 registerMethod(bitfitMethod);
+registerMethod(ia3Method);
