@@ -163,6 +163,72 @@ describe('tunemesh on a make-tiny-model directory', () => {
   });
 });
 
+describe('classification with a tokenizer learned on the task', () => {
+  it('make-tiny-model --tokenizer-corpus makes the task words single tokens; eval scores label words', async () => {
+    const dir = join(tmp, 'tiny-sentiment');
+    const reviews = resolve(repo, 'examples/sentiment/reviews.jsonl');
+    const made = await tunemesh(
+      'make-tiny-model',
+      '--arch',
+      'qwen2',
+      '--out',
+      dir,
+      '--vocab',
+      '600',
+      '--tokenizer-corpus',
+      reviews,
+      '--hidden',
+      '32',
+      '--layers',
+      '1',
+      '--heads',
+      '2',
+      '--kv-heads',
+      '1',
+      '--intermediate',
+      '48',
+    );
+    expect(made.code, made.stderr).toBe(0);
+    const vocab = JSON.parse(await readFile(join(dir, 'tokenizer.json'), 'utf8')).model.vocab as Record<string, number>;
+    // Byte-level BPE spells a leading space as "Ġ": frequent review words are whole tokens.
+    for (const w of ['Ġawful', 'Ġbrilliant', 'Ġmovie']) expect(vocab[w], w).toBeTypeOf('number');
+
+    const data = join(tmp, 'reviews-40.jsonl');
+    const lines = (await readFile(reviews, 'utf8')).split('\n').slice(0, 40);
+    await writeFile(data, `${lines.join('\n')}\n`);
+    const ev = await tunemesh(
+      'eval',
+      '--model',
+      dir,
+      '--data',
+      data,
+      '--prompt-template',
+      'Review: {text}\\nSentiment:',
+      '--label-words',
+      '{"0":" negative","1":" positive"}',
+      '--json',
+    );
+    expect(ev.code, ev.stderr).toBe(0);
+    const out = JSON.parse(ev.stdout) as {
+      tokens: number;
+      classification: { accuracy: number; labels: string[]; confusion: number[][] };
+    };
+    const c = out.classification;
+    expect(c.labels).toEqual(['0', '1']);
+    const truth = lines.map((l) => String(JSON.parse(l).label));
+    // Rows of the confusion matrix are the true labels: their sums are the label counts of the file.
+    expect(c.confusion.map((row) => row.reduce((a, b) => a + b, 0))).toEqual(
+      c.labels.map((l) => truth.filter((t) => t === l).length),
+    );
+    expect(c.accuracy).toBeCloseTo(((c.confusion[0]?.[0] ?? 0) + (c.confusion[1]?.[1] ?? 0)) / 40, 12);
+    // The label words' tokens carry the loss: " negative" / " positive" are several tokens each here.
+    expect(out.tokens).toBeGreaterThanOrEqual(40);
+
+    const bad = await tunemesh('eval', '--model', dir, '--data', data, '--label-words', '{"0": 3}');
+    expectOneLineError(bad, 2, /--label-words/);
+  });
+});
+
 describe.concurrent('bad input: one line on stderr and a non-zero exit', () => {
   async function brokenModel(name: string, edit: (dir: string) => Promise<void>): Promise<string> {
     const dir = join(tmp, name);

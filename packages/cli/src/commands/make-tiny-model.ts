@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import { makeTinyModel, TINY_ARCHS, type TinyArch, type TinySizes } from '@tunemesh/engine';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { UsageError } from '../errors.js';
 import { integer, positiveInt } from '../parse.js';
 
 interface Opts {
@@ -13,7 +15,36 @@ interface Opts {
   vocab?: number;
   maxPositions?: number;
   seed: number;
+  tokenizerCorpus?: string;
   json?: boolean;
+}
+
+/** Every string value of a JSON value, in order (a JSONL dataset's texts, labels' words and all). */
+function strings(v: unknown, out: string[]): void {
+  if (typeof v === 'string') out.push(v);
+  else if (Array.isArray(v)) for (const x of v) strings(x, out);
+  else if (v !== null && typeof v === 'object') for (const x of Object.values(v)) strings(x, out);
+}
+
+/** --tokenizer-corpus: plain text, or a JSONL dataset whose string fields are the text. */
+async function readCorpus(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--tokenizer-corpus ${file}: ${(err as NodeJS.ErrnoException).code ?? 'cannot be read'}`);
+  }
+  if (!file.endsWith('.jsonl')) return text;
+  const out: string[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    try {
+      strings(JSON.parse(line), out);
+    } catch {
+      throw new UsageError(`--tokenizer-corpus ${file}:${i + 1}: not a JSON value`);
+    }
+  });
+  return out.join('\n');
 }
 
 function arch(value: string): TinyArch {
@@ -38,6 +69,10 @@ export function registerMakeTinyModel(program: Command, print: (s: string) => vo
     .option('--vocab <n>', 'vocabulary size, >= 320 (default 320)', positiveInt)
     .option('--max-positions <n>', 'positions (default 2048; gpt2 1024)', positiveInt)
     .option('--seed <s>', 'seed for the weights', integer, 0)
+    .option(
+      '--tokenizer-corpus <file>',
+      "learn the tokenizer's merges from this text (or a JSONL dataset's string fields) instead of the built-in text",
+    )
     .option('--json', 'print a JSON summary')
     .action(async (o: Opts) => {
       const sizes: Partial<TinySizes> = {
@@ -49,7 +84,14 @@ export function registerMakeTinyModel(program: Command, print: (s: string) => vo
         ...(o.vocab !== undefined && { vocab: o.vocab }),
         ...(o.maxPositions !== undefined && { maxPositions: o.maxPositions }),
       };
-      const info = await makeTinyModel({ arch: o.arch, out: o.out, sizes, seed: o.seed });
+      const corpus = o.tokenizerCorpus === undefined ? undefined : await readCorpus(o.tokenizerCorpus);
+      const info = await makeTinyModel({
+        arch: o.arch,
+        out: o.out,
+        sizes,
+        seed: o.seed,
+        ...(corpus !== undefined && { tokenizerCorpus: corpus }),
+      });
       if (o.json)
         print(`${JSON.stringify({ dir: info.dir, arch: info.arch, parameters: info.parameters, ...info.sizes })}\n`);
       else print(`wrote ${info.arch} model (${info.parameters.toLocaleString('en-US')} parameters) to ${info.dir}\n`);

@@ -29,7 +29,7 @@ export interface TrainData {
 }
 
 /** --label-words: a JSON object {"0":" negative",...} inline, or a file holding one. */
-async function labelWords(value: string): Promise<Record<string, string>> {
+export async function labelWords(value: string): Promise<Record<string, string>> {
   const text = value.trim().startsWith('{') ? value : await readFile(value, 'utf8');
   let parsed: unknown;
   try {
@@ -49,7 +49,10 @@ async function labelWords(value: string): Promise<Record<string, string>> {
   return parsed as Record<string, string>;
 }
 
-function classification(flags: TrainDataFlags, words: Record<string, string> | undefined): ClassificationTemplate {
+export function classification(
+  flags: Pick<TrainDataFlags, 'promptTemplate'>,
+  words: Record<string, string> | undefined,
+): ClassificationTemplate {
   return {
     ...(flags.promptTemplate !== undefined && { template: flags.promptTemplate.replace(/\\n/g, '\n') }),
     ...(words !== undefined && { labelWords: words }),

@@ -22,6 +22,8 @@ export interface MakeTinyModelOptions {
   readonly out: string;
   readonly sizes?: Partial<TinySizes>;
   readonly seed?: number;
+  /** Text the tokenizer's merges are learned from instead of the built-in corpus. */
+  readonly tokenizerCorpus?: string;
 }
 
 export const MIN_TINY_VOCAB = 320;
@@ -73,6 +75,7 @@ export async function makeTinyModel(opts: MakeTinyModelOptions): Promise<TinyMod
   const tok = makeTokenizerFiles(sizes.vocab, {
     tokenizerClass: opts.arch === 'gpt2' ? 'GPT2Tokenizer' : 'Qwen2Tokenizer',
     modelMaxLength: sizes.maxPositions,
+    ...(opts.tokenizerCorpus !== undefined && { corpus: opts.tokenizerCorpus }),
   });
 
   await mkdir(opts.out, { recursive: true });

@@ -87,12 +87,14 @@ export interface TokenizerFiles {
  */
 export function makeTokenizerFiles(
   vocabSize: number,
-  opts: { tokenizerClass?: string; modelMaxLength?: number } = {},
+  opts: { tokenizerClass?: string; modelMaxLength?: number; corpus?: string } = {},
 ): TokenizerFiles {
   const alphabet = byteAlphabet();
   const mergeCount = vocabSize - 256 - SPECIAL_TOKENS.length;
   if (mergeCount < 0) throw new RangeError(`a byte-level vocabulary needs at least ${256 + SPECIAL_TOKENS.length} ids`);
-  const merges = learnMerges(TOKENIZER_CORPUS, mergeCount, alphabet);
+  // A caller's corpus (e.g. the demo's reviews) makes its frequent words single tokens, as a tokenizer trained
+  // on the task's text would; the built-in corpus keeps every default model byte-identical.
+  const merges = learnMerges(opts.corpus ?? TOKENIZER_CORPUS, mergeCount, alphabet);
 
   const vocab = new Map<string, number>();
   for (const [id, ch] of alphabet.entries()) vocab.set(ch, id);
