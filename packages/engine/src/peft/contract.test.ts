@@ -11,6 +11,8 @@ import { releaseAllSessions, runGraph } from '../onnx/runtime.js';
 import { loadBitfit, withBitfit } from './bitfit/state.js';
 import { numel } from './count.js';
 import { PeftError } from './errors.js';
+import { asIa3Config } from './ia3/config.js';
+import { Ia3Merge } from './ia3/merge.js';
 import { asLoraConfig } from './lora/config.js';
 import { LoraMerge } from './lora/merge.js';
 import { getMethod } from './registry.js';
@@ -38,6 +40,14 @@ const qwenLinears = (m: BaseModel, mods: string[]) =>
       ),
     ),
   );
+
+const gpt2Linears = (mods: string[], roles: string[]) =>
+  [0, 1].flatMap((l) => mods.flatMap((mod) => roles.map((r) => `base_model.model.transformer.h.${l}.${mod}.${r}`)));
+
+/** Methods that add tensors of their own (PEFT counts them on top of the base model's parameters). */
+const ADDS_TENSORS = new Set(['lora', 'dora', 'ia3', 'adapter']);
+/** Methods that merge into the base weights. */
+const MERGES = new Set(['lora', 'dora', 'ia3']);
 
 const ROWS: Row[] = [
   {
@@ -73,7 +83,55 @@ const ROWS: Row[] = [
       ),
     lr: 0.5,
   },
+  {
+    model: 'tiny-qwen2',
+    method: 'ia3',
+    config: { peft_type: 'IA3' },
+    expectTrainable: () =>
+      [0, 1].flatMap((l) =>
+        ['self_attn.k_proj', 'self_attn.v_proj', 'mlp.down_proj'].map(
+          (mod) => `base_model.model.model.layers.${l}.${mod}.ia3_l`,
+        ),
+      ),
+    lr: 0.5,
+  },
+  {
+    model: 'tiny-gpt2',
+    method: 'ia3',
+    config: { peft_type: 'IA3' },
+    expectTrainable: () => gpt2Linears(['attn.c_attn', 'mlp.c_proj'], ['ia3_l']),
+    lr: 0.5,
+  },
+  {
+    model: 'tiny-qwen2',
+    method: 'dora',
+    config: { peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'], use_dora: true },
+    expectTrainable: (m) => [
+      ...qwenLinears(m, ['q_proj', 'v_proj']),
+      ...[0, 1].flatMap((l) =>
+        ['q_proj', 'v_proj'].map((mod) => `base_model.model.model.layers.${l}.self_attn.${mod}.lora_magnitude_vector`),
+      ),
+    ],
+    lr: 0.5,
+  },
+  {
+    model: 'tiny-gpt2',
+    method: 'dora',
+    config: { peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['c_attn', 'c_fc'], use_dora: true },
+    expectTrainable: () =>
+      gpt2Linears(['attn.c_attn', 'mlp.c_fc'], ['lora_A.weight', 'lora_B.weight', 'lora_magnitude_vector']),
+    lr: 0.5,
+  },
 ];
+
+/** DoRA is the lora method with use_dora; the matrix names it as a row of its own. */
+const methodOf = (row: Row) => getMethod(row.method === 'dora' ? 'lora' : row.method);
+
+/** The saved adapter merged into a fresh base, by the method's own merge. */
+async function mergerFor(row: Row, base: BaseModel, dir: string): Promise<LoraMerge | Ia3Merge> {
+  const adapter = await loadPeftAdapter(dir);
+  return row.method === 'ia3' ? new Ia3Merge(base, adapter) : new LoraMerge(base, adapter);
+}
 
 const chat = () => fixtureBatch(join(FIXTURES, 'data', 'tiny-chat.jsonl'));
 
@@ -86,8 +144,12 @@ async function logits(
 
 /** Reloads what save() wrote and applies the method again from it. */
 async function reload(row: Row, base: BaseModel, dir: string): Promise<AppliedMethod> {
-  const method = getMethod(row.method);
-  if (row.method === 'lora') {
+  const method = methodOf(row);
+  if (row.method === 'ia3') {
+    const a = await loadPeftAdapter(dir);
+    return method.apply(base, asIa3Config(a.config, dir), { seed: 99, init: a.tensors });
+  }
+  if (row.method === 'lora' || row.method === 'dora') {
     const a = await loadPeftAdapter(dir);
     return method.apply(base, asLoraConfig(a.config, dir), { seed: 99, init: a.tensors });
   }
@@ -102,7 +164,7 @@ async function reload(row: Row, base: BaseModel, dir: string): Promise<AppliedMe
 describe.each(ROWS)('$method on $model', (row) => {
   it('trains only its own tensors, counted as PEFT counts them', async () => {
     const base = await loadBase(row.model);
-    const method = getMethod(row.method);
+    const method = methodOf(row);
     const applied = method.apply(base, method.parseConfig(row.config, 'row'), { seed: 1 });
     const expected = row.expectTrainable(base).sort();
     expect([...applied.params.keys()].sort()).toEqual(expected);
@@ -118,14 +180,14 @@ describe.each(ROWS)('$method on $model', (row) => {
     const c = applied.countParams();
     expect(c.trainable).toBe(trainable);
     // adapters add their tensors to PEFT's "all params"; full and BitFit train base tensors in place
-    expect(c.total).toBe(row.method === 'lora' ? total + trainable : total);
+    expect(c.total).toBe(ADDS_TENSORS.has(row.method) ? total + trainable : total);
     expect(c.percent).toBeCloseTo((100 * c.trainable) / c.total, 10);
   });
 
   it('a few SGD steps lower the loss and change only the intended tensors; save/load round-trips', async () => {
     const base = await loadBase(row.model);
     const frozenBefore = snapshot(base.weights);
-    const method = getMethod(row.method);
+    const method = methodOf(row);
     const applied = method.apply(base, method.parseConfig(row.config, 'row'), { seed: 1 });
     const before = snapshot(applied.params);
     const losses = await sgdSteps(applied, await chat(), 3, row.lr);
@@ -155,8 +217,8 @@ describe.each(ROWS)('$method on $model', (row) => {
       const unmerged = await logits(again.buildGraph('logits'), inputs as unknown as Record<string, TensorData>);
       const fresh = await loadBase(row.model);
       let mergedWeights: ReadonlyMap<string, TensorData> | undefined;
-      if (row.method === 'lora') {
-        const m = new LoraMerge(fresh, await loadPeftAdapter(dir));
+      if (MERGES.has(row.method)) {
+        const m = await mergerFor(row, fresh, dir);
         m.merge();
         mergedWeights = m.weights;
       } else if (row.method === 'bitfit') {
@@ -169,6 +231,28 @@ describe.each(ROWS)('$method on $model', (row) => {
       // and training changed the outputs
       const baseLogits = await logits(buildCausalLM(fresh.config, fresh.weights, { mode: 'logits' }), inputs);
       expect(maskedRelMaxError(baseLogits, unmerged, mask, fresh.config.vocabSize)).toBeGreaterThan(1e-4);
+
+      // merging is idempotent and unmerging restores the base (methods that merge)
+      if (MERGES.has(row.method)) {
+        const m = await mergerFor(row, fresh, dir);
+        m.merge();
+        const once = new Map(m.weights);
+        m.merge();
+        for (const [k, t] of once) expect([k, m.weights.get(k)?.data]).toEqual([k, t.data]);
+        m.unmerge();
+        m.unmerge();
+        for (const [k, t] of fresh.weights) {
+          const got = m.weights.get(k)?.data as Float32Array;
+          const want = t.data as Float32Array;
+          let worst = 0;
+          let scale = 0;
+          for (let i = 0; i < want.length; i++) {
+            worst = Math.max(worst, Math.abs((got[i] as number) - (want[i] as number)));
+            scale = Math.max(scale, Math.abs(want[i] as number));
+          }
+          expect([k, worst <= 1e-5 * Math.max(scale, 1)]).toEqual([k, true]);
+        }
+      }
     });
   });
 });

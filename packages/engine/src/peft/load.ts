@@ -1,6 +1,6 @@
 // A base model with whatever a training run saved, ready for evaluation and generation: a PEFT LoRA adapter
-// (including trained biases and modules_to_save copies, which models/loadCausalLM's LoRA loader leaves out) or
-// a BitFit directory. A fully fine-tuned model is a model directory of its own and needs no adapter.
+// (including trained biases and modules_to_save copies, which models/loadCausalLM's LoRA loader leaves out, and
+// DoRA's magnitudes), a PEFT IA3 adapter, or a BitFit directory. A fully fine-tuned model is a model directory of its own and needs no adapter.
 
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,7 +15,10 @@ import type { TensorData } from '../onnx/ir.js';
 import { sameDims } from './applied.js';
 import { isBitfitDir, loadBitfit, withBitfit } from './bitfit/state.js';
 import { PeftError } from './errors.js';
+import { asIa3Config, resolveIa3Config } from './ia3/config.js';
+import { ia3Extension } from './ia3/forward.js';
 import { asLoraConfig } from './lora/config.js';
+import { doraExtension } from './lora/dora.js';
 import { paramNameOf } from './lora/state.js';
 
 /** Splits a LoRA adapter into its A/B tensors and the checkpoint tensors it replaces (biases, modules_to_save). */
@@ -27,7 +30,7 @@ function splitLora(
   const replaced = new Map(weights);
   for (const [key, t] of adapter.tensors) {
     const role = parsePeftKey(key).role;
-    if (role === 'lora_A' || role === 'lora_B') {
+    if (role === 'lora_A' || role === 'lora_B' || role === 'lora_magnitude_vector') {
       lora.set(key, t);
       continue;
     }
@@ -51,10 +54,16 @@ export async function loadTrainedModel(modelDir: string, adapterDir?: string): P
   if (adapterDir !== undefined) {
     if (await stat(join(adapterDir, ADAPTER_CONFIG_FILE)).catch(() => undefined)) {
       adapter = await loadPeftAdapter(adapterDir, { dtype: 'float32' });
-      const cfg = asLoraConfig(adapter.config, join(adapterDir, ADAPTER_CONFIG_FILE));
-      const { lora, replaced } = splitLora(adapter, base);
-      weights = replaced;
-      extensions = loraExtension({ ...cfg, bias: 'none', modulesToSave: null }, lora);
+      const where = join(adapterDir, ADAPTER_CONFIG_FILE);
+      if (adapter.config.peftType === 'IA3') {
+        extensions = ia3Extension(resolveIa3Config(asIa3Config(adapter.config, where), config), adapter.tensors);
+      } else {
+        const cfg = asLoraConfig(adapter.config, where);
+        const { lora, replaced } = splitLora(adapter, base);
+        weights = replaced;
+        const adapterOnly = { ...cfg, bias: 'none', modulesToSave: null } as const;
+        extensions = cfg.useDora ? doraExtension(adapterOnly, lora) : loraExtension(adapterOnly, lora);
+      }
     } else if (await isBitfitDir(adapterDir)) {
       weights = withBitfit(base, (await loadBitfit(adapterDir)).tensors, adapterDir);
     } else {

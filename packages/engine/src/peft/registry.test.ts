@@ -16,23 +16,28 @@ const fake = (name: string, prefix: string): PeftMethod<null> => ({
 
 describe('method registry', () => {
   it('holds the built-in methods once', () => {
-    expect(listMethods()).toEqual(['bitfit', 'full', 'lora']);
+    // sorted, each once (other methods register beside these)
+    const names = listMethods();
+    expect(names).toEqual([...new Set(names)].sort());
+    expect(names).toEqual(expect.arrayContaining(['bitfit', 'full', 'ia3', 'lora']));
+    expect(getMethod('ia3').peftType).toBe('IA3');
     expect(getMethod('lora').peftType).toBe('LORA');
     expect(getMethod('lora').prefix).toBe('lora_');
   });
 
   it('an unknown method fails with the registered ones listed', () => {
     expect(() => getMethod('ia4')).toThrow(PeftError);
-    expect(() => getMethod('ia4')).toThrow("unknown fine-tuning method 'ia4' (registered: bitfit, full, lora)");
+    expect(() => getMethod('ia4')).toThrow(`unknown fine-tuning method 'ia4' (registered: ${listMethods().join(', ')})`);
   });
 
   it('refuses a second method with the same name or parameter prefix', () => {
     expect(() => registerMethod(fake('lora', 'other_'))).toThrow(/already registered/);
     expect(() => registerMethod(fake('lora2', 'lora_'))).toThrow(/prefix 'lora_', already taken by 'lora'/);
     expect(() => registerMethod(fake('Bad Name', 'x_'))).toThrow(/lower-case/);
-    registerMethod(fake('ia3-test', 'ia3_'));
+    expect(() => registerMethod(fake('ia3-again', 'ia3_'))).toThrow(/prefix 'ia3_', already taken by 'ia3'/);
+    registerMethod(fake('ia3-test', 'fake3_'));
     try {
-      expect(getMethod('ia3-test').prefix).toBe('ia3_');
+      expect(getMethod('ia3-test').prefix).toBe('fake3_');
     } finally {
       unregisterMethod('ia3-test');
     }

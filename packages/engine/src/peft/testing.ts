@@ -55,6 +55,8 @@ export async function sgdSteps(
     for (let s = 0; s <= steps; s++) {
       const feeds: Record<string, TensorData> = { ...batch.feeds };
       for (const [k, t] of applied.params) feeds[k] = t;
+      // fed dropout masks, DoRA's detached copies of A and B
+      Object.assign(feeds, applied.stepFeeds?.(s, batch.batch * batch.seq) ?? {});
       const fetch = s === steps ? [CAUSAL_LM_NAMES.loss] : [CAUSAL_LM_NAMES.loss, ...Object.values(gradients)];
       const out = await session.run(feeds, fetch);
       losses.push((out[CAUSAL_LM_NAMES.loss] as TensorData).data[0] as number);

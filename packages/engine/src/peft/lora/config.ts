@@ -42,6 +42,8 @@ export interface LoraSettings {
   readonly bias?: LoraConfig['bias'];
   readonly useRslora?: boolean;
   readonly modulesToSave?: readonly string[];
+  /** DoRA: LoRA with a trained magnitude vector (PEFT's use_dora). */
+  readonly useDora?: boolean;
 }
 
 export function targetModulesOf(v: readonly string[] | string): TargetModules {
@@ -68,6 +70,7 @@ export function makeLoraConfig(s: LoraSettings = {}): LoraConfig {
     ...(s.bias === undefined ? {} : { bias: s.bias }),
     ...(s.useRslora === undefined ? {} : { useRslora: s.useRslora }),
     ...(s.modulesToSave === undefined ? {} : { modulesToSave: [...s.modulesToSave] }),
+    ...(s.useDora === undefined ? {} : { useDora: s.useDora }),
   };
   checkLoraConfig(c, 'LoRA settings');
   return c;
@@ -83,7 +86,6 @@ export function checkLoraConfig(c: LoraConfig, where: string): void {
     throw new PeftError('bad-config', `${where}: lora_dropout must be in [0, 1), got ${c.loraDropout}`);
   if (c.bias !== 'none' && c.bias !== 'all' && c.bias !== 'lora_only')
     throw new PeftError('bad-config', `${where}: bias must be "none", "all" or "lora_only", got ${String(c.bias)}`);
-  if (c.useDora) throw new PeftError('unsupported', `${where}: DoRA (use_dora) is not supported`);
 }
 
 /** adapter_config.json contents (PEFT's field names) → LoraConfig. */

@@ -15,6 +15,7 @@ import { PeftError } from '../errors.js';
 import { biasNames, describeLinears, isNoDecay, type LinearInfo, linearModules } from '../modules.js';
 import type { AppliedMethod, ApplyOptions, BaseModel } from '../types.js';
 import { checkLoraConfig, type LoraConfig, resolveLoraConfig } from './config.js';
+import { doraExtension, doraFeeds, weightRowNorms } from './dora.js';
 import { withLoraDropout } from './dropout.js';
 import { kaimingUniformA, zerosB } from './init.js';
 import { saveLoraAdapter } from './save.js';
@@ -120,6 +121,16 @@ export function applyLora(model: BaseModel, userConfig: LoraConfig, opts: ApplyO
     lora.set(keyB, B);
     params.set(keyA, A);
     params.set(keyB, B);
+    if (config.useDora) {
+      // DoRA's magnitude starts as ‖W‖ per output feature (PEFT: the norm of W + s·B·A with B = 0).
+      const keyM = formatPeftKey(m.name, 'lora_magnitude_vector');
+      const initM = takeInit(keyM, [m.outFeatures]);
+      if (opts.init !== undefined && initM === undefined)
+        throw new PeftError('adapter-mismatch', `initial adapter has no lora_magnitude_vector for '${m.name}' (use_dora)`);
+      const M = initM ?? weightRowNorms(model.weights.get(`${m.name}.weight`) as TensorData, m.layout);
+      lora.set(keyM, M);
+      params.set(keyM, M);
+    }
   }
 
   const biases =
@@ -140,22 +151,37 @@ export function applyLora(model: BaseModel, userConfig: LoraConfig, opts: ApplyO
     );
 
   // The forward is models/lora.ts's; biases and modules_to_save are checkpoint tensors the graph already reads.
-  const forward = loraExtension({ ...config, bias: 'none', modulesToSave: null }, lora, { trainable: true });
+  const adapterOnly = { ...config, bias: 'none', modulesToSave: null } as const;
+  const forward = config.useDora
+    ? doraExtension(adapterOnly, lora, { trainable: true })
+    : loraExtension(adapterOnly, lora, { trainable: true });
+  // DoRA's training graph reads A and B for the weight norm from fed copies, so the norm is a constant there.
+  const trainForward = config.useDora
+    ? doraExtension(adapterOnly, lora, { trainable: true, detachNorm: true, freshBase: config.loraDropout > 0 })
+    : forward;
   const dropout =
     config.loraDropout > 0
-      ? withLoraDropout(forward, targets, config.loraDropout, opts.seed, opts.dropoutMasks ?? 'fed')
+      ? withLoraDropout(trainForward, targets, config.loraDropout, opts.seed, opts.dropoutMasks ?? 'fed')
       : undefined;
+  const abKeys = config.useDora
+    ? targets.flatMap((m) => [formatPeftKey(m.name, 'lora_A'), formatPeftKey(m.name, 'lora_B')])
+    : [];
+  const dropoutFeeds = dropout?.feeds;
+  const stepFeeds =
+    abKeys.length > 0
+      ? (step: number, rows: number) => ({ ...dropoutFeeds?.(step, rows), ...doraFeeds(params, abKeys) })
+      : dropoutFeeds;
   const modelDir = model.dir;
   return makeApplied({
     method: 'lora',
     config,
     model,
     params,
-    extensions: dropout?.extensions ?? forward,
+    extensions: dropout?.extensions ?? trainForward,
     evalExtensions: forward,
     noDecay: new Set([...params.keys()].filter((n) => !lora.has(n) && isNoDecay(n))),
     extraTotal: sumNumel(lora.values()) + sumNumel(saved.map((n) => model.weights.get(n) as TensorData)),
     save: (dir, trained) => saveLoraAdapter(dir, config, trained, targeted, modelDir),
-    ...(dropout?.feeds === undefined ? {} : { stepFeeds: dropout.feeds }),
+    ...(stepFeeds === undefined ? {} : { stepFeeds }),
   });
 }

@@ -1,6 +1,9 @@
 // Merging a LoRA adapter into its base weights, and taking it out again:
 //   nn.Linear [out, in]:           W' = W ± scale · B·A
 //   Conv1D / fan_in_fan_out [in, out]: W' = W ± scale · (B·A)ᵀ
+// DoRA (use_dora) rescales each output feature to its magnitude, as PEFT's merge does:
+//   W' = m / ‖W + scale·B·A‖ · (W + scale·B·A)   (row norms of the [out, in] weight; the bias is unchanged)
+// and unmerging needs the norms taken at merge time (PEFT caches them too): W = W' · ‖…‖ / m − scale·B·A.
 // Trained biases (bias="all"/"lora_only") and modules_to_save copies replace the base tensors on merge; they
 // have no unmerge (the adapter does not hold the originals), so unmerge only takes B·A out — as PEFT's does.
 // Products accumulate in float64; every merged value is checked finite.
@@ -20,6 +23,8 @@ interface LoraPair {
   readonly A: TensorData;
   readonly B: TensorData;
   readonly scale: number;
+  /** DoRA's lora_magnitude_vector [out], or null for plain LoRA. */
+  readonly magnitude: TensorData | null;
 }
 
 const shape = (t: TensorData) => `[${t.dims.join(', ')}]`;
@@ -34,15 +39,18 @@ function asF32(t: TensorData, key: string): Float32Array | Float64Array {
 function loraPairs(model: BaseModel, adapter: PeftAdapter): { pairs: LoraPair[]; replace: Map<string, TensorData> } {
   const config = adapter.config;
   if (config.peftType !== 'LORA') throw new PeftError('unsupported', `cannot merge a ${config.peftType} adapter`);
-  if (config.useDora) throw new PeftError('unsupported', 'merging DoRA adapters (use_dora) is not supported');
   const linears = new Map(linearModules(model).map((m) => [m.name, m]));
-  const found = new Map<string, { A?: TensorData; B?: TensorData }>();
+  const found = new Map<string, { A?: TensorData; B?: TensorData; M?: TensorData }>();
   const replace = new Map<string, TensorData>();
   for (const [key, t] of adapter.tensors) {
     const k = parsePeftKey(key);
     if (k.role === 'lora_A' || k.role === 'lora_B') {
       const entry = found.get(k.module) ?? {};
       entry[k.role === 'lora_A' ? 'A' : 'B'] = t;
+      found.set(k.module, entry);
+    } else if (k.role === 'lora_magnitude_vector' && config.useDora) {
+      const entry = found.get(k.module) ?? {};
+      entry.M = t;
       found.set(k.module, entry);
     } else if (k.role === 'bias' || k.role === 'weight') {
       const name = paramNameOf(key);
@@ -57,7 +65,7 @@ function loraPairs(model: BaseModel, adapter: PeftAdapter): { pairs: LoraPair[];
     }
   }
   const pairs: LoraPair[] = [];
-  for (const [name, { A, B }] of found) {
+  for (const [name, { A, B, M }] of found) {
     const module = linears.get(name);
     if (module === undefined)
       throw mismatch(
@@ -69,12 +77,16 @@ function loraPairs(model: BaseModel, adapter: PeftAdapter): { pairs: LoraPair[];
       throw mismatch(
         `adapter module '${name}' has A ${shape(A)}, B ${shape(B)}; the model's [in=${module.inFeatures}, out=${module.outFeatures}] with r=${r} needs A [${r}, ${module.inFeatures}], B [${module.outFeatures}, ${r}]`,
       );
-    pairs.push({ module, A, B, scale: loraScale(config, name) });
+    if (config.useDora && (M === undefined || !sameDims(M.dims, [module.outFeatures])))
+      throw mismatch(
+        `DoRA module '${name}' ${M === undefined ? 'has no lora_magnitude_vector' : `has lora_magnitude_vector ${shape(M)}`}; the model's out=${module.outFeatures} needs [${module.outFeatures}]`,
+      );
+    pairs.push({ module, A, B, scale: loraScale(config, name), magnitude: config.useDora ? (M as TensorData) : null });
   }
   return { pairs, replace };
 }
 
-function addDelta(model: BaseModel, p: LoraPair, sign: 1 | -1): TensorData {
+function addDelta(model: Pick<BaseModel, 'weights'>, p: LoraPair, sign: 1 | -1): TensorData {
   const name = `${p.module.name}.weight`;
   const W = model.weights.get(name);
   if (W === undefined || !(W.data instanceof Float32Array))
@@ -110,11 +122,69 @@ function checkFinite(name: string, t: TensorData): void {
       throw new PeftError('non-finite', `adapter tensor replacing '${name}' holds non-finite values`);
 }
 
-/** The base weights with the adapter merged in (changed tensors are new arrays; the base is not modified). */
-export function mergeLora(model: BaseModel, adapter: PeftAdapter): Map<string, TensorData> {
+/** Per output feature o of a [out, in] or Conv1D [in, out] weight: the flat positions of its elements. */
+function rowAt(p: LoraPair): (o: number, i: number) => number {
+  const { inFeatures: nIn, outFeatures: nOut } = p.module;
+  return p.module.layout === 'in_out' ? (o, i) => i * nOut + o : (o, i) => o * nIn + i;
+}
+
+/** Row norms (one per output feature) of a weight, float64 sums: DoRA's ‖W + scale·B·A‖ given that sum. */
+function rowNorms(summed: TensorData, p: LoraPair): Float64Array {
+  const w = summed.data as Float32Array;
+  const at = rowAt(p);
+  const norms = new Float64Array(p.module.outFeatures);
+  for (let o = 0; o < norms.length; o++) {
+    let acc = 0;
+    for (let i = 0; i < p.module.inFeatures; i++) acc += (w[at(o, i)] as number) ** 2;
+    norms[o] = Math.sqrt(acc);
+  }
+  return norms;
+}
+
+/** Scales each output feature of a weight by f(o). */
+function scaleRows(t: TensorData, p: LoraPair, f: (o: number) => number): TensorData {
+  const w = new Float32Array(t.data as Float32Array);
+  const at = rowAt(p);
+  for (let o = 0; o < p.module.outFeatures; o++) {
+    const k = f(o);
+    for (let i = 0; i < p.module.inFeatures; i++) {
+      const j = at(o, i);
+      const v = (w[j] as number) * k;
+      if (!Number.isFinite(Math.fround(v)))
+        throw new PeftError('non-finite', `merging the DoRA adapter would make '${p.module.name}.weight' non-finite`);
+      w[j] = v;
+    }
+  }
+  return { dtype: 'float32', dims: t.dims, data: w };
+}
+
+/** DoRA merge of one module; returns the merged weight and the norms an unmerge needs. */
+function mergeDoraPair(model: BaseModel, p: LoraPair): { weight: TensorData; norms: Float64Array } {
+  const sum = addDelta(model, p, 1);
+  const norms = rowNorms(sum, p);
+  const m = p.magnitude?.data as Float32Array;
+  return { weight: scaleRows(sum, p, (o) => (m[o] as number) / (norms[o] as number)), norms };
+}
+
+/** Norms of DoRA modules at merge time, by module name (what unmerging DoRA needs). */
+export type DoraNorms = Map<string, Float64Array>;
+
+/**
+ * The base weights with the adapter merged in (changed tensors are new arrays; the base is not modified). For
+ * DoRA, `norms` (when given) receives the weight norms that unmergeLora needs.
+ */
+export function mergeLora(model: BaseModel, adapter: PeftAdapter, norms?: DoraNorms): Map<string, TensorData> {
   const { pairs, replace } = loraPairs(model, adapter);
   const out = new Map(model.weights);
-  for (const p of pairs) out.set(`${p.module.name}.weight`, addDelta(model, p, 1));
+  for (const p of pairs) {
+    if (p.magnitude === null) {
+      out.set(`${p.module.name}.weight`, addDelta(model, p, 1));
+      continue;
+    }
+    const merged = mergeDoraPair(model, p);
+    out.set(`${p.module.name}.weight`, merged.weight);
+    norms?.set(p.module.name, merged.norms);
+  }
   for (const [name, t] of replace) {
     checkFinite(name, t);
     out.set(name, { dtype: 'float32', dims: t.dims, data: Float32Array.from(t.data as ArrayLike<number>) });
@@ -122,11 +192,29 @@ export function mergeLora(model: BaseModel, adapter: PeftAdapter): Map<string, T
   return out;
 }
 
-/** The weights with scale·B·A taken out again (biases and modules_to_save stay as they are). */
-export function unmergeLora(model: BaseModel, adapter: PeftAdapter): Map<string, TensorData> {
+/**
+ * The weights with scale·B·A taken out again (biases and modules_to_save stay as they are). DoRA needs the
+ * norms mergeLora recorded: the merged weight alone does not determine them.
+ */
+export function unmergeLora(model: BaseModel, adapter: PeftAdapter, norms?: DoraNorms): Map<string, TensorData> {
   const { pairs } = loraPairs(model, adapter);
   const out = new Map(model.weights);
-  for (const p of pairs) out.set(`${p.module.name}.weight`, addDelta(model, p, -1));
+  for (const p of pairs) {
+    const name = `${p.module.name}.weight`;
+    if (p.magnitude === null) {
+      out.set(name, addDelta(model, p, -1));
+      continue;
+    }
+    const n = norms?.get(p.module.name);
+    if (n === undefined)
+      throw new PeftError(
+        'unsupported',
+        `unmerging DoRA from '${p.module.name}' needs the weight norms recorded when it was merged (use LoraMerge)`,
+      );
+    const m = p.magnitude.data as Float32Array;
+    const unscaled = scaleRows(model.weights.get(name) as TensorData, p, (o) => (n[o] as number) / (m[o] as number));
+    out.set(name, addDelta({ weights: new Map([[name, unscaled]]) }, p, -1));
+  }
   return out;
 }
 
@@ -137,6 +225,7 @@ export function unmergeLora(model: BaseModel, adapter: PeftAdapter): Map<string,
 export class LoraMerge {
   private current: BaseModel;
   private isMerged = false;
+  private norms: DoraNorms = new Map();
 
   constructor(
     model: BaseModel,
@@ -156,13 +245,14 @@ export class LoraMerge {
 
   merge(): void {
     if (this.isMerged) return;
-    this.current = { ...this.current, weights: mergeLora(this.current, this.adapter) };
+    this.norms = new Map();
+    this.current = { ...this.current, weights: mergeLora(this.current, this.adapter, this.norms) };
     this.isMerged = true;
   }
 
   unmerge(): void {
     if (!this.isMerged) return;
-    this.current = { ...this.current, weights: unmergeLora(this.current, this.adapter) };
+    this.current = { ...this.current, weights: unmergeLora(this.current, this.adapter, this.norms) };
     this.isMerged = false;
   }
 }

@@ -21,7 +21,7 @@ export function savedKeyOf(param: string, targeted: ReadonlySet<string>): string
 /** Graph name of a saved key (inverse of savedKeyOf). */
 export function paramNameOf(saved: string): string {
   const k = parsePeftKey(saved);
-  if (k.role === 'lora_A' || k.role === 'lora_B') return saved;
+  if (k.role === 'lora_A' || k.role === 'lora_B' || k.role === 'lora_magnitude_vector') return saved;
   const module = k.module.endsWith(BASE_LAYER) ? k.module.slice(0, -BASE_LAYER.length) : k.module;
   return `${module}.${k.role === 'bias' ? 'bias' : 'weight'}`;
 }
