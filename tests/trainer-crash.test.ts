@@ -1,6 +1,8 @@
 // Crash recovery with a real nats-server: a trainer node in a child process is killed with SIGKILL mid-job; the
 // work queue redelivers the job to another node, which resumes from the last checkpoint. The final adapter equals
 // that of an uninterrupted run of the same job (1e-6), and the event history has no gap and no duplicate step.
+// SIGTERM on a node of capacity 2 checkpoints both of its jobs at the step they reached and releases them; another
+// node resumes each from exactly that step and ends with the uninterrupted weights.
 
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -263,3 +265,94 @@ it('drains a queue with two nodes in parallel; a stopping node releases its job 
   );
   expect(steps).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
 }, 60_000);
+
+it('SIGTERM on a node of capacity 2 checkpoints both running jobs where they are; another node finishes them exactly', async () => {
+  // Only the node under test may pull work while it runs.
+  await nodeB?.stop();
+  nodeB = undefined;
+  const sigterm = spawnSource(join(root, 'services/trainer/src/node-main.ts'), {
+    env: {
+      NATS_URL: nats.url,
+      DATASET_ADDR: dataset.address,
+      TRAINER_STORE_DIR: store,
+      TRAINER_NODE_ID: 'node-d',
+      TRAINER_NODE_CAPACITY: '2',
+      TRAINER_NODE_WORKING_MS: '500',
+      TRAINER_NODE_HEARTBEAT_MS: '300',
+      TRAINER_NODE_THREADS: '1',
+      LOG_LEVEL: 'info',
+    },
+  });
+  child = sigterm;
+  await sigterm.waitFor(/trainer node ready/, 30_000);
+  // Off the save grid: the only checkpoint a job can resume from is the one SIGTERM writes.
+  const offGrid = (key: string): CreateFineTuneJobRequest => {
+    const r = request(key);
+    return {
+      ...r,
+      hyperparameters: { ...(r.hyperparameters as NonNullable<typeof r.hyperparameters>), saveEverySteps: 1_000_000n },
+    };
+  };
+  const jobs = [
+    (await client.createFineTuneJob(offGrid('sigterm-1'))).job as FineTuneJob,
+    (await client.createFineTuneJob(offGrid('sigterm-2'))).job as FineTuneJob,
+  ];
+  const running = (j: FineTuneJob) => j.status === JobStatus.RUNNING && (j.progress?.step ?? 0n) >= 4n;
+  const both = await Promise.all(jobs.map((j) => until(j.id, running, 30_000)));
+  expect(both.map((j) => j.nodeId)).toEqual(['node-d', 'node-d']);
+  const listed = (await client.listTrainerNodes({ device: 0 })).nodes.find((n) => n.id === 'node-d');
+  expect(listed?.capacity).toBe(2);
+  expect([...(listed?.runningJobIds ?? [])].sort()).toEqual(jobs.map((j) => j.id).sort());
+
+  sigterm.child.kill('SIGTERM');
+  expect((await sigterm.exited).code).toBe(0);
+  child = undefined;
+  const stopSteps: number[] = [];
+  for (const j of jobs) {
+    const events = await history(j.id);
+    const kinds = events.map((e) => e.event?.$case);
+    expect(kinds.at(-1)).toBe('queued');
+    const lastStep = events.flatMap((e) => (e.event?.$case === 'progress' ? [Number(e.event.value.step)] : [])).at(-1);
+    const cks = events.flatMap((e) =>
+      e.event?.$case === 'checkpoint' ? [Number(e.event.value.checkpoint?.step)] : [],
+    );
+    // The checkpoint is of the step the node was at, not an earlier one.
+    expect(cks).toEqual([lastStep]);
+    stopSteps.push(lastStep as number);
+  }
+
+  nodeB = await startTrainerNode({
+    natsUrl: [nats.url],
+    datasetAddr: dataset.address,
+    artefactRoot: artefactRoot(store),
+    logger: silentLogger(),
+    nodeId: 'node-e',
+    workingMs: 500,
+    threads: 1,
+    capacity: 2,
+  });
+  const ref = await until(
+    (await client.createFineTuneJob(request('uninterrupted'))).job?.id as string,
+    (j) => j.status === JobStatus.SUCCEEDED || j.status === JobStatus.FAILED,
+    60_000,
+  );
+  const refAdapter = await loadPeftAdapter(ref.adapter?.path as string);
+  for (const [i, j] of jobs.entries()) {
+    const done = await until(j.id, (x) => x.status === JobStatus.SUCCEEDED || x.status === JobStatus.FAILED, 60_000);
+    expect(done.failure).toBeUndefined();
+    expect(done).toMatchObject({ status: JobStatus.SUCCEEDED, nodeId: 'node-e', attempt: 2 });
+    const events = await history(j.id);
+    const starts = events.flatMap((e) => (e.event?.$case === 'started' ? [e.event.value] : []));
+    expect(Number(starts[1]?.resumedFromStep)).toBe(stopSteps[i]);
+    const steps = events.flatMap((e) => (e.event?.$case === 'progress' ? [Number(e.event.value.step)] : []));
+    expect(steps).toEqual(Array.from({ length: 120 }, (_, k) => k + 1));
+    const a = await loadPeftAdapter(done.adapter?.path as string);
+    let worst = 0;
+    for (const [name, t] of a.tensors) {
+      const u = refAdapter.tensors.get(name)?.data as Float32Array;
+      const v = t.data as Float32Array;
+      for (let k = 0; k < v.length; k++) worst = Math.max(worst, Math.abs((v[k] as number) - (u[k] as number)));
+    }
+    expect(worst).toBeLessThan(1e-6);
+  }
+}, 120_000);

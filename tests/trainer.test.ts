@@ -2,7 +2,7 @@
 // models (validated by the engine, roots enforced), create-time rejections naming the field, idempotent create,
 // a job that trains for real and leaves a PEFT adapter the engine loads, progress replay, cancel.
 
-import { copyFile, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,7 @@ import {
   DatasetServiceDefinition,
   type FineTuneJob,
   type JobEventEnvelope,
+  JobFailureCode,
   JobStatus,
   TrainerServiceDefinition,
 } from '../proto/src/index.js';
@@ -380,4 +381,112 @@ describe('jobs', () => {
     expect((await client.getFineTuneJob({ id: b.id })).job?.status).toBe(JobStatus.CANCELLED);
     expect((await refusal(() => client.cancelFineTuneJob({ id: 'job-nope', reason: '' }))).code).toBe(Status.NOT_FOUND);
   }, 40_000);
+});
+
+/** Sets the first element of one float32 tensor of a safetensors file to NaN (a model whose loss cannot be finite). */
+async function poisonTensor(file: string, name: string): Promise<void> {
+  const buf = await readFile(file);
+  const headerLength = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + headerLength).toString('utf8')) as Record<
+    string,
+    { dtype: string; data_offsets: [number, number] }
+  >;
+  const t = header[name];
+  if (t === undefined || t.dtype !== 'F32') throw new Error(`no float32 tensor ${name} in ${file}`);
+  buf.writeFloatLE(Number.NaN, 8 + headerLength + t.data_offsets[0]);
+  await writeFile(file, buf);
+}
+
+describe('stopping, failing and checkpoint bookkeeping', () => {
+  it('cancel checkpoints the step it stopped at; the checkpoint is listed and on disk', async () => {
+    const long = request({
+      hyperparameters: {
+        ...(request().hyperparameters as NonNullable<CreateFineTuneJobRequest['hyperparameters']>),
+        duration: { $case: 'maxSteps', value: 100_000n },
+        // Off the save grid for this test: the only checkpoint is the one the cancel writes.
+        saveEverySteps: 1_000_000n,
+      },
+    });
+    const a = (await client.createFineTuneJob(long)).job as FineTuneJob;
+    await until(a.id, (j) => j.status === JobStatus.RUNNING && (j.progress?.step ?? 0n) >= 3n);
+    await client.cancelFineTuneJob({ id: a.id, reason: 'checkpoint please' });
+    const done = await until(a.id, ended, 10_000);
+    expect(done.status).toBe(JobStatus.CANCELLED);
+    const cancelled = (await history(a.id)).flatMap((e) => (e.event?.$case === 'cancelled' ? [e.event.value] : []));
+    expect(cancelled).toHaveLength(1);
+    const at = Number(cancelled[0]?.step);
+    expect(at).toBeGreaterThanOrEqual(3);
+    expect(cancelled[0]?.lastCheckpointId).toBe(`${a.id}-ckpt-${at}`);
+    expect(done.latestCheckpointId).toBe(`${a.id}-ckpt-${at}`);
+    const cks = (await client.listCheckpoints({ jobId: a.id })).checkpoints;
+    expect(cks.map((c) => Number(c.step))).toEqual([at]);
+    const onDisk = await readdir(join(artefactRoot(store), 'jobs', a.id, 'checkpoints'));
+    expect(onDisk).toEqual([`checkpoint-${at}`]);
+    expect(cks[0]?.artifact?.path).toBe(join(artefactRoot(store), 'jobs', a.id, 'checkpoints', `checkpoint-${at}`));
+  }, 30_000);
+
+  it('a job whose loss is non-finite 5 steps in a row fails DIVERGED and keeps its last checkpoint', async () => {
+    await makeTinyModel({ arch: 'qwen2', out: join(models, 'tiny-nan'), seed: 1 });
+    await poisonTensor(join(models, 'tiny-nan', 'model.safetensors'), 'model.norm.weight');
+    const nanModel = (await client.registerBaseModel({ name: '', path: join(models, 'tiny-nan') })).baseModel?.id;
+    const job = (
+      await client.createFineTuneJob(
+        request({
+          baseModelId: nanModel as string,
+          hyperparameters: {
+            ...(request().hyperparameters as NonNullable<CreateFineTuneJobRequest['hyperparameters']>),
+            duration: { $case: 'maxSteps', value: 50n },
+            saveEverySteps: 2n,
+          },
+        }),
+      )
+    ).job as FineTuneJob;
+    const done = await until(job.id, ended);
+    expect(done.status).toBe(JobStatus.FAILED);
+    expect(done.failure?.code).toBe(JobFailureCode.DIVERGED);
+    expect(done.failure?.step).toBe(5n);
+    expect(done.failure?.message).toMatch(/5 steps in a row had a non-finite loss/);
+    const failed = (await history(job.id)).flatMap((e) => (e.event?.$case === 'failed' ? [e.event.value] : []));
+    expect(failed[0]?.lastCheckpointId).toBe(`${job.id}-ckpt-4`);
+    expect((await client.listCheckpoints({ jobId: job.id })).checkpoints.map((c) => Number(c.step))).toEqual([4, 2]);
+  }, 30_000);
+
+  it('save_total_limit keeps the newest and the best; ListCheckpoints matches the disk and marks one best', async () => {
+    const job = (
+      await client.createFineTuneJob(
+        request({
+          hyperparameters: {
+            ...(request().hyperparameters as NonNullable<CreateFineTuneJobRequest['hyperparameters']>),
+            duration: { $case: 'maxSteps', value: 6n },
+            // A learning rate this high makes the validation loss go up after a while, so the best is older.
+            learningRate: 0.5,
+            evalEverySteps: 1n,
+            saveEverySteps: 1n,
+            saveTotalLimit: 2,
+          },
+        }),
+      )
+    ).job as FineTuneJob;
+    const done = await until(job.id, ended);
+    expect(done.status).toBe(JobStatus.SUCCEEDED);
+    const vals = new Map<number, number>();
+    for (const e of await history(job.id))
+      if (e.event?.$case === 'progress' && e.event.value.validationLoss !== undefined)
+        vals.set(Number(e.event.value.step), e.event.value.validationLoss);
+    expect([...vals.keys()]).toEqual([1, 2, 3, 4, 5, 6]);
+    let best = 1;
+    for (const [s, v] of vals) if (v < (vals.get(best) as number)) best = s;
+    const expected = [...new Set([6, 5, best])].sort((x, y) => y - x);
+    // The projection catches up with the last checkpoint event just after the terminal status.
+    let cks = (await client.listCheckpoints({ jobId: job.id })).checkpoints;
+    for (let i = 0; i < 50 && cks.length !== expected.length; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      cks = (await client.listCheckpoints({ jobId: job.id })).checkpoints;
+    }
+    expect(cks.map((c) => Number(c.step))).toEqual(expected);
+    const onDisk = (await readdir(join(artefactRoot(store), 'jobs', job.id, 'checkpoints'))).sort();
+    expect(onDisk).toEqual(expected.map((s) => `checkpoint-${s}`).sort());
+    expect(cks.filter((c) => c.isBest).map((c) => Number(c.step))).toEqual([best]);
+    for (const c of cks) expect(c.validationLoss).toBe(vals.get(Number(c.step)));
+  }, 30_000);
 });

@@ -12,12 +12,29 @@ const pathList = z.string().transform((s) =>
 
 /**
  * Environment variables of the trainer service; see serviceConfigSpec for the shared ones (PORT, NATS_URL, ...).
- * TRAINER_STORE_DIR holds the SQLite file and the artefact store (checkpoints, adapters, charts), which trainer
- * nodes on this machine share; nodes on other machines mount the same folder.
+ * TRAINER_STORE_DIR holds the artefact store (checkpoints, adapters, charts), which trainer nodes on this machine
+ * share (nodes on other machines mount the same folder), and the SQLite file unless TRAINER_DATABASE_URL names
+ * PostgreSQL.
  */
 export const trainerConfigSpec = {
   ...serviceConfigSpec(50052),
   storeDir: envVar('TRAINER_STORE_DIR', z.string().min(1), 'a directory path', join(tmpdir(), 'tunemesh-trainer')),
+  databaseUrl: envVar(
+    'TRAINER_DATABASE_URL',
+    z.string().regex(/^(postgres(ql)?:\/\/.*|sqlite)$/),
+    'a postgres:// URL, or "sqlite" for the embedded database',
+    'sqlite',
+  ),
+  /** A PostgreSQL schema to keep the tables in (created when missing); empty: the server's default. */
+  databaseSchema: envVar(
+    'TRAINER_DATABASE_SCHEMA',
+    z
+      .string()
+      .transform((s) => s.trim())
+      .pipe(z.string().regex(/^([a-z_][a-z0-9_]*)?$/)),
+    'a lowercase schema name',
+    ' ',
+  ),
   // Empty default written ' ' because loadConfig treats '' as unset; the parser trims it away.
   modelRoots: envVar(
     'TRAINER_MODEL_ROOTS',

@@ -18,7 +18,7 @@ import { BaseModel, Dtype } from '@tunemesh/proto';
 import type { Kysely } from 'kysely';
 import { isCodedError } from './engine-errors.js';
 import { modelDirInRoots } from './paths.js';
-import type { TrainerDb } from './store/db.js';
+import { retryUniqueRace, type TrainerDb } from './store/db.js';
 
 const DTYPES: Readonly<Record<string, Dtype>> = {
   float32: Dtype.F32,
@@ -119,8 +119,22 @@ export class BaseModels {
       sha256: sha,
       createdAt: new Date(),
     };
-    const clash = await this.db.selectFrom('base_models').select('id').where('name', '=', finalName).executeTakeFirst();
-    if (clash !== undefined) throw new AlreadyExistsError(`a base model named ${JSON.stringify(finalName)} exists`);
+    // Retried when another register won a unique race (seq, path or name): the retry sees the winner's row.
+    return retryUniqueRace(async () => {
+      const won = await this.db.selectFrom('base_models').select('json').where('path', '=', dir).executeTakeFirst();
+      if (won !== undefined) return { model: parse(won.json), existed: true };
+      const clash = await this.db
+        .selectFrom('base_models')
+        .select('id')
+        .where('name', '=', finalName)
+        .executeTakeFirst();
+      if (clash !== undefined) throw new AlreadyExistsError(`a base model named ${JSON.stringify(finalName)} exists`);
+      await this.insert(record, c.architecture);
+      return { model: record, existed: false };
+    });
+  }
+
+  private async insert(record: BaseModel, architecture: string): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
       const next = await tx
         .selectFrom('base_models')
@@ -131,14 +145,13 @@ export class BaseModels {
         .values({
           id: record.id,
           seq: Number(next.m) + 1,
-          name: finalName,
-          path: dir,
-          architecture: c.architecture,
+          name: record.name,
+          path: record.path,
+          architecture,
           json: JSON.stringify(BaseModel.toJSON(record)),
         })
         .execute();
     });
-    return { model: record, existed: false };
   }
 
   async get(id: string): Promise<BaseModel | undefined> {

@@ -31,6 +31,16 @@ export const nodeConfigSpec = {
   workingMs: durationMsVar('TRAINER_NODE_WORKING_MS', 15_000),
   heartbeatMs: durationMsVar('TRAINER_NODE_HEARTBEAT_MS', 5_000),
   /** onnxruntime intra-op threads; 0: onnxruntime's default. */
+  /** Jobs this node trains at the same time. */
+  capacity: envVar(
+    'TRAINER_NODE_CAPACITY',
+    z
+      .string()
+      .regex(/^[1-9]\d*$/)
+      .transform(Number),
+    'a whole number ≥ 1',
+    '1',
+  ),
   threads: envVar('TRAINER_NODE_THREADS', z.string().regex(/^\d+$/).transform(Number), 'a whole number', '0'),
 };
 export type NodeConfig = ConfigOf<typeof nodeConfigSpec>;

@@ -16,6 +16,7 @@ const node = await startTrainerNode({
   device: config.device,
   workingMs: config.workingMs,
   heartbeatMs: config.heartbeatMs,
+  capacity: config.capacity,
   ...(config.threads > 0 && { threads: config.threads }),
   ...(config.nodeId !== '' && { nodeId: config.nodeId }),
 });

@@ -36,9 +36,18 @@ export const artefactRoot = (storeDir: string): string => join(storeDir, 'artefa
 export async function start(config: TrainerConfig, options: { logger?: Logger } = {}): Promise<MeshServiceHandle> {
   const logger = options.logger ?? silentLogger();
   await mkdir(artefactRoot(config.storeDir), { recursive: true });
-  const db = await openTrainerDb(join(config.storeDir, 'trainer.sqlite'));
+  const sqlite = config.databaseUrl === 'sqlite';
+  const db = await openTrainerDb(
+    sqlite
+      ? { kind: 'sqlite', path: join(config.storeDir, 'trainer.sqlite') }
+      : {
+          kind: 'postgres',
+          url: config.databaseUrl,
+          ...(config.databaseSchema !== '' && { schema: config.databaseSchema }),
+        },
+  );
   const models = new BaseModels(db, config.modelRoots);
-  const jobs = new JobRecords(db);
+  const jobs = new JobRecords(db, !sqlite);
   const nodes = new NodeRegistry();
   const channel = openChannel(config.datasetAddr);
   const datasets = createServiceClient(DatasetServiceDefinition, channel.channel, { component: 'trainer' });

@@ -142,6 +142,6 @@ export function engineHyperparameters(h: Hyperparameters): EngineHyperparameters
     earlyStoppingThreshold: h.earlyStoppingThreshold,
     logEvery: h.loggingSteps === 0 ? 1 : h.loggingSteps,
     saveEvery: h.saveEverySteps > 0n ? Number(h.saveEverySteps) : DEFAULT_SAVE_EVERY_STEPS,
-    ...(h.saveTotalLimit > 0 && { keepLast: h.saveTotalLimit }),
+    // save_total_limit is applied by the node (jobs/retention.ts), which also keeps the best checkpoint.
   };
 }

@@ -105,8 +105,11 @@ export async function runProjection(
     for await (const msg of messages) {
       try {
         const env = decodeJobEvent(msg.subject, msg.data);
-        if (env.event?.$case === 'checkpoint' && env.event.value.checkpoint !== undefined)
+        if (env.event?.$case === 'checkpoint' && env.event.value.checkpoint !== undefined) {
           await jobs.putCheckpoint({ ...env.event.value.checkpoint, sequence: env.sequence });
+          const limit = (await jobs.get(env.jobId))?.hyperparameters?.saveTotalLimit ?? 0;
+          await jobs.pruneCheckpoints(env.jobId, limit);
+        }
         await jobs.update(env.jobId, (job) => applyEvent(job, env, lossChartOf(env.jobId)));
         msg.ack();
       } catch (err) {

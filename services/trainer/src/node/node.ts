@@ -1,7 +1,8 @@
 // A trainer node: pulls one job at a time from the TRAIN_WORK work queue, keeps its message in progress while
 // training (working acks well inside the consumer's ack wait), and acknowledges it only when the job has ended.
-// Stopping (SIGTERM) drains: the running job is released back to the queue (nak) for another node to resume
-// from its last checkpoint. A heartbeat announces the node every few seconds.
+// Stopping (SIGTERM) drains: each running job checkpoints its current step and is released back to the queue
+// (nak) for another node to resume from there. With capacity N the node trains up to N jobs at once. A
+// heartbeat announces the node every few seconds.
 
 import { cpus, hostname, totalmem } from 'node:os';
 import { connectNats, createServiceClient, type Logger, openChannel } from '@tunemesh/kit';
@@ -30,6 +31,8 @@ export interface TrainerNodeOptions {
   /** How often the in-progress message is touched; must stay well under the consumer's ack wait. */
   workingMs?: number;
   threads?: number;
+  /** Jobs trained at the same time (each with its own sessions); default 1. */
+  capacity?: number;
 }
 
 export interface TrainerNodeHandle {
@@ -57,7 +60,10 @@ export async function startTrainerNode(o: TrainerNodeOptions): Promise<TrainerNo
     ...(o.threads !== undefined && { threads: o.threads }),
   };
   const stopping = new AbortController();
-  let current: string | undefined;
+  const capacity = o.capacity ?? 1;
+  if (!Number.isInteger(capacity) || capacity < 1)
+    throw new Error(`trainer node capacity must be a whole number ≥ 1, got ${capacity}`);
+  const current = new Set<string>();
   const startedAt = new Date();
   const heartbeatMs = o.heartbeatMs ?? 5_000;
   const myDevice = o.device === 'cuda' ? Device.CUDA : Device.CPU;
@@ -68,13 +74,14 @@ export async function startTrainerNode(o: TrainerNodeOptions): Promise<TrainerNo
       device: myDevice,
       deviceName: o.device === 'cuda' ? 'cuda' : `cpu: ${cpus().length} cores`,
       deviceMemoryBytes: BigInt(totalmem()),
-      capacity: 1,
-      runningJobIds: current === undefined ? [] : [current],
+      capacity,
+      runningJobIds: [...current],
       state: stopping.signal.aborted
         ? TrainerNodeState.DRAINING
-        : current === undefined
-          ? TrainerNodeState.IDLE
-          : TrainerNodeState.BUSY,
+        : // BUSY is "as many jobs as its capacity"; with a free slot the node is still waiting for work.
+          current.size >= capacity
+          ? TrainerNodeState.BUSY
+          : TrainerNodeState.IDLE,
       version: '0.1.0',
       startedAt,
       lastHeartbeatAt: new Date(),
@@ -88,7 +95,8 @@ export async function startTrainerNode(o: TrainerNodeOptions): Promise<TrainerNo
   const heartbeat = setInterval(beat, heartbeatMs);
 
   const consumer = await js.consumers.get(STREAMS.trainWork.name, TRAINER_NODES_CONSUMER);
-  const loop = (async () => {
+  // One pull loop per slot: each holds at most one job, so the node never takes more than its capacity.
+  const worker = async () => {
     while (!stopping.signal.aborted) {
       let msg: Awaited<ReturnType<typeof consumer.next>>;
       try {
@@ -107,7 +115,7 @@ export async function startTrainerNode(o: TrainerNodeOptions): Promise<TrainerNo
         continue;
       }
       o.logger.info({ jobId: item.jobId, node: id, delivery: msg.info.deliveryCount }, 'job pulled');
-      current = item.jobId;
+      current.add(item.jobId);
       beat();
       const working = setInterval(() => msg.working(), o.workingMs ?? 15_000);
       try {
@@ -121,16 +129,17 @@ export async function startTrainerNode(o: TrainerNodeOptions): Promise<TrainerNo
         msg.nak(5_000);
       } finally {
         clearInterval(working);
-        current = undefined;
+        current.delete(item.jobId);
         beat();
       }
     }
-  })();
+  };
+  const loop = Promise.all(Array.from({ length: capacity }, worker));
 
   let stopped: Promise<void> | undefined;
   return {
     id,
-    running: () => (current === undefined ? [] : [current]),
+    running: () => [...current],
     stop() {
       stopped ??= (async () => {
         stopping.abort();

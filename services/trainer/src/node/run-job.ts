@@ -1,13 +1,17 @@
 // One job on a trainer node, from the work item to its terminal event: the engine trains for real (the job's
 // method and hyperparameters, data streamed from the dataset service), checkpoints go to the artefact store,
-// every logged step is a JobProgress event, and the end is completed, failed or cancelled. A job released by a
-// draining node publishes `queued` again and ends nothing: the next node resumes from its last checkpoint.
+// every logged step is a JobProgress event, and the end is completed, failed or cancelled. Cancel and drain
+// first checkpoint the step in progress (the engine's stopRequest). A job released by a draining node publishes
+// `queued` again and ends nothing: the next node resumes from that checkpoint.
 
 import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
+  checkpointDirName,
   getMethod,
   type LossHistory,
   latestCheckpoint,
+  listCheckpoints,
   loadModelDir,
   readLossHistory,
   TrainError,
@@ -34,6 +38,7 @@ import { type JetStreamClient, type JetStreamManager, type NatsConnection, NatsE
 import { lastJobEvent, publishJobEvent } from '../events.js';
 import { engineHyperparameters } from '../jobs/hyperparameters.js';
 import { engineMethod, METHOD_KIND_OF } from '../jobs/method.js';
+import { bestStep, retainedSteps } from '../jobs/retention.js';
 import { checkpointId, jobArtefacts } from '../layout.js';
 import { hashedRef, sizedRef } from './artefact-ref.js';
 import { streamRows } from './data.js';
@@ -179,6 +184,10 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
 
     await mkdir(art.checkpoints, { recursive: true });
     const resumeFrom = await latestCheckpoint(art.checkpoints);
+    // Checkpoint steps on disk (earlier attempts' too) and their validation losses, for retention and is_best.
+    const saved = new Set((await listCheckpoints(art.checkpoints)).map((c) => c.step));
+    const savedWithLoss = () =>
+      [...saved].map((s) => ({ step: s, validationLoss: history.val.find((v) => v.step === s)?.loss }));
     const history: LossHistory = resumeFrom === undefined ? { train: [], val: [] } : await readLossHistory(resumeFrom);
     const prevStarted = await lastOfKind(jsm, jobSubject(jobId, 'started'), (d) => JobStarted.decode(d));
     const prevProgress = await lastOfKind(jsm, jobSubject(jobId, 'progress'), (d) => JobProgress.decode(d));
@@ -229,7 +238,9 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
       ...(resumeFrom !== undefined && { resumeFrom }),
       padId: base.config.padTokenId ?? 0,
       ...(ctx.threads !== undefined && { threads: ctx.threads }),
-      signal: abort.signal,
+      // Cancel and drain are "save then stop": the loop ends the step in progress, checkpoints it and returns
+      // 'stopped', so a released job resumes exactly there and a cancelled one keeps its last step.
+      stopRequest: abort.signal,
       callbacks: {
         onLog(e) {
           step = e.step;
@@ -263,14 +274,26 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
             },
           }));
         },
+        onNonFinite(e) {
+          // A failure names the step that diverged, which has no log of its own.
+          step = Math.max(step, e.step);
+        },
         onEval(e) {
           history.val.push({ step: e.step, loss: e.valLoss });
         },
         onCheckpoint(e) {
           writeLossHistorySync(e.dir, history);
           lastCheckpoint = checkpointId(jobId, e.step);
+          step = Math.max(step, e.step);
           const id = lastCheckpoint;
           const now = new Date();
+          saved.add(e.step);
+          const kept = savedWithLoss();
+          const validationLoss = kept.find((c) => c.step === e.step)?.validationLoss;
+          const isBest = bestStep(kept) === e.step;
+          const keep = retainedSteps(kept, hp.saveTotalLimit);
+          const prune = [...saved].filter((s) => !keep.has(s));
+          for (const s of prune) saved.delete(s);
           void emit((sequence) => ({
             $case: 'checkpoint',
             value: {
@@ -282,8 +305,9 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
                 step: BigInt(e.step),
                 epoch: lastEpoch,
                 ...(Number.isFinite(lastLoss) && { loss: lastLoss }),
+                ...(validationLoss !== undefined && { validationLoss }),
                 artifact: sizedRef(e.dir),
-                isBest: false,
+                isBest,
                 sequence,
                 createdAt: now,
               },
@@ -291,9 +315,22 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
             },
           }));
           void writeLossChartFile(art.lossChart, history, `${method.name} · ${jobId}`).catch(() => undefined);
+          // save_total_limit: older checkpoints go (never the newest, never the best); the service drops their
+          // records by the same rule when it sees this checkpoint.
+          for (const s of prune) {
+            chain = chain.then(() =>
+              rm(join(art.checkpoints, checkpointDirName(s)), { recursive: true, force: true }).catch((err: unknown) =>
+                ctx.logger.warn({ err, jobId, step: s }, 'could not prune a checkpoint'),
+              ),
+            );
+          }
         },
       },
     });
+    if (result.stopReason === 'stopped') {
+      step = result.steps;
+      return await stopped();
+    }
     await rm(art.adapter, { recursive: true, force: true });
     let adapterRef: ArtifactRef;
     try {
@@ -326,36 +363,7 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
     }));
     return 'ended';
   } catch (err) {
-    if (abort.signal.aborted && stopReason?.kind === 'drain') {
-      await emit((sequence) => ({
-        $case: 'queued',
-        value: {
-          jobId,
-          sequence,
-          baseModelId: item.baseModelId,
-          datasetId: item.datasetId,
-          method: METHOD_KIND_OF[item.method?.config?.$case ?? ''] ?? 0,
-          previousAttempts: attempt,
-          occurredAt: new Date(),
-        },
-      }));
-      return 'released';
-    }
-    if (abort.signal.aborted && stopReason?.kind === 'cancel') {
-      const reason = stopReason.reason;
-      await emit((sequence) => ({
-        $case: 'cancelled',
-        value: {
-          jobId,
-          sequence,
-          reason,
-          step: BigInt(step),
-          lastCheckpointId: lastCheckpoint,
-          occurredAt: new Date(),
-        },
-      }));
-      return 'ended';
-    }
+    if (abort.signal.aborted && stopReason !== undefined) return await stopped();
     const f = failureOf(err);
     ctx.logger.warn({ err, jobId }, 'job failed');
     await emit((sequence) => ({
@@ -373,5 +381,37 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
     cancelSub.unsubscribe();
     stop.removeEventListener('abort', onStop);
     await chain;
+  }
+
+  /** A drained job goes back to the queue; a cancelled one ends with the step and checkpoint it reached. */
+  async function stopped(): Promise<JobOutcome> {
+    if (stopReason?.kind === 'drain') {
+      await emit((sequence) => ({
+        $case: 'queued',
+        value: {
+          jobId,
+          sequence,
+          baseModelId: item.baseModelId,
+          datasetId: item.datasetId,
+          method: METHOD_KIND_OF[item.method?.config?.$case ?? ''] ?? 0,
+          previousAttempts: attempt,
+          occurredAt: new Date(),
+        },
+      }));
+      return 'released';
+    }
+    const reason = stopReason?.kind === 'cancel' ? stopReason.reason : 'cancel requested';
+    await emit((sequence) => ({
+      $case: 'cancelled',
+      value: {
+        jobId,
+        sequence,
+        reason,
+        step: BigInt(step),
+        lastCheckpointId: lastCheckpoint,
+        occurredAt: new Date(),
+      },
+    }));
+    return 'ended';
   }
 }

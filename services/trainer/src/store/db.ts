@@ -1,8 +1,7 @@
-// The trainer's own tables through the same query layer as the dataset service (Kysely over better-sqlite3),
-// migrated on start. Each record keeps its proto message as JSON (ts-proto's toJSON) next to the columns that
+// The trainer's own tables through the kit's query layer (Kysely over SQLite or PostgreSQL), migrated on start. Each record keeps its proto message as JSON (ts-proto's toJSON) next to the columns that
 // are filtered or sorted on, so the API shape lives in proto/ alone and the tables only index it.
 
-import { openDatabase } from '@tunemesh/kit';
+import { type DatabaseConfig, openDatabase } from '@tunemesh/kit';
 import type { Generated, Kysely, Migration } from 'kysely';
 
 export interface BaseModelsTable {
@@ -77,7 +76,30 @@ const MIGRATIONS: Record<string, Migration> = {
   },
 };
 
-/** Opens (creating) the SQLite file and brings its tables up to date. */
-export function openTrainerDb(path: string): Promise<Kysely<TrainerDb>> {
-  return openDatabase<TrainerDb>({ kind: 'sqlite', path }, MIGRATIONS);
+/** Opens (creating) the database — SQLite by default, PostgreSQL for several service replicas — and migrates it. */
+export function openTrainerDb(config: DatabaseConfig): Promise<Kysely<TrainerDb>> {
+  return openDatabase<TrainerDb>(config, MIGRATIONS);
+}
+
+const UNIQUE_VIOLATION = new Set(['SQLITE_CONSTRAINT_UNIQUE', 'SQLITE_CONSTRAINT_PRIMARYKEY', '23505']);
+
+/** A write that lost a race for a unique value (seq is max+1, names, keys): SQLite's or PostgreSQL's code. */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && UNIQUE_VIOLATION.has(code);
+}
+
+/**
+ * Runs `f` again when it lost a unique race (up to 20 times, after a short random pause so a crowd of writers
+ * spreads out); `f` re-reads, so a retry sees the winner's row or takes the next seq.
+ */
+export async function retryUniqueRace<T>(f: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await f();
+    } catch (err) {
+      if (!isUniqueViolation(err) || attempt >= 20) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
+    }
+  }
 }

@@ -1,5 +1,5 @@
 // Job and checkpoint records. The FineTuneJob message is the record (JSON column); status, model, dataset and
-// method are columns too so List filters in SQL.
+// method are columns too so List filters in SQL. Written for SQLite and PostgreSQL alike.
 
 import {
   type Checkpoint,
@@ -9,7 +9,8 @@ import {
   type MethodKind,
 } from '@tunemesh/proto';
 import type { Kysely } from 'kysely';
-import type { TrainerDb } from './db.js';
+import { bestStep, retainedSteps } from '../jobs/retention.js';
+import { retryUniqueRace, type TrainerDb } from './db.js';
 
 export interface JobFilter {
   statuses: readonly JobStatus[];
@@ -22,10 +23,27 @@ export interface JobFilter {
 const parseJob = (json: string): FineTuneJob => FineTuneJob.fromJSON(JSON.parse(json));
 
 export class JobRecords {
-  constructor(private readonly db: Kysely<TrainerDb>) {}
+  /**
+   * `lockRows`: take a row lock in update's read-modify-write (PostgreSQL, where two writers' transactions
+   * interleave); SQLite serialises writers already and has no FOR UPDATE.
+   */
+  constructor(
+    private readonly db: Kysely<TrainerDb>,
+    private readonly lockRows = false,
+  ) {}
 
   /** Inserts a job unless its idempotency key is taken; returns the stored job and its request hash. */
   async insert(
+    job: FineTuneJob,
+    requestHash: string,
+    methodKind: MethodKind,
+  ): Promise<{ job: FineTuneJob; requestHash: string; inserted: boolean }> {
+    // A retried create racing itself, or two creates racing for the next seq, meet a unique index; the retry
+    // then finds the winner's row by the key (or takes the next seq).
+    return retryUniqueRace(() => this.insertOnce(job, requestHash, methodKind));
+  }
+
+  private insertOnce(
     job: FineTuneJob,
     requestHash: string,
     methodKind: MethodKind,
@@ -73,10 +91,11 @@ export class JobRecords {
     return row === undefined ? undefined : parseJob(row.json);
   }
 
-  /** Read-modify-write of one job in a transaction (SQLite serialises writers, so updates do not interleave). */
+  /** Read-modify-write of one job in a transaction; updates of one job never interleave (see lockRows). */
   async update(id: string, change: (job: FineTuneJob) => FineTuneJob | undefined): Promise<FineTuneJob | undefined> {
     return this.db.transaction().execute(async (tx) => {
-      const row = await tx.selectFrom('jobs').select('json').where('id', '=', id).executeTakeFirst();
+      const read = tx.selectFrom('jobs').select('json').where('id', '=', id);
+      const row = await (this.lockRows ? read.forUpdate() : read).executeTakeFirst();
       if (row === undefined) return undefined;
       const before = parseJob(row.json);
       const after = change(before);
@@ -116,16 +135,35 @@ export class JobRecords {
       .execute();
   }
 
-  /** Newest first. */
-  async checkpoints(jobId: string, offset: number, limit: number): Promise<Checkpoint[]> {
+  private async allCheckpoints(jobId: string): Promise<Checkpoint[]> {
     const rows = await this.db
       .selectFrom('checkpoints')
       .select('json')
       .where('job_id', '=', jobId)
       .orderBy('step', 'desc')
-      .offset(offset)
-      .limit(limit)
       .execute();
     return rows.map((r) => CheckpointCodec.fromJSON(JSON.parse(r.json)));
+  }
+
+  /**
+   * Newest first. is_best is decided here, over the checkpoints the job still has, so it stays right after
+   * pruning and when a later checkpoint beats an earlier one (a job keeps at most a few hundred).
+   */
+  async checkpoints(jobId: string, offset: number, limit: number): Promise<Checkpoint[]> {
+    const all = await this.allCheckpoints(jobId);
+    const best = bestStep(all.map((c) => ({ step: Number(c.step), validationLoss: c.validationLoss })));
+    return all.slice(offset, offset + limit).map((c) => ({ ...c, isBest: Number(c.step) === best }));
+  }
+
+  /** Drops the records of checkpoints save_total_limit pruned (the node deleted their files by the same rule). */
+  async pruneCheckpoints(jobId: string, limit: number): Promise<void> {
+    if (limit <= 0) return;
+    const all = await this.allCheckpoints(jobId);
+    const keep = retainedSteps(
+      all.map((c) => ({ step: Number(c.step), validationLoss: c.validationLoss })),
+      limit,
+    );
+    const gone = all.filter((c) => !keep.has(Number(c.step))).map((c) => c.id);
+    if (gone.length > 0) await this.db.deleteFrom('checkpoints').where('id', 'in', gone).execute();
   }
 }
