@@ -3,12 +3,13 @@
 
 import type { ModelConfig } from '../io/config.js';
 import type { CausalLMMode } from '../models/causal-lm.js';
-import { type LoadedCausalLM, loadCausalLM } from '../models/load.js';
+import type { LoadedCausalLM } from '../models/load.js';
 import { createSession, type Device, type Session } from '../onnx/runtime.js';
+import { loadTrainedModel } from '../peft/load.js';
 import type { DecoderModel } from './session.js';
 
 export interface OpenModelOptions {
-  /** A PEFT adapter directory applied on top of the base model. */
+  /** A trained adapter directory (PEFT LoRA/DoRA/IA3, BitFit, bottleneck adapter) applied on top of the base model. */
   readonly adapterDir?: string;
   readonly device?: Device;
   readonly threads?: number;
@@ -29,7 +30,8 @@ export interface InferenceModel {
 }
 
 export async function openModel(dir: string, opts: OpenModelOptions = {}): Promise<InferenceModel> {
-  const lm = await loadCausalLM(dir, opts.adapterDir === undefined ? {} : { adapterDir: opts.adapterDir });
+  // peft/load reads every saved method (LoRA with biases, DoRA, IA3, BitFit, bottleneck adapters).
+  const lm = await loadTrainedModel(dir, opts.adapterDir);
   const sessions = new Map<CausalLMMode, Promise<Session>>();
   const timings: InferenceModel['timings'] = {};
   const sessionOpts = { ...(opts.device && { device: opts.device }), ...(opts.threads && { threads: opts.threads }) };

@@ -1,4 +1,4 @@
-// `tunemesh merge`: a base model directory plus a trained adapter (PEFT LoRA or BitFit) → a plain Hugging Face
+// `tunemesh merge`: a base model directory plus a trained adapter (PEFT LoRA, DoRA, IA3 or BitFit) → a plain Hugging Face
 // model directory whose outputs equal the base with the adapter, at no extra inference cost. Weights are written
 // back in the dtype each tensor had in the base checkpoint (a bf16 base gives a bf16 merge). Merges are recorded
 // in tunemesh_merge.json in the output, so merging the same adapter into an already-merged model again — which
@@ -15,6 +15,7 @@ import { BITFIT_WEIGHTS_FILE } from '../peft/bitfit/config.js';
 import { isBitfitDir, loadBitfit, withBitfit } from '../peft/bitfit/state.js';
 import { PeftError } from '../peft/errors.js';
 import { type WeightDType, writeHfModelDir } from '../peft/hf-model-dir.js';
+import { mergeIa3 } from '../peft/ia3/merge.js';
 import { mergeLora } from '../peft/lora/merge.js';
 
 export const MERGE_RECORD_FILE = 'tunemesh_merge.json';
@@ -25,7 +26,7 @@ export interface MergeRecord {
 
 export interface MergeResult {
   readonly outDir: string;
-  readonly method: 'lora' | 'bitfit';
+  readonly method: 'lora' | 'dora' | 'ia3' | 'bitfit';
   /** Tensors whose values changed. */
   readonly changed: number;
 }
@@ -87,9 +88,22 @@ export async function mergeAdapter(modelDir: string, adapterDir: string, outDir:
   const base = await loadModelDir(modelDir, { dtype: 'float32' });
   const model = { config: base.config, weights: base.weights, dir: modelDir };
   let merged: Map<string, TensorData>;
+  let method: MergeResult['method'] = 'bitfit';
   if (lora) {
     const adapter = await loadPeftAdapter(adapterDir, { dtype: 'float32' });
-    merged = mergeLora(model, adapter);
+    const type = adapter.config.peftType;
+    if (type === 'IA3') {
+      merged = mergeIa3(model, adapter);
+      method = 'ia3';
+    } else if (type === 'LORA') {
+      merged = mergeLora(model, adapter);
+      method = adapter.config.useDora ? 'dora' : 'lora';
+    } else {
+      throw new PeftError(
+        'unsupported',
+        `${adapterDir}: cannot merge a ${type} adapter: it adds virtual tokens or key/value prefixes, not weight updates`,
+      );
+    }
   } else {
     merged = withBitfit(base.weights, (await loadBitfit(adapterDir)).tensors, adapterDir);
   }
@@ -99,8 +113,8 @@ export async function mergeAdapter(modelDir: string, adapterDir: string, outDir:
   const dtypes = await storedDTypes(base.files);
   await writeHfModelDir(outDir, merged, { baseDir: modelDir, dtype: (name) => dtypes.get(name) ?? 'float32' });
   const next: MergeRecord = {
-    merged: [...record.merged, { adapter: adapterDir, method: lora ? 'lora' : 'bitfit', sha256: digest }],
+    merged: [...record.merged, { adapter: adapterDir, method, sha256: digest }],
   };
   await writeFile(join(outDir, MERGE_RECORD_FILE), `${JSON.stringify(next, null, 2)}\n`);
-  return { outDir, method: lora ? 'lora' : 'bitfit', changed };
+  return { outDir, method, changed };
 }

@@ -31,7 +31,7 @@ interface Row {
   readonly lr: number;
 }
 
-const qwenLinears = (m: BaseModel, mods: string[]) =>
+const qwenLinears = (_m: BaseModel, mods: string[]) =>
   [0, 1].flatMap((l) =>
     mods.flatMap((mod) =>
       ['lora_A', 'lora_B'].map(

@@ -27,7 +27,9 @@ describe('method registry', () => {
 
   it('an unknown method fails with the registered ones listed', () => {
     expect(() => getMethod('ia4')).toThrow(PeftError);
-    expect(() => getMethod('ia4')).toThrow(`unknown fine-tuning method 'ia4' (registered: ${listMethods().join(', ')})`);
+    expect(() => getMethod('ia4')).toThrow(
+      `unknown fine-tuning method 'ia4' (registered: ${listMethods().join(', ')})`,
+    );
   });
 
   it('refuses a second method with the same name or parameter prefix', () => {

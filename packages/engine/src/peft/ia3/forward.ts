@@ -37,7 +37,8 @@ export function ia3Extension(
       if (role === null) return base;
       const key = formatPeftKey(name, 'ia3_l');
       const t = tensors.get(key);
-      if (t === undefined) throw new PeftError('adapter-mismatch', `IA3 targets '${name}' but the adapter has no ${key}`);
+      if (t === undefined)
+        throw new PeftError('adapter-mismatch', `IA3 targets '${name}' but the adapter has no ${key}`);
       const want = ia3Dims(role, module);
       if (!sameDims(t.dims, want))
         throw new PeftError(

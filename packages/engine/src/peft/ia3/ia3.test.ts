@@ -44,7 +44,7 @@ describe('IA3', () => {
       'loss',
       ...Object.values(gradients),
     ]);
-    const loss = (out.loss?.data as Float32Array)[0] as number;
+    const loss = (out.loss as TensorData).data[0] as number;
     expect(Math.abs(loss - refLoss) / refLoss).toBeLessThan(1e-5);
     for (const k of wrt) {
       const g = out[gradients[k] as string]?.data as Float32Array;
@@ -87,7 +87,10 @@ describe('IA3', () => {
       const base = await loadBase(model);
       const applied = applyIa3(base, makeIa3Config(), { seed: 1 });
       // distinct values per feature so a transposed index shows
-      for (const t of applied.params.values()) (t.data as Float32Array).forEach((_, i, a) => (a[i] = 1 + 0.01 * i));
+      for (const t of applied.params.values()) {
+        const a = t.data as Float32Array;
+        for (let i = 0; i < a.length; i++) a[i] = 1 + 0.01 * i;
+      }
       const m = new Ia3Merge(base, { config: applied.config as never, tensors: applied.params });
       m.merge();
       m.merge(); // idempotent
@@ -101,7 +104,7 @@ describe('IA3', () => {
       expect((Wm.data as Float32Array)[at]).toBeCloseTo(((W.data as Float32Array)[at] as number) * (1 + 0.01 * o), 6);
       const bias = base.weights.get(`${mod}.bias`);
       if (bias !== undefined)
-        expect((m.weights.get(`${mod}.bias`)?.data as Float32Array)[o]).toBeCloseTo(
+        expect(((m.weights.get(`${mod}.bias`) as TensorData).data as Float32Array)[o]).toBeCloseTo(
           ((bias.data as Float32Array)[o] as number) * (1 + 0.01 * o),
           6,
         );

@@ -31,7 +31,8 @@ function targetsWithVectors(model: BaseModel, adapter: PeftAdapter): { t: Ia3Tar
     return { t, l: v.data };
   });
   const extra = [...adapter.tensors.keys()].filter((k) => !seen.has(k));
-  if (extra.length > 0) throw mismatch(`IA3 adapter tensors match no target of the model: ${extra.slice(0, 3).join(', ')}`);
+  if (extra.length > 0)
+    throw mismatch(`IA3 adapter tensors match no target of the model: ${extra.slice(0, 3).join(', ')}`);
   return out;
 }
 
@@ -53,7 +54,7 @@ function apply(model: BaseModel, adapter: PeftAdapter, invert: boolean): Map<str
   const out = new Map(model.weights);
   for (const { t, l } of targetsWithVectors(model, adapter)) {
     if (invert) {
-      const zero = l.findIndex((v) => v === 0);
+      const zero = l.indexOf(0);
       if (zero >= 0)
         throw new PeftError('non-finite', `cannot unmerge IA3 from '${t.module.name}': ia3_l[${zero}] is 0`);
     }
@@ -68,7 +69,10 @@ function apply(model: BaseModel, adapter: PeftAdapter, invert: boolean): Map<str
         : layout === 'out_in'
           ? (at: number) => at % nIn
           : (at: number) => Math.floor(at / nOut);
-    out.set(`${name}.weight`, scaled(model, `${name}.weight`, (at) => s(feature(at))));
+    out.set(
+      `${name}.weight`,
+      scaled(model, `${name}.weight`, (at) => s(feature(at))),
+    );
     if (t.role === 'output' && t.module.bias !== null) out.set(t.module.bias, scaled(model, t.module.bias, s));
   }
   return out;

@@ -28,7 +28,10 @@ function perturb(params: Map<string, TensorData>, seed: number): void {
   };
   for (const [k, t] of params) {
     const d = t.data as Float32Array;
-    for (let i = 0; i < d.length; i++) d[i] = k.endsWith('lora_magnitude_vector') ? (d[i] as number) * (1 + 0.3 * next()) : (d[i] as number) + 0.3 * next();
+    for (let i = 0; i < d.length; i++)
+      d[i] = k.endsWith('lora_magnitude_vector')
+        ? (d[i] as number) * (1 + 0.3 * next())
+        : (d[i] as number) + 0.3 * next();
   }
 }
 
@@ -49,39 +52,44 @@ describe('DoRA', () => {
       (await runGraph(g, inputs, ['logits'])).logits?.data as Float32Array;
     const a = await run(applied.buildGraph('logits'));
     const b = await run(buildCausalLM(base.config, base.weights, { mode: 'logits' }));
-    expect(maskedRelMaxError(a, b, feeds.attention_mask.data as BigInt64Array, base.config.vocabSize)).toBeLessThan(1e-5);
+    expect(maskedRelMaxError(a, b, feeds.attention_mask.data as BigInt64Array, base.config.vocabSize)).toBeLessThan(
+      1e-5,
+    );
   });
 
   it.each([
     ['tiny-qwen2', ['q_proj', 'v_proj', 'down_proj']],
     ['tiny-gpt2', ['c_attn', 'c_fc']],
-  ])('on %s the graph equals the merged weight m/‖W + sBA‖·(W + sBA); saved keys are PEFT’s', async (model, targets) => {
-    const base = await loadBase(model);
-    const applied = applyLora(base, makeLoraConfig({ r: 4, loraAlpha: 8, targetModules: targets, useDora: true }), {
-      seed: 2,
-    });
-    perturb(applied.params, 5);
-    await withTempDir(async (dir) => {
-      await applied.save(dir, applied.params);
-      const adapter = await loadPeftAdapter(dir);
-      expect(adapter.config.peftType === 'LORA' && adapter.config.useDora).toBe(true);
-      expect([...adapter.tensors.keys()].filter((k) => k.endsWith('.lora_magnitude_vector')).length).toBe(
-        2 * targets.length,
-      );
-      const { feeds } = await chat();
-      const { labels: _l, ...inputs } = feeds;
-      const mask = feeds.attention_mask.data as BigInt64Array;
-      const lm = await loadTrainedModel(modelPath(model), dir);
-      const viaAdapter = (await runGraph(lm.build('logits'), inputs, ['logits'])).logits?.data as Float32Array;
-      const merged = mergeLora(base, adapter);
-      const viaMerge = (await runGraph(buildCausalLM(base.config, merged, { mode: 'logits' }), inputs, ['logits']))
-        .logits?.data as Float32Array;
-      expect(maskedRelMaxError(viaAdapter, viaMerge, mask, base.config.vocabSize)).toBeLessThan(1e-4);
-      const plain = (await runGraph(buildCausalLM(base.config, base.weights, { mode: 'logits' }), inputs, ['logits']))
-        .logits?.data as Float32Array;
-      expect(maskedRelMaxError(plain, viaMerge, mask, base.config.vocabSize)).toBeGreaterThan(1e-3);
-    });
-  });
+  ])(
+    'on %s the graph equals the merged weight m/‖W + sBA‖·(W + sBA); saved keys are PEFT’s',
+    async (model, targets) => {
+      const base = await loadBase(model);
+      const applied = applyLora(base, makeLoraConfig({ r: 4, loraAlpha: 8, targetModules: targets, useDora: true }), {
+        seed: 2,
+      });
+      perturb(applied.params, 5);
+      await withTempDir(async (dir) => {
+        await applied.save(dir, applied.params);
+        const adapter = await loadPeftAdapter(dir);
+        expect(adapter.config.peftType === 'LORA' && adapter.config.useDora).toBe(true);
+        expect([...adapter.tensors.keys()].filter((k) => k.endsWith('.lora_magnitude_vector')).length).toBe(
+          2 * targets.length,
+        );
+        const { feeds } = await chat();
+        const { labels: _l, ...inputs } = feeds;
+        const mask = feeds.attention_mask.data as BigInt64Array;
+        const lm = await loadTrainedModel(modelPath(model), dir);
+        const viaAdapter = (await runGraph(lm.build('logits'), inputs, ['logits'])).logits?.data as Float32Array;
+        const merged = mergeLora(base, adapter);
+        const viaMerge = (await runGraph(buildCausalLM(base.config, merged, { mode: 'logits' }), inputs, ['logits']))
+          .logits?.data as Float32Array;
+        expect(maskedRelMaxError(viaAdapter, viaMerge, mask, base.config.vocabSize)).toBeLessThan(1e-4);
+        const plain = (await runGraph(buildCausalLM(base.config, base.weights, { mode: 'logits' }), inputs, ['logits']))
+          .logits?.data as Float32Array;
+        expect(maskedRelMaxError(plain, viaMerge, mask, base.config.vocabSize)).toBeGreaterThan(1e-3);
+      });
+    },
+  );
 
   it('gradients treat the weight norm as a constant (central differences with the norm held fixed)', async () => {
     const base = await loadBase('tiny-qwen2');
@@ -110,11 +118,14 @@ describe('DoRA', () => {
       s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
       return s / 2 ** 32 - 0.5;
     };
-    const dir = new Map(wrt.map((k) => [k, Float32Array.from((applied.params.get(k)?.data as Float32Array).map(rnd))]));
+    const dir = new Map(
+      wrt.map((k) => [k, Float32Array.from((applied.params.get(k) as TensorData).data as Float32Array, rnd)]),
+    );
     let analytic = 0;
     for (const k of wrt) {
       const g = out[gradients[k] as string]?.data as Float32Array;
-      (dir.get(k) as Float32Array).forEach((d, i) => (analytic += d * (g[i] as number)));
+      const d = dir.get(k) as Float32Array;
+      for (let i = 0; i < d.length; i++) analytic += (d[i] as number) * (g[i] as number);
     }
     const lossAt = async (eps: number, detachedToo: boolean) => {
       const shifted = Object.fromEntries(

@@ -9,8 +9,8 @@
 // With lora_dropout in training PEFT applies the dropped input to the x·Wᵀ term too (`freshBase`); otherwise
 // x·Wᵀ is the base output less its bias.
 
-import { formatPeftKey } from '../../io/peft-keys.js';
 import { type LoraAdapterConfig, loraScale, matchesTargetModules, patternValue } from '../../io/peft-config.js';
+import { formatPeftKey } from '../../io/peft-keys.js';
 import type { ModelExtensions } from '../../models/extensions.js';
 import type { GraphBuilder } from '../../onnx/builder.js';
 import type { TensorData, Value } from '../../onnx/ir.js';
@@ -61,13 +61,15 @@ export function doraExtension(
   };
   const get = (key: string, dims: number[], name: string): TensorData => {
     const t = tensors.get(key);
-    if (t === undefined) throw new PeftError('adapter-mismatch', `DoRA targets '${name}' but the adapter has no ${key}`);
+    if (t === undefined)
+      throw new PeftError('adapter-mismatch', `DoRA targets '${name}' but the adapter has no ${key}`);
     if (!sameDims(t.dims, dims))
       throw new PeftError(
         'adapter-mismatch',
         `DoRA tensor '${key}' is [${t.dims.join(', ')}]; the model's '${name}' needs [${dims.join(', ')}] (is this adapter for another base model?)`,
       );
-    if (t.dtype !== 'float32') throw new PeftError('adapter-mismatch', `DoRA tensor '${key}' is ${t.dtype}; load as float32`);
+    if (t.dtype !== 'float32')
+      throw new PeftError('adapter-mismatch', `DoRA tensor '${key}' is ${t.dtype}; load as float32`);
     consumed.add(key);
     return t;
   };
@@ -113,7 +115,10 @@ export function doraExtension(
 }
 
 /** Feeds for a training graph built with detachNorm: the current A and B under their detached input names. */
-export function doraFeeds(params: ReadonlyMap<string, TensorData>, keys: readonly string[]): Record<string, TensorData> {
+export function doraFeeds(
+  params: ReadonlyMap<string, TensorData>,
+  keys: readonly string[],
+): Record<string, TensorData> {
   const out: Record<string, TensorData> = {};
   for (const k of keys) out[doraDetachedName(k)] = params.get(k) as TensorData;
   return out;

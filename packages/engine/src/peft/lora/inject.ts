@@ -126,7 +126,10 @@ export function applyLora(model: BaseModel, userConfig: LoraConfig, opts: ApplyO
       const keyM = formatPeftKey(m.name, 'lora_magnitude_vector');
       const initM = takeInit(keyM, [m.outFeatures]);
       if (opts.init !== undefined && initM === undefined)
-        throw new PeftError('adapter-mismatch', `initial adapter has no lora_magnitude_vector for '${m.name}' (use_dora)`);
+        throw new PeftError(
+          'adapter-mismatch',
+          `initial adapter has no lora_magnitude_vector for '${m.name}' (use_dora)`,
+        );
       const M = initM ?? weightRowNorms(model.weights.get(`${m.name}.weight`) as TensorData, m.layout);
       lora.set(keyM, M);
       params.set(keyM, M);
