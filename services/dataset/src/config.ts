@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ConfigOf, envVar, loadConfig, serviceConfigSpec } from '@tunemesh/kit';
+import { type ConfigOf, envVar, grpcAddressVar, loadConfig, serviceConfigSpec } from '@tunemesh/kit';
 import { z } from 'zod';
 
 const pathList = z.string().transform((s) =>
@@ -41,6 +41,8 @@ export const datasetConfigSpec = {
     'comma-separated directories that tokenizer model paths may name',
     ' ',
   ),
+  /** The trainer service, asked for a base model's directory when an import names tokenizer.base_model_id. */
+  trainerAddr: grpcAddressVar('DATASET_TRAINER_ADDR', '127.0.0.1:50052'),
   maxUploadBytes: envVar(
     'DATASET_MAX_UPLOAD_BYTES',
     z.string().regex(/^\d+$/).transform(Number).pipe(z.number().int().positive()),

@@ -27,6 +27,7 @@ import {
   type ValidationFinding,
   type ValidationReport,
 } from '@tunemesh/proto';
+import type { BaseModelDir } from './base-models.js';
 import { DEFAULT_SEED, type ImportSettings, type SplitSetting } from './import/settings.js';
 import { resolveInRoots } from './paths.js';
 import type { DatasetRecord, SplitStatisticsRecord } from './store/records.js';
@@ -114,6 +115,7 @@ function splitFromProto(options: ImportOptions): SplitSetting {
 export async function settingsFromProto(
   options: ImportOptions | undefined,
   modelRoots: readonly string[],
+  baseModelDir?: BaseModelDir,
 ): Promise<ImportSettings> {
   const o: ImportOptions = options ?? {
     name: '',
@@ -127,12 +129,10 @@ export async function settingsFromProto(
   let tokenizer: ImportSettings['tokenizer'];
   const src = o.tokenizer?.source;
   if (src?.$case === 'baseModelId') {
-    throw new InvalidArgumentError(
-      'tokenizer.base_model_id is not resolvable by the dataset service yet; give tokenizer.model_path',
-      {
-        field: 'options.tokenizer.base_model_id',
-      },
-    );
+    const field = 'options.tokenizer.base_model_id';
+    if (baseModelDir === undefined)
+      throw new InvalidArgumentError(`${field}: this dataset service has no trainer service to ask`, { field });
+    tokenizer = { ref: src.value, dir: await baseModelDir(src.value, field) };
   }
   if (src?.$case === 'modelPath') {
     tokenizer = {

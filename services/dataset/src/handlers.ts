@@ -9,6 +9,7 @@ import {
   type ImportDatasetRequest,
   type ListDatasetsRequest,
 } from '@tunemesh/proto';
+import type { BaseModelDir } from './base-models.js';
 import { datasetToProto, formatFromProto, settingsFromProto } from './convert.js';
 import { ARTEFACTS, type Importer } from './import/importer.js';
 import { stageCopy, stageUpload, type UploadPart } from './import/staging.js';
@@ -25,6 +26,8 @@ export interface HandlerDeps {
   importer: Importer;
   dataRoots: readonly string[];
   modelRoots: readonly string[];
+  /** A registered base model's directory (tokenizer.base_model_id); absent: such references are refused. */
+  baseModelDir?: BaseModelDir;
   maxUploadBytes: number;
 }
 
@@ -83,7 +86,7 @@ export function datasetHandlers(deps: HandlerDeps): ServiceImplementation<typeof
       type Header = Extract<UploadPart, { kind: 'header' }> & { options?: import('@tunemesh/proto').ImportOptions };
       const up = await stageUpload<Header>(artefacts, uploadParts(request), deps.maxUploadBytes, context.signal);
       try {
-        const settings = await settingsFromProto(up.header.options, deps.modelRoots);
+        const settings = await settingsFromProto(up.header.options, deps.modelRoots, deps.baseModelDir);
         const name = up.header.options?.name || up.source.name;
         const out = await importer.run(
           { staging: up.staging, source: up.source, ...(up.validation !== undefined && { validation: up.validation }) },
@@ -104,7 +107,7 @@ export function datasetHandlers(deps: HandlerDeps): ServiceImplementation<typeof
         req.validationPath === ''
           ? undefined
           : await resolveInRoots(req.validationPath, deps.dataRoots, 'validation_path');
-      const settings = await settingsFromProto(req.options, deps.modelRoots);
+      const settings = await settingsFromProto(req.options, deps.modelRoots, deps.baseModelDir);
       const staging = await artefacts.stage();
       try {
         const source = await stageCopy(staging, path, ARTEFACTS.source, deps.maxUploadBytes);

@@ -16,6 +16,7 @@ import {
   type TemplateSettings,
   type TokenizerRef,
 } from '@tunemesh/proto';
+import type { BaseModelDir } from './base-models.js';
 import { settingsFromProto } from './convert.js';
 import { tokenizerFor, validateOptions } from './import/importer.js';
 import type { ImportSettings } from './import/settings.js';
@@ -28,6 +29,7 @@ export interface ReadDeps {
   records: DatasetRecords;
   artefacts: ArtefactStore;
   modelRoots: readonly string[];
+  baseModelDir?: BaseModelDir;
 }
 
 /** Examples read from disk per step of a stream: small enough to keep memory flat, large enough to batch reads. */
@@ -51,10 +53,11 @@ async function record(deps: ReadDeps, id: string, mustBeReady: boolean): Promise
 async function tokenizer(deps: ReadDeps, r: DatasetRecord, ref: TokenizerRef | undefined): Promise<Tokenizer> {
   const src = ref?.source;
   if (src?.$case === 'baseModelId') {
-    throw new InvalidArgumentError(
-      'tokenizer.base_model_id is not resolvable by the dataset service yet; give model_path',
-      { field: 'tokenizer' },
-    );
+    if (deps.baseModelDir === undefined)
+      throw new InvalidArgumentError('tokenizer.base_model_id: this dataset service has no trainer service to ask', {
+        field: 'tokenizer',
+      });
+    return tokenizerFor(await deps.baseModelDir(src.value, 'tokenizer.base_model_id'));
   }
   if (src?.$case === 'modelPath')
     return tokenizerFor(await resolveInRoots(src.value, deps.modelRoots, 'tokenizer.model_path', 'dir'));

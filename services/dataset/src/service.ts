@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { declareStreams, type Logger, type MeshServiceHandle, startMeshService } from '@tunemesh/kit';
 import { DatasetServiceDefinition, STREAMS } from '@tunemesh/proto';
+import { trainerBaseModels } from './base-models.js';
 import type { DatasetConfig } from './config.js';
 import { publishDatasetFinished } from './events.js';
 import { datasetHandlers } from './handlers.js';
@@ -36,6 +37,7 @@ export async function start(config: DatasetConfig, options: { logger?: Logger } 
     await db.destroy();
     throw err;
   }
+  const baseModels = trainerBaseModels(config.trainerAddr, config.modelRoots);
   let publish: ((r: import('./store/records.js').DatasetRecord) => Promise<void>) | undefined;
   const importer = new Importer({
     records,
@@ -68,12 +70,14 @@ export async function start(config: DatasetConfig, options: { logger?: Logger } 
             importer,
             dataRoots: config.dataRoots,
             modelRoots: config.modelRoots,
+            baseModelDir: baseModels.dir,
             maxUploadBytes: config.maxUploadBytes,
           }),
         );
       },
     });
   } catch (err) {
+    baseModels.close();
     await db.destroy();
     throw err;
   }
@@ -81,6 +85,7 @@ export async function start(config: DatasetConfig, options: { logger?: Logger } 
     ...handle,
     async stop() {
       await handle.stop();
+      baseModels.close();
       await db.destroy();
     },
   };
