@@ -37,6 +37,7 @@ function evaluation(id: string, over: Partial<Evaluation> = {}): Evaluation {
     baseModelId: 'tiny',
     jobId: `job-${id}`,
     isBaseline: false,
+    method: MethodKind.LORA,
     datasetId: 'ds1',
     split: DatasetSplit.VALIDATION,
     metrics: [Metric.LOSS],

@@ -109,6 +109,11 @@ beforeAll(async () => {
   await cp(join(fixtures, 'adapters/tiny-qwen2-lora'), join(tmp, 'adapters/job-q'), { recursive: true });
   // The trainer's artefact layout: <root>/jobs/<job id>/adapter.
   await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), join(tmp, 'adapters/jobs/job-t/adapter'), { recursive: true });
+  // And one of its checkpoints (<root>/jobs/<job id>/checkpoints/checkpoint-<step>), with other weights than the
+  // final adapter so evaluating it cannot be mistaken for evaluating the job.
+  const ckDir = join(tmp, 'adapters/jobs/job-t/checkpoints/checkpoint-3');
+  await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), ckDir, { recursive: true });
+  await scaleSafetensors(join(ckDir, 'adapter_model.safetensors'), 3);
   const common = { HOST: '127.0.0.1', PORT: '0', NATS_URL: nats.url, LOG_LEVEL: 'silent' };
   dataset = await startDataset(
     loadDatasetConfig({
@@ -214,6 +219,24 @@ const evaluate = (model: ModelRef, datasetId: string, metrics: Metric[], over: R
   });
 
 /** The engine's own answer from the raw file: tokenizeRow-based label-word scoring and the loss graph. */
+/** Multiplies every float32 value of a safetensors file by `k` (a LoRA adapter scaled: another set of weights). */
+async function scaleSafetensors(file: string, k: number): Promise<void> {
+  const buf = await readFile(file);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<
+    string,
+    { dtype?: string; data_offsets?: [number, number] }
+  >;
+  for (const t of Object.values(header)) {
+    if (t.dtype !== 'F32' || t.data_offsets === undefined) continue;
+    for (let o = t.data_offsets[0]; o < t.data_offsets[1]; o += 4) {
+      const at = 8 + n + o;
+      buf.writeFloatLE(buf.readFloatLE(at) * k, at);
+    }
+  }
+  await writeFile(file, buf);
+}
+
 async function engineReference(adapterDir?: string) {
   const dir = join(models, 'tiny-gpt2');
   const rows = (await readDataRows(sentimentFile)) as ClassificationRow[];
@@ -339,7 +362,42 @@ describe('evaluator service', () => {
     );
     expect(trainerLayout.evaluation?.baseModelId).toBe('tiny-gpt2');
     expect((await until(trainerLayout.evaluation?.id ?? '')).status).toBe(EvaluationStatus.SUCCEEDED);
-  }, 40_000);
+
+    // The leaderboard names each adapter's method (from its saved config); the baseline has none.
+    expect(adapterEntry?.method).toBe(MethodKind.LORA);
+    expect(baseEntry?.method).toBe(MethodKind.UNSPECIFIED);
+    expect(e.method).toBe(MethodKind.LORA);
+
+    // A checkpoint by its trainer id: the checkpoint's own weights, on the job's base.
+    const ck = await evaluate({ target: { $case: 'checkpointId', value: 'job-t-ckpt-3' } }, sentimentId, [Metric.LOSS]);
+    expect(ck.evaluation).toMatchObject({ baseModelId: 'tiny-gpt2', jobId: 'job-t', method: MethodKind.LORA });
+    const ckDone = await until(ck.evaluation?.id ?? '');
+    expect(ckDone.status).toBe(EvaluationStatus.SUCCEEDED);
+    const ckLoss = ckDone.results.find((r) => r.metric === Metric.LOSS)?.value ?? Number.NaN;
+    const ckRef = await engineReference(join(tmp, 'adapters/jobs/job-t/checkpoints/checkpoint-3'));
+    expect(ckLoss).toBeCloseTo(ckRef.loss, 5);
+    expect(Math.abs(ckLoss - loss)).toBeGreaterThan(1e-3);
+    const withCk = await client.getLeaderboard({
+      datasetId: sentimentId,
+      metric: Metric.LOSS,
+      split: DatasetSplit.ALL,
+    });
+    expect(withCk.entries.find((x) => x.evaluationId === ckDone.id)).toMatchObject({
+      name: 'job-t-ckpt-3',
+      jobId: 'job-t',
+      method: MethodKind.LORA,
+    });
+    const missing = await grpcCode(
+      evaluate({ target: { $case: 'checkpointId', value: 'job-t-ckpt-9' } }, sentimentId, [Metric.LOSS]),
+    );
+    expect(missing.code).toBe(Status.NOT_FOUND);
+    expect(missing.details).toMatch(/job-t-ckpt-9/);
+    const malformed = await grpcCode(
+      evaluate({ target: { $case: 'checkpointId', value: '../etc-ckpt-1' } }, sentimentId, [Metric.LOSS]),
+    );
+    expect(malformed.code).toBe(Status.INVALID_ARGUMENT);
+    expect(malformed.details).toMatch(/checkpoint_id/);
+  }, 60_000);
 
   it('compares models side by side on the same examples', async () => {
     const res = await client.compareAdapters({
@@ -465,15 +523,26 @@ describe('evaluator service', () => {
     const [a, b] = [await chat(), await chat()];
     expect(a.text).toBe(b.text);
     expect(a.promptTokens).toBeGreaterThan(3);
-    const bad = await grpcCode(
+    // repetition_penalty reaches the engine: greedy output with a strong penalty repeats no token the plain one
+    // repeats (the engine's tests check the rule itself against a full-recompute reference).
+    const greedy = (repetitionPenalty?: number) =>
       client.generate({
         model: base,
         input: { $case: 'prompt', value: 'x' },
-        generation: { decoding: Decoding.GREEDY, maxNewTokens: 2, topK: 0, stop: [], repetitionPenalty: 1.3 },
-      }),
-    );
+        generation: {
+          decoding: Decoding.GREEDY,
+          maxNewTokens: 16,
+          topK: 0,
+          stop: [],
+          ...(repetitionPenalty !== undefined && { repetitionPenalty }),
+        },
+      });
+    const plain = await greedy();
+    const penalised = await greedy(1e6);
+    expect(penalised.text).not.toBe(plain.text);
+    const bad = await grpcCode(greedy(0.5));
     expect(bad.code).toBe(Status.INVALID_ARGUMENT);
-    expect(bad.details).toMatch(/repetition_penalty/);
+    expect(bad.details).toMatch(/repetition_penalty must be a finite number >= 1, got 0.5/);
   }, 30_000);
 
   it('merges an adapter, verified against base+adapter, and evaluates the merged model to the same loss', async () => {

@@ -30,9 +30,9 @@ export function generateOptions(
   tokenizer: Tokenizer,
 ): Omit<GenerateOptions, 'maxNewTokens'> & { maxNewTokens: number } {
   const cfg = g ?? { decoding: Decoding.UNSPECIFIED, maxNewTokens: 0, topK: 0, stop: [] };
-  if (cfg.repetitionPenalty !== undefined && cfg.repetitionPenalty !== 1) {
-    // The engine's sampler has no repetition penalty yet; refusing beats silently ignoring it.
-    throw new InvalidArgumentError('repetition_penalty other than 1 is not supported yet', {
+  const penalty = cfg.repetitionPenalty ?? 1;
+  if (!(Number.isFinite(penalty) && penalty >= 1)) {
+    throw new InvalidArgumentError(`repetition_penalty must be a finite number >= 1, got ${penalty}`, {
       field: 'generation.repetition_penalty',
     });
   }
@@ -50,6 +50,8 @@ export function generateOptions(
     padId: tokenizer.padTokenId ?? 0,
     stopTokens: tokenizer.stopTokenIds,
     seed: cfg.seed ?? 42,
+    // Hugging Face's rule, on the prompt's and the generated tokens, for greedy decoding and sampling alike.
+    ...(penalty !== 1 && { repetitionPenalty: penalty }),
     ...(sample
       ? {
           greedy: false,

@@ -156,6 +156,7 @@ export async function submitEvaluation(
     baseModelId: model.baseModelId,
     jobId: model.jobId,
     isBaseline: model.isBaseline,
+    method: model.method,
     datasetId: d.id,
     split: splitOf(req.split),
     metrics: [...req.metrics],
@@ -298,9 +299,12 @@ export function evaluationHandlers(deps: HandlerDeps) {
           ...(e.model && { model: e.model }),
           baseModelId: e.baseModelId,
           jobId: e.jobId,
-          // Evaluations do not record the adapter's method kind yet.
-          method: MethodKind.UNSPECIFIED,
-          name: e.isBaseline ? e.baseModelId : e.jobId || e.id,
+          method: e.method,
+          name: e.isBaseline
+            ? e.baseModelId
+            : e.model?.target?.$case === 'checkpointId'
+              ? e.model.target.value
+              : e.jobId || e.id,
           isBaseline: e.isBaseline,
           value,
           ...(base !== undefined && { deltaVsBaseline: value - base }),

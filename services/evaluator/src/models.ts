@@ -1,6 +1,8 @@
 // Which files a ModelRef names. base_model_id: a model directory inside the model roots. job_id: the job's
-// final adapter at <adapter root>/<job_id>, on the base its adapter_config.json names. Checkpoints and
-// artefacts are not stored by this service yet, so they are refused as unimplemented rather than guessed.
+// final adapter at <adapter root>/<job_id> (or the trainer's layout <adapter root>/jobs/<job_id>/adapter), on the
+// base its adapter_config.json names. checkpoint_id: the trainer's "<job id>-ckpt-<step>", whose directory
+// <adapter root>/jobs/<job id>/checkpoints/checkpoint-<step> is a PEFT adapter too. artifact_id: this service's
+// combined adapters and merged models.
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import {
@@ -10,7 +12,7 @@ import {
   NotImplementedError,
   PermissionDeniedError,
 } from '@tunemesh/kit';
-import { type Artifact, ArtifactKind, type ModelRef } from '@tunemesh/proto';
+import { type Artifact, ArtifactKind, MethodKind, type ModelRef } from '@tunemesh/proto';
 
 export interface ResolvedModel {
   readonly baseDir: string;
@@ -24,6 +26,8 @@ export interface ResolvedModel {
   readonly tokenizerDir: string;
   readonly jobId: string;
   readonly isBaseline: boolean;
+  /** The adapter's method (from its saved config); UNSPECIFIED for a base model alone. */
+  readonly method: MethodKind;
 }
 
 export interface ModelPaths {
@@ -72,7 +76,14 @@ export async function resolveModel(ref: ModelRef | undefined, paths: ModelPaths)
   switch (t.$case) {
     case 'baseModelId': {
       const b = await baseModel(t.value, paths.modelRoots, 'model.base_model_id');
-      return { baseDir: b.dir, baseModelId: b.id, tokenizerDir: b.dir, jobId: '', isBaseline: true };
+      return {
+        baseDir: b.dir,
+        baseModelId: b.id,
+        tokenizerDir: b.dir,
+        jobId: '',
+        isBaseline: true,
+        method: MethodKind.UNSPECIFIED,
+      };
     }
     case 'jobId': {
       if (paths.adapterRoot === '')
@@ -101,6 +112,7 @@ export async function resolveModel(ref: ModelRef | undefined, paths: ModelPaths)
           adapterDir: a.location.path,
           jobId: '',
           isBaseline: false,
+          method: a.method,
         };
       }
       if (a.kind !== ArtifactKind.MERGED_MODEL || !a.location) {
@@ -114,11 +126,58 @@ export async function resolveModel(ref: ModelRef | undefined, paths: ModelPaths)
         tokenizerDir: b.dir,
         jobId: '',
         isBaseline: false,
+        method: a.method,
       };
     }
-    case 'checkpointId':
-      throw new NotImplementedError('evaluating a checkpoint is not built yet (issue 8); use job_id or base_model_id');
+    case 'checkpointId': {
+      if (paths.adapterRoot === '')
+        throw new FailedPreconditionError('no adapter root is configured on this evaluator');
+      const m = CHECKPOINT_ID.exec(t.value);
+      if (m === null) {
+        throw new InvalidArgumentError(
+          `model.checkpoint_id ${JSON.stringify(t.value)} is not a checkpoint id ("<job id>-ckpt-<step>", as ListCheckpoints gives)`,
+          { field: 'model.checkpoint_id' },
+        );
+      }
+      const [, jobId = '', step = ''] = m;
+      const dir = join(paths.adapterRoot, 'jobs', jobId, 'checkpoints', `checkpoint-${Number(step)}`);
+      if (!(await isDir(dir))) {
+        throw new NotFoundError(
+          `checkpoint ${JSON.stringify(t.value)} is not in the artefact store (no ${dir}; save_total_limit may have pruned it)`,
+        );
+      }
+      return jobAdapter(jobId, dir, paths);
+    }
   }
+}
+
+/** The trainer's checkpoint ids: "<job id>-ckpt-<step>" (services/trainer/src/layout.ts). */
+const CHECKPOINT_ID = /^([\w-]+)-ckpt-(\d{1,12})$/;
+
+/** peft_type in adapter_config.json → method; BitFit (no PEFT type) writes tunemesh_config.json instead. */
+const PEFT_TYPES: Readonly<Record<string, MethodKind>> = {
+  LORA: MethodKind.LORA,
+  IA3: MethodKind.IA3,
+  PROMPT_TUNING: MethodKind.PROMPT_TUNING,
+  P_TUNING: MethodKind.P_TUNING,
+  PREFIX_TUNING: MethodKind.PREFIX_TUNING,
+};
+
+async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    const v: unknown = JSON.parse(await readFile(path, 'utf8'));
+    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The method an adapter directory was trained with, from the config it was saved with; UNSPECIFIED if unknown. */
+export async function adapterMethod(dir: string): Promise<MethodKind> {
+  const peft = await readJson(join(dir, 'adapter_config.json'));
+  if (typeof peft?.peft_type === 'string') return PEFT_TYPES[peft.peft_type] ?? MethodKind.UNSPECIFIED;
+  const ours = await readJson(join(dir, 'tunemesh_config.json'));
+  return ours?.method === 'bitfit' ? MethodKind.BITFIT : MethodKind.UNSPECIFIED;
 }
 
 /** A job's adapter directory on the base its adapter_config.json names (base_model_name_or_path). */
@@ -137,5 +196,13 @@ export async function jobAdapter(jobId: string, adapterDir: string, paths: Model
   const b = await baseModel(base, paths.modelRoots, 'base_model_name_or_path').catch(() =>
     baseModel(basename(base), paths.modelRoots, 'base_model_name_or_path'),
   );
-  return { baseDir: b.dir, baseModelId: b.id, tokenizerDir: b.dir, adapterDir, jobId, isBaseline: false };
+  return {
+    baseDir: b.dir,
+    baseModelId: b.id,
+    tokenizerDir: b.dir,
+    adapterDir,
+    jobId,
+    isBaseline: false,
+    method: await adapterMethod(adapterDir),
+  };
 }

@@ -5,7 +5,7 @@ import { int64Tensor } from '../infer/batch.js';
 import { InferError } from '../infer/errors.js';
 import type { GenerateOptions } from '../infer/generate.js';
 import { createRng } from '../infer/rng.js';
-import { isGreedy, selectToken } from '../infer/sampling.js';
+import { isGreedy, selectToken, validateSampling } from '../infer/sampling.js';
 import {
   type DecoderModel,
   floatOutput,
@@ -25,6 +25,7 @@ export async function* streamGenerate(
   if (!(Number.isInteger(opts.maxNewTokens) && opts.maxNewTokens >= 1)) {
     throw new InferError('bad_max_new_tokens', `max new tokens must be an integer >= 1, got ${opts.maxNewTokens}`);
   }
+  validateSampling(opts);
   const rng = isGreedy(opts) ? undefined : createRng(opts.seed ?? 0);
   const stop = new Set(opts.stopTokens ?? []);
   const fetch = ['logits'];
@@ -39,6 +40,8 @@ export async function* streamGenerate(
     past[pastValueName(l)] = empty();
   }
   let ids = BigInt64Array.from(prompt.map(BigInt));
+  // The ids already in the sequence, for the repetition penalty (as generate() keeps them).
+  const present = new Set((opts.repetitionPenalty ?? 1) !== 1 ? prompt : []);
   let pos = 0;
   for (let step = 0; step < opts.maxNewTokens; step++) {
     opts.signal?.throwIfAborted();
@@ -57,7 +60,8 @@ export async function* streamGenerate(
     );
     const logits = floatOutput(out, 'logits');
     const vocab = logits.dims[2] as number;
-    const token = selectToken(logits.data.subarray((ids.length - 1) * vocab, ids.length * vocab), opts, rng);
+    const token = selectToken(logits.data.subarray((ids.length - 1) * vocab, ids.length * vocab), opts, rng, present);
+    present.add(token);
     yield token;
     if (stop.has(token)) return;
     const next: Record<string, TensorData> = {};

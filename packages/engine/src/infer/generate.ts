@@ -108,6 +108,9 @@ export async function generate(
   let past = emptyPast(model, batch);
 
   const outputs = prompts.map(() => [] as number[]);
+  // Ids already in each sequence (its prompt, not the padding, and what it generated), for the repetition penalty.
+  const penalised = (opts.repetitionPenalty ?? 1) !== 1;
+  const present = prompts.map((p) => new Set(penalised ? p : []));
   const finished: (Generation['finishReason'] | null)[] = prompts.map(() => null);
   const t0 = performance.now();
   let prefillMs = 0;
@@ -141,8 +144,9 @@ export async function generate(
         continue;
       }
       const rowStart = (b * newLen + newLen - 1) * vocab;
-      const token = selectToken(logits.data.subarray(rowStart, rowStart + vocab), opts, rng);
+      const token = selectToken(logits.data.subarray(rowStart, rowStart + vocab), opts, rng, present[b]);
       outputs[b]!.push(token);
+      if (penalised) present[b]!.add(token);
       next[b] = BigInt(token);
       if (stop.has(token)) finished[b] = 'stop';
       else if (outputs[b]!.length >= opts.maxNewTokens) finished[b] = 'length';

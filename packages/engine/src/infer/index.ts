@@ -4,6 +4,7 @@ export { type GenerateOptions, type GenerateStats, type Generation, generate } f
 export { type InferenceModel, type OpenModelOptions, openModel } from './model.js';
 export { createRng, type Rng, xoshiro128ss } from './rng.js';
 export {
+  applyRepetitionPenalty,
   applyTemperature,
   applyTopK,
   applyTopP,

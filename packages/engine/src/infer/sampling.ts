@@ -1,6 +1,6 @@
 // Token selection from one row of next-token logits. Pure functions over a Float32Array so they are testable
-// without a model. The processing order follows Hugging Face's generate: temperature, then top-k, then top-p,
-// then a categorical draw.
+// without a model. The processing order follows Hugging Face's generate: the repetition penalty (a logits
+// processor, so greedy decoding has it too), then temperature, top-k, top-p, then a categorical draw.
 
 import { InferError } from './errors.js';
 import type { Rng } from './rng.js';
@@ -14,11 +14,19 @@ export interface SamplingOptions {
   readonly topK?: number;
   /** Keep the smallest most-likely set whose probability reaches p, at least one token. 1 or undefined: off. */
   readonly topP?: number;
+  /**
+   * Hugging Face's repetition_penalty (> 0): the logit of every token already in the sequence (prompt and
+   * generated so far) is divided by it when positive and multiplied by it when negative. 1 or undefined: off.
+   */
+  readonly repetitionPenalty?: number;
 }
 
 /** Throws InferError naming the first invalid option. */
 export function validateSampling(opts: SamplingOptions): void {
-  const { temperature, topK, topP } = opts;
+  const { temperature, topK, topP, repetitionPenalty } = opts;
+  if (repetitionPenalty !== undefined && !(Number.isFinite(repetitionPenalty) && repetitionPenalty > 0)) {
+    throw new InferError('bad_sampling', `repetition penalty must be a finite number > 0, got ${repetitionPenalty}`);
+  }
   if (temperature !== undefined && !(Number.isFinite(temperature) && temperature > 0)) {
     throw new InferError('bad_sampling', `temperature must be a finite number > 0, got ${temperature}`);
   }
@@ -49,6 +57,25 @@ export function argmax(logits: ArrayLike<number>): number {
   }
   if (best < 0) throw new InferError('bad_logits', 'logits row is empty or all NaN');
   return best;
+}
+
+/**
+ * The repetition penalty on a copy of the row: each distinct id in `present` has its logit divided by `penalty`
+ * when positive, multiplied when negative (so it always becomes less likely for penalty > 1).
+ */
+export function applyRepetitionPenalty(
+  logits: ArrayLike<number>,
+  present: Iterable<number>,
+  penalty: number,
+): Float64Array {
+  const out = Float64Array.from(logits);
+  if (penalty === 1) return out;
+  for (const id of new Set(present)) {
+    if (id < 0 || id >= out.length) continue;
+    const v = out[id]!;
+    out[id] = v < 0 ? v * penalty : v / penalty;
+  }
+  return out;
 }
 
 /** logits / T, as a new Float64Array (the caller's row stays untouched). */
@@ -121,8 +148,18 @@ export function sampleCategorical(probs: ArrayLike<number>, rng: Rng): number {
   return last;
 }
 
-/** Chooses the next token from one row of logits. `rng` is only used when sampling. */
-export function selectToken(logits: ArrayLike<number>, opts: SamplingOptions, rng: Rng | undefined): number {
+/**
+ * Chooses the next token from one row of logits. `rng` is only used when sampling; `present` (the ids already in
+ * the sequence) only with a repetition penalty.
+ */
+export function selectToken(
+  row: ArrayLike<number>,
+  opts: SamplingOptions,
+  rng: Rng | undefined,
+  present: Iterable<number> = [],
+): number {
+  const penalty = opts.repetitionPenalty ?? 1;
+  const logits = penalty === 1 ? row : applyRepetitionPenalty(row, present, penalty);
   if (isGreedy(opts)) return argmax(logits);
   if (!rng) throw new InferError('bad_sampling', 'sampling needs a seeded rng');
   let x = applyTemperature(logits, opts.temperature ?? 1);

@@ -618,7 +618,11 @@ export interface Evaluation {
     | Date
     | undefined;
   /** When it reached a terminal status. */
-  finishedAt?: Date | undefined;
+  finishedAt?:
+    | Date
+    | undefined;
+  /** Method kind of the evaluated adapter or of the adapter a merged model came from; unset for a base model alone. */
+  method: MethodKind;
 }
 
 /** Queues an evaluation. */
@@ -2040,6 +2044,7 @@ function createBaseEvaluation(): Evaluation {
     createdAt: undefined,
     startedAt: undefined,
     finishedAt: undefined,
+    method: 0,
   };
 }
 
@@ -2114,6 +2119,9 @@ export const Evaluation: MessageFns<Evaluation> = {
     }
     if (message.finishedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.finishedAt), writer.uint32(170).fork()).join();
+    }
+    if (message.method !== 0) {
+      writer.uint32(176).int32(message.method);
     }
     return writer;
   },
@@ -2309,6 +2317,14 @@ export const Evaluation: MessageFns<Evaluation> = {
             message.finishedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 22: {
+            if (tag !== 176) {
+              break;
+            }
+
+            message.method = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2390,6 +2406,7 @@ export const Evaluation: MessageFns<Evaluation> = {
         : isSet(object.finished_at)
         ? fromJsonTimestamp(object.finished_at)
         : undefined,
+      method: isSet(object.method) ? methodKindFromJSON(object.method) : 0,
     };
   },
 
@@ -2458,6 +2475,9 @@ export const Evaluation: MessageFns<Evaluation> = {
     if (message.finishedAt !== undefined) {
       obj.finishedAt = message.finishedAt.toISOString();
     }
+    if (message.method !== 0) {
+      obj.method = methodKindToJSON(message.method);
+    }
     return obj;
   },
 
@@ -2499,6 +2519,7 @@ export const Evaluation: MessageFns<Evaluation> = {
     message.createdAt = object.createdAt ?? undefined;
     message.startedAt = object.startedAt ?? undefined;
     message.finishedAt = object.finishedAt ?? undefined;
+    message.method = object.method ?? 0;
     return message;
   },
 };
