@@ -1,13 +1,17 @@
-// Starts the mesh from the build outputs (dist/) for `make up` and `make demo`: NATS (the one at NATS_URL when it
-// answers with JetStream, otherwise a local nats-server with a temporary store), then the dataset, trainer and
-// evaluator services and the gateway as child processes, each waited for until healthy.
+// Starts the mesh for `make up` and `make demo`: NATS (the one at NATS_URL when it answers with JetStream,
+// otherwise a local nats-server with a temporary store), then the dataset, trainer and evaluator services, the
+// trainer nodes and the gateway as child processes, each waited for until healthy. It runs the build outputs
+// (dist/), or the TypeScript sources when this script itself runs under tsx with TUNEMESH_FROM_SOURCE=1 (the
+// demo's end-to-end test, so that it never runs a stale build).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const KIT = join(ROOT, 'packages/kit/dist/index.js');
+const FROM_SOURCE = process.env.TUNEMESH_FROM_SOURCE === '1';
+const KIT = join(ROOT, FROM_SOURCE ? 'packages/kit/src/index.ts' : 'packages/kit/dist/index.js');
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
@@ -29,8 +33,13 @@ function portOf(spec) {
 }
 
 /** Uses NATS at NATS_URL when it answers with JetStream; otherwise starts a local nats-server. */
-async function provideNats(kit, log) {
+async function provideNats(kit, log, own) {
   const url = process.env.NATS_URL || DEFAULT_NATS_URL;
+  if (own) {
+    const local = await kit.startNatsServerBinary();
+    log(`nats-server at ${local.url} (${local.kind}, temporary store)`);
+    return local;
+  }
   try {
     const probe = await kit.connectNats({
       servers: url.split(','),
@@ -50,9 +59,12 @@ async function provideNats(kit, log) {
 }
 
 function spawnService(spec, env, logLevel, onExit) {
-  const main = join(ROOT, 'services', spec.name, 'dist/main.js');
+  const service = spec.service ?? spec.name;
+  const entry = spec.entry ?? 'main';
+  const main = join(ROOT, 'services', service, FROM_SOURCE ? `src/${entry}.ts` : `dist/${entry}.js`);
   if (!existsSync(main)) throw new Error(`${main} is missing: run \`make build\` first`);
-  const child = spawn(process.execPath, [main], {
+  // From source, children inherit this process's --conditions=tunemesh-source --import tsx.
+  const child = spawn(process.execPath, [...(FROM_SOURCE ? process.execArgv : []), main], {
     cwd: ROOT,
     env: { ...process.env, ...env, LOG_LEVEL: process.env.LOG_LEVEL || logLevel },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -96,13 +108,32 @@ async function waitUntil(what, check, proc, timeoutMs = 30_000) {
   throw new Error(`${what} did not become healthy within ${timeoutMs / 1000} s`);
 }
 
+/** Posts one GraphQL request (the gateway runs in dev mode here: no API key). */
+async function graphql(url, query) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query }),
+  });
+  return res.json();
+}
+
 /**
- * Starts everything; resolves to { gatewayUrl, stop() }. `onUnexpectedExit(name, result)` is called when a
- * service dies while the mesh runs.
+ * Starts everything; resolves to { gatewayUrl, wsUrl, stop() }. `env` is added to every process's environment
+ * (stores, allowed roots); `nodes` trainer node processes join (default 1); `ownNats` starts a fresh nats-server
+ * even when one answers at NATS_URL (the demo: no streams left over from other runs). `onUnexpectedExit(name, result)` is
+ * called when a process dies while the mesh runs.
  */
-export async function startMesh({ log = console.log, logLevel = 'info', onUnexpectedExit = () => {} } = {}) {
+export async function startMesh({
+  log = console.log,
+  logLevel = 'info',
+  onUnexpectedExit = () => {},
+  env: extraEnv = {},
+  nodes = 1,
+  ownNats = false,
+} = {}) {
   const kit = await loadKit();
-  const nats = await provideNats(kit, log);
+  const nats = await provideNats(kit, log, ownNats);
   const procs = [];
   let stopping = false;
   const onExit = (name, result) => {
@@ -121,12 +152,16 @@ export async function startMesh({ log = console.log, logLevel = 'info', onUnexpe
   };
 
   try {
-    const addresses = {};
+    const addresses = Object.fromEntries(SERVICES.map((spec) => [spec.name, `127.0.0.1:${portOf(spec)}`]));
+    // Each service finds the others it calls at the ports chosen here.
+    const peers = {
+      DATASET_ADDR: addresses.dataset,
+      DATASET_TRAINER_ADDR: addresses.trainer,
+      EVALUATOR_DATASET_ADDR: addresses.dataset,
+    };
     for (const spec of SERVICES) {
-      const port = portOf(spec);
-      const proc = spawnService(spec, { PORT: String(port), NATS_URL: nats.url }, logLevel, onExit);
-      procs.push(proc);
-      addresses[spec.name] = `127.0.0.1:${port}`;
+      const env = { ...peers, ...extraEnv, PORT: String(portOf(spec)), NATS_URL: nats.url };
+      procs.push(spawnService(spec, env, logLevel, onExit));
     }
     await Promise.all(
       procs.map((proc) => {
@@ -139,10 +174,16 @@ export async function startMesh({ log = console.log, logLevel = 'info', onUnexpe
         ).finally(() => channel.close());
       }),
     );
+    for (let i = 1; i <= nodes; i++) {
+      const spec = { name: `node-${i}`, service: 'trainer', entry: 'node-main' };
+      const nodeEnv = { ...extraEnv, NATS_URL: nats.url, DATASET_ADDR: addresses.dataset };
+      procs.push(spawnService(spec, { ...nodeEnv, TRAINER_NODE_ID: `${hostname()}-node-${i}` }, logLevel, onExit));
+    }
     const gatewayPort = portOf(GATEWAY);
     const gateway = spawnService(
       GATEWAY,
       {
+        ...extraEnv,
         PORT: String(gatewayPort),
         NATS_URL: nats.url,
         DATASET_ADDR: addresses.dataset,
@@ -157,7 +198,17 @@ export async function startMesh({ log = console.log, logLevel = 'info', onUnexpe
     procs.push(gateway);
     const base = `http://127.0.0.1:${gatewayPort}`;
     await waitUntil('gateway', async () => (await fetch(`${base}/healthz`)).ok, gateway);
-    return { gatewayUrl: `${base}/graphql`, natsUrl: nats.url, addresses, stop };
+    const gatewayUrl = `${base}/graphql`;
+    // Nodes announce themselves by heartbeat on NATS; the mesh is up once the trainer service lists them all.
+    const firstNode = procs.find((p) => p.name === 'node-1');
+    if (firstNode) {
+      await waitUntil(
+        `${nodes} trainer node(s)`,
+        async () => ((await graphql(gatewayUrl, '{ trainerNodes { id } }')).data?.trainerNodes?.length ?? 0) >= nodes,
+        firstNode,
+      );
+    }
+    return { gatewayUrl, wsUrl: `ws://127.0.0.1:${gatewayPort}/graphql`, natsUrl: nats.url, addresses, stop };
   } catch (err) {
     await stop();
     throw err;
