@@ -8,15 +8,26 @@ import { loadPeftAdapter } from '../io/peft-adapter.js';
 import { buildCausalLM } from '../models/causal-lm.js';
 import type { TensorData } from '../onnx/ir.js';
 import { releaseAllSessions, runGraph } from '../onnx/runtime.js';
+import { loadBottleneck } from './adapter/state.js';
 import { loadBitfit, withBitfit } from './bitfit/state.js';
 import { numel } from './count.js';
 import { PeftError } from './errors.js';
 import { asIa3Config } from './ia3/config.js';
 import { Ia3Merge } from './ia3/merge.js';
+import { loadTrainedModel } from './load.js';
 import { asLoraConfig } from './lora/config.js';
 import { LoraMerge } from './lora/merge.js';
 import { getMethod } from './registry.js';
-import { FIXTURES, fixtureBatch, loadBase, maskedRelMaxError, sgdSteps, snapshot, withTempDir } from './testing.js';
+import {
+  FIXTURES,
+  fixtureBatch,
+  loadBase,
+  maskedRelMaxError,
+  modelPath,
+  sgdSteps,
+  snapshot,
+  withTempDir,
+} from './testing.js';
 import type { AppliedMethod, BaseModel } from './types.js';
 
 afterAll(releaseAllSessions);
@@ -122,6 +133,45 @@ const ROWS: Row[] = [
       gpt2Linears(['attn.c_attn', 'mlp.c_fc'], ['lora_A.weight', 'lora_B.weight', 'lora_magnitude_vector']),
     lr: 0.5,
   },
+  {
+    model: 'tiny-qwen2',
+    method: 'adapter',
+    // Houlsby: after attention and after the feed-forward block
+    config: {
+      peft_type: 'TUNEMESH_BOTTLENECK_ADAPTER',
+      mh_adapter: true,
+      output_adapter: true,
+      reduction_factor: 16,
+      non_linearity: 'swish',
+    },
+    expectTrainable: () =>
+      [0, 1].flatMap((l) =>
+        ['attention_adapters', 'output_adapters'].flatMap((a) =>
+          ['adapter_down.weight', 'adapter_down.bias', 'adapter_up.weight', 'adapter_up.bias'].map(
+            (t) => `model.layers.${l}.${a}.${t}`,
+          ),
+        ),
+      ),
+    lr: 0.5,
+  },
+  {
+    model: 'tiny-gpt2',
+    method: 'adapter',
+    // Pfeiffer: after the feed-forward block only
+    config: {
+      peft_type: 'TUNEMESH_BOTTLENECK_ADAPTER',
+      output_adapter: true,
+      reduction_factor: 8,
+      non_linearity: 'relu',
+    },
+    expectTrainable: () =>
+      [0, 1].flatMap((l) =>
+        ['adapter_down.weight', 'adapter_down.bias', 'adapter_up.weight', 'adapter_up.bias'].map(
+          (t) => `transformer.h.${l}.output_adapters.${t}`,
+        ),
+      ),
+    lr: 0.5,
+  },
 ];
 
 /** DoRA is the lora method with use_dora; the matrix names it as a row of its own. */
@@ -152,6 +202,10 @@ async function reload(row: Row, base: BaseModel, dir: string): Promise<AppliedMe
   if (row.method === 'lora' || row.method === 'dora') {
     const a = await loadPeftAdapter(dir);
     return method.apply(base, asLoraConfig(a.config, dir), { seed: 99, init: a.tensors });
+  }
+  if (row.method === 'adapter') {
+    const a = await loadBottleneck(dir);
+    return method.apply(base, a.config, { seed: 99, init: a.tensors });
   }
   if (row.method === 'bitfit') {
     const b = await loadBitfit(dir);
@@ -221,12 +275,18 @@ describe.each(ROWS)('$method on $model', (row) => {
         const m = await mergerFor(row, fresh, dir);
         m.merge();
         mergedWeights = m.weights;
+      } else if (row.method === 'adapter') {
+        // not mergeable: the saved adapter applied by loadTrainedModel (what evaluation uses) stands in
+        mergedWeights = undefined;
       } else if (row.method === 'bitfit') {
         mergedWeights = withBitfit(fresh.weights, (await loadBitfit(dir)).tensors, dir);
       } else {
         mergedWeights = (await loadModelDir(dir, { dtype: 'float32' })).weights;
       }
-      const merged = await logits(buildCausalLM(fresh.config, mergedWeights, { mode: 'logits' }), inputs);
+      const merged =
+        mergedWeights === undefined
+          ? await logits((await loadTrainedModel(modelPath(row.model), dir)).build('logits'), inputs)
+          : await logits(buildCausalLM(fresh.config, mergedWeights, { mode: 'logits' }), inputs);
       expect(maskedRelMaxError(merged, unmerged, mask, fresh.config.vocabSize)).toBeLessThan(1e-4);
       // and training changed the outputs
       const baseLogits = await logits(buildCausalLM(fresh.config, fresh.weights, { mode: 'logits' }), inputs);

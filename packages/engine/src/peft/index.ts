@@ -1,12 +1,14 @@
 // Public API of the peft folder: the fine-tuning method registry (full, LoRA, BitFit), what a method applied to
 // a model gives the trainer, parameter counts, and the methods' saved forms (PEFT's for LoRA).
 
+export * from './adapter/index.js';
 export { makeApplied } from './applied.js';
 export * from './bitfit/index.js';
 export { formatParamCount, paramCount } from './count.js';
 export { PeftError, type PeftErrorCode } from './errors.js';
 export { type FullConfig, fullMethod } from './full/index.js';
 export { MODEL_DIR_FILES, toDType, type WeightDType, writeHfModelDir } from './hf-model-dir.js';
+export * from './ia3/index.js';
 export { loadTrainedModel } from './load.js';
 export * from './lora/index.js';
 export { biasNames, isNoDecay, type LinearInfo, linearModules, parameterNames } from './modules.js';

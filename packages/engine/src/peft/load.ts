@@ -1,6 +1,6 @@
 // A base model with whatever a training run saved, ready for evaluation and generation: a PEFT LoRA adapter
 // (including trained biases and modules_to_save copies, which models/loadCausalLM's LoRA loader leaves out, and
-// DoRA's magnitudes), a PEFT IA3 adapter, or a BitFit directory. A fully fine-tuned model is a model directory of its own and needs no adapter.
+// DoRA's magnitudes), a PEFT IA3 adapter, a bottleneck adapter (our peft_type) or a BitFit directory. A fully fine-tuned model is a model directory of its own and needs no adapter.
 
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,6 +12,8 @@ import { composeExtensions } from '../models/extensions.js';
 import type { LoadedCausalLM } from '../models/load.js';
 import { loraExtension } from '../models/lora.js';
 import type { TensorData } from '../onnx/ir.js';
+import { adapterSites, bottleneckExtension, checkAdapterTensors } from './adapter/forward.js';
+import { isBottleneckDir, loadBottleneck } from './adapter/state.js';
 import { sameDims } from './applied.js';
 import { isBitfitDir, loadBitfit, withBitfit } from './bitfit/state.js';
 import { PeftError } from './errors.js';
@@ -20,6 +22,7 @@ import { ia3Extension } from './ia3/forward.js';
 import { asLoraConfig } from './lora/config.js';
 import { doraExtension } from './lora/dora.js';
 import { paramNameOf } from './lora/state.js';
+import { linearModules } from './modules.js';
 
 /** Splits a LoRA adapter into its A/B tensors and the checkpoint tensors it replaces (biases, modules_to_save). */
 function splitLora(
@@ -52,7 +55,12 @@ export async function loadTrainedModel(modelDir: string, adapterDir?: string): P
   let adapter: LoadedPeftAdapter | null = null;
   let extensions = {};
   if (adapterDir !== undefined) {
-    if (await stat(join(adapterDir, ADAPTER_CONFIG_FILE)).catch(() => undefined)) {
+    if (await isBottleneckDir(adapterDir)) {
+      const a = await loadBottleneck(adapterDir);
+      const sites = adapterSites(config, linearModules({ config, weights: base }), a.config);
+      checkAdapterTensors(config, a.config, sites, a.tensors, adapterDir);
+      extensions = bottleneckExtension(a.config, sites, a.tensors);
+    } else if (await stat(join(adapterDir, ADAPTER_CONFIG_FILE)).catch(() => undefined)) {
       adapter = await loadPeftAdapter(adapterDir, { dtype: 'float32' });
       const where = join(adapterDir, ADAPTER_CONFIG_FILE);
       if (adapter.config.peftType === 'IA3') {

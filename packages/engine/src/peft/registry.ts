@@ -1,6 +1,7 @@
 // One registry of fine-tuning methods (PEFT's register_peft_method): a method is registered once under a
 // unique name and a unique parameter prefix, so the prefix alone tells which method a saved tensor belongs to.
 
+import { adapterMethod } from './adapter/index.js';
 import { bitfitMethod } from './bitfit/index.js';
 import { PeftError } from './errors.js';
 import { fullMethod } from './full/index.js';
@@ -50,3 +51,4 @@ registerMethod(fullMethod);
 registerMethod(loraMethod);
 registerMethod(bitfitMethod);
 registerMethod(ia3Method);
+registerMethod(adapterMethod);
