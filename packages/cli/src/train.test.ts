@@ -283,6 +283,57 @@ describe('tunemesh train: full fine-tuning and BitFit', () => {
   });
 });
 
+describe('tunemesh train: IA3, bottleneck adapters and DoRA', () => {
+  it('train, evaluate lower than the base, and merge where the method merges (merged = adapter)', async () => {
+    const common = ['--model', model, '--data', chat, '--max-steps', '6', '--batch-size', '10', '--json'];
+    const outs = { ia3: join(tmp, 'ia3'), adapter: join(tmp, 'adapter'), dora: join(tmp, 'dora') };
+    const runs = await Promise.all([
+      tunemesh('train', ...common, '--method', 'ia3', '--lr', '5e-2', '--out', outs.ia3),
+      tunemesh(
+        'train',
+        ...common,
+        '--method',
+        'adapter',
+        '--adapter-placement',
+        'houlsby',
+        '--lr',
+        '1e-2',
+        '--out',
+        outs.adapter,
+      ),
+      tunemesh('train', ...common, '--use-dora', '--r', '4', '--lr', '1e-2', '--out', outs.dora),
+    ]);
+    for (const [r, method] of [
+      [runs[0], 'ia3'],
+      [runs[1], 'adapter'],
+      [runs[2], 'lora'],
+    ] as const) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(jsonLines(r.stdout).at(-1)).toMatchObject({ done: true, method, steps: 6 });
+    }
+    const base = await evalLoss('--model', model);
+    const [ia3, adapter, dora] = await Promise.all(
+      Object.values(outs).map((dir) => evalLoss('--model', model, '--adapter', dir)),
+    );
+    for (const loss of [ia3, adapter, dora]) expect(loss).toBeLessThan(base - 0.01);
+    for (const [name, loss] of [
+      ['ia3', ia3],
+      ['dora', dora],
+    ] as const) {
+      const merged = join(tmp, `${name}-merged`);
+      const m = await tunemesh('merge', '--model', model, '--adapter', outs[name], '--out', merged);
+      expect(m.code, m.stderr).toBe(0);
+      expect(m.stdout).toMatch(new RegExp(`^merged ${name} adapter`));
+      expect(Math.abs((await evalLoss('--model', merged)) - loss)).toBeLessThan(1e-4);
+    }
+    expectOneLineError(
+      await inProcess('merge', '--model', model, '--adapter', outs.adapter, '--out', join(tmp, 'adapter-merged')),
+      1,
+      /cannot merge a bottleneck adapter/,
+    );
+  });
+});
+
 describe.concurrent('tunemesh train: bad input is one line and a non-zero exit', () => {
   const train = ['train', '--model', model, '--data', chat, '--max-steps', '1'];
   it('a target module the model lacks lists its linear modules', async () => {
@@ -313,14 +364,28 @@ describe.concurrent('tunemesh train: bad input is one line and a non-zero exit',
     expectOneLineError(await inProcess(...train, '--r', '0', ...o), 2, /--r <r>.*positive integer/);
     expectOneLineError(await inProcess(...train, '--lr', '0', ...o), 2, /--lr <lr>.*> 0/);
     expectOneLineError(await inProcess(...train, '--lr', '-1e-3', ...o), 2, /--lr/);
-    expectOneLineError(await inProcess(...train, '--method', 'ia3', ...o), 2, /lora, full, bitfit/);
+    expectOneLineError(await inProcess(...train, '--method', 'ia4', ...o), 2, /lora, full, bitfit, ia3, adapter/);
     expectOneLineError(
       await inProcess(...train, '--val-split', '0.1', '--val-data', chat, ...o),
       2,
       /--val-data or --val-split/,
     );
     expectOneLineError(await inProcess(...train, '--epochs', '1', ...o), 2, /--epochs or --max-steps/);
-    expectOneLineError(await inProcess(...train, '--method', 'full', '--r', '4', ...o), 2, /apply to --method lora/);
+    expectOneLineError(
+      await inProcess(...train, '--method', 'full', '--r', '4', ...o),
+      2,
+      /--r applies to --method lora/,
+    );
+    expectOneLineError(
+      await inProcess(...train, '--method', 'ia3', '--use-dora', ...o),
+      2,
+      /--use-dora applies to --method lora, not ia3/,
+    );
+    expectOneLineError(
+      await inProcess(...train, '--method', 'adapter', '--reduction-factor', '128', ...o),
+      1,
+      /reduction_factor 128 leaves no bottleneck for hidden size 64/,
+    );
     expectOneLineError(await inProcess(...train, '--resume', ...o), 2, /no checkpoint-<step> directory/);
   });
 });

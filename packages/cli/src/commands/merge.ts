@@ -13,7 +13,7 @@ export function registerMerge(program: Command, print: (s: string) => void): voi
     .command('merge')
     .description('merge a trained adapter (LoRA or BitFit) into its base model and write a plain model directory')
     .requiredOption('--model <dir>', 'base Hugging Face model directory')
-    .requiredOption('--adapter <dir>', 'adapter directory (PEFT LoRA, or a tunemesh BitFit result)')
+    .requiredOption('--adapter <dir>', 'adapter directory (PEFT LoRA, DoRA or IA3, or a tunemesh BitFit result)')
     .requiredOption('--out <dir>', 'directory for the merged model (config and tokenizer copied from --model)')
     .option('--json', 'print {"out","method","changed"}')
     .action(async (o: MergeOpts) => {

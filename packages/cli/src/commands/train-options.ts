@@ -1,7 +1,7 @@
 // Option parsers and the method flags shared by `train` and `bench`. Parsers throw InvalidArgumentError, which
 // commander reports as one usage line (exit 2).
 
-import { getMethod, makeLoraConfig } from '@tunemesh/engine';
+import { getMethod, makeBottleneckConfig, makeIa3Config, makeLoraConfig } from '@tunemesh/engine';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { finiteNumber, positiveInt } from '../parse.js';
@@ -49,7 +49,7 @@ export function targetModules(value: string): string[] | 'all-linear' {
   return names;
 }
 
-export const METHODS = ['lora', 'full', 'bitfit'] as const;
+export const METHODS = ['lora', 'full', 'bitfit', 'ia3', 'adapter'] as const;
 export const LORA_BIAS = ['none', 'all', 'lora_only'] as const;
 
 /** The LoRA flags as given on the command line (absent: the method's defaults). */
@@ -61,7 +61,18 @@ export interface MethodFlags {
   targetModules?: string[] | 'all-linear';
   bias?: (typeof LORA_BIAS)[number];
   rslora?: boolean;
+  /** DoRA (LoRA with use_dora). */
+  useDora?: boolean;
+  /** IA3's feedforward_modules. */
+  feedforwardModules?: string[] | 'all-linear';
+  /** Bottleneck adapters: AdapterHub preset, reduction_factor, non_linearity. */
+  adapterPlacement?: string;
+  reductionFactor?: number;
+  nonLinearity?: string;
 }
+
+export const ADAPTER_PLACEMENTS = ['houlsby', 'pfeiffer'] as const;
+export const NON_LINEARITIES = ['relu', 'swish', 'silu', 'gelu', 'tanh'] as const;
 
 export function addMethodOptions(cmd: Command): Command {
   return cmd
@@ -81,7 +92,48 @@ export function addMethodOptions(cmd: Command): Command {
         choice(LORA_BIAS),
       ),
     )
-    .option('--rslora', 'rank-stabilised LoRA: scaling alpha/sqrt(r)');
+    .option('--rslora', 'rank-stabilised LoRA: scaling alpha/sqrt(r)')
+    .option('--use-dora', 'DoRA: LoRA with a trained magnitude per output feature (PEFT use_dora)')
+    .option(
+      '--feedforward-modules <names>',
+      'IA3: targets whose input is scaled, comma-separated (default: PEFT’s, e.g. down_proj; GPT-2 mlp.c_proj)',
+      targetModules,
+    )
+    .addOption(
+      new Option(
+        '--adapter-placement <p>',
+        'bottleneck adapters: houlsby (after attention and MLP) or pfeiffer (after MLP) (default pfeiffer)',
+      ).argParser(choice(ADAPTER_PLACEMENTS)),
+    )
+    .option('--reduction-factor <n>', 'bottleneck adapters: hidden size / bottleneck size (default 16)', positiveNumber)
+    .addOption(
+      new Option(
+        '--non-linearity <f>',
+        'bottleneck adapters: relu, swish, silu, gelu, tanh (default: the placement’s, relu / swish)',
+      ).argParser(choice(NON_LINEARITIES)),
+    );
+}
+
+/** Which flags belong to which method (a flag given with another method is a usage error). */
+const FLAG_METHODS: Readonly<Record<string, { flag: string; methods: readonly string[] }>> = {
+  r: { flag: '--r', methods: ['lora'] },
+  alpha: { flag: '--alpha', methods: ['lora'] },
+  dropout: { flag: '--dropout', methods: ['lora'] },
+  targetModules: { flag: '--target-modules', methods: ['lora', 'ia3'] },
+  bias: { flag: '--bias', methods: ['lora'] },
+  rslora: { flag: '--rslora', methods: ['lora'] },
+  useDora: { flag: '--use-dora', methods: ['lora'] },
+  feedforwardModules: { flag: '--feedforward-modules', methods: ['ia3'] },
+  adapterPlacement: { flag: '--adapter-placement', methods: ['adapter'] },
+  reductionFactor: { flag: '--reduction-factor', methods: ['adapter'] },
+  nonLinearity: { flag: '--non-linearity', methods: ['adapter'] },
+};
+
+/** The method flags given on the command line (for --init-adapter, which takes its settings from the file). */
+export function methodFlagsGiven(flags: MethodFlags): string[] {
+  return Object.entries(FLAG_METHODS)
+    .filter(([k]) => flags[k as keyof MethodFlags] !== undefined)
+    .map(([, v]) => v.flag);
 }
 
 /**
@@ -89,16 +141,26 @@ export function addMethodOptions(cmd: Command): Command {
  * PEFT's range checks), other methods' defaults. LoRA flags with another method are a usage error.
  */
 export function methodConfigFromFlags(flags: MethodFlags, method: string): unknown {
-  const given = (['r', 'alpha', 'dropout', 'targetModules', 'bias', 'rslora'] as const).filter(
-    (k) => flags[k] !== undefined,
+  const misplaced = Object.entries(FLAG_METHODS).filter(
+    ([k, v]) => flags[k as keyof MethodFlags] !== undefined && !v.methods.includes(method),
   );
-  if (method !== 'lora') {
-    if (given.length > 0)
-      throw new UsageError(
-        `--r, --alpha, --dropout, --target-modules, --bias and --rslora apply to --method lora, not ${method}`,
-      );
-    return getMethod(method).defaults();
-  }
+  if (misplaced.length > 0)
+    throw new UsageError(
+      misplaced.map(([, v]) => `${v.flag} applies to --method ${v.methods.join(' or ')}`).join('; ') +
+        `, not ${method}`,
+    );
+  if (method === 'ia3')
+    return makeIa3Config({
+      ...(flags.targetModules !== undefined && { targetModules: flags.targetModules }),
+      ...(flags.feedforwardModules !== undefined && { feedforwardModules: flags.feedforwardModules }),
+    });
+  if (method === 'adapter')
+    return makeBottleneckConfig({
+      ...(flags.adapterPlacement !== undefined && { placement: flags.adapterPlacement }),
+      ...(flags.reductionFactor !== undefined && { reductionFactor: flags.reductionFactor }),
+      ...(flags.nonLinearity !== undefined && { nonLinearity: flags.nonLinearity }),
+    });
+  if (method !== 'lora') return getMethod(method).defaults();
   return makeLoraConfig({
     ...(flags.r !== undefined && { r: flags.r }),
     ...(flags.alpha !== undefined && { loraAlpha: flags.alpha }),
@@ -106,5 +168,6 @@ export function methodConfigFromFlags(flags: MethodFlags, method: string): unkno
     ...(flags.targetModules !== undefined && { targetModules: flags.targetModules }),
     ...(flags.bias !== undefined && { bias: flags.bias }),
     ...(flags.rslora === true && { useRslora: true }),
+    ...(flags.useDora === true && { useDora: true }),
   });
 }

@@ -8,10 +8,12 @@ import {
   formatParamCount,
   getMethod,
   isBitfitDir,
+  isBottleneckDir,
   type LossHistory,
   latestCheckpoint,
   listMethods,
   loadBitfit,
+  loadBottleneck,
   loadModelDir,
   loadPeftAdapter,
   readLossHistory,
@@ -26,7 +28,7 @@ import { optionalTokenizer } from './common.js';
 import { ProgressBar } from './progress.js';
 import type { TrainFlags } from './train.js';
 import { loadTrainData } from './train-data.js';
-import { methodConfigFromFlags } from './train-options.js';
+import { methodConfigFromFlags, methodFlagsGiven } from './train-options.js';
 
 export interface TrainIo {
   print: (s: string) => void;
@@ -55,11 +57,14 @@ export async function chooseMethod(o: TrainFlags): Promise<MethodChoice> {
   const dir = o.initAdapter;
   if (!(await stat(dir).catch(() => undefined))?.isDirectory())
     throw new UsageError(`--init-adapter ${dir}: not a directory`);
-  const flagsGiven = [o.r, o.alpha, o.dropout, o.targetModules, o.bias, o.rslora].some((v) => v !== undefined);
+  const flagsGiven = methodFlagsGiven(o);
   let chosen: MethodChoice;
   if (await isBitfitDir(dir)) {
     const b = await loadBitfit(dir);
     chosen = { method: 'bitfit', config: b.config, init: b.tensors };
+  } else if (await isBottleneckDir(dir)) {
+    const a = await loadBottleneck(dir);
+    chosen = { method: 'adapter', config: a.config, init: a.tensors };
   } else {
     const a = await loadPeftAdapter(dir);
     const method = listMethods().find((m) => getMethod(m).peftType === a.config.peftType);
@@ -69,10 +74,8 @@ export async function chooseMethod(o: TrainFlags): Promise<MethodChoice> {
   }
   if (o.method !== undefined && o.method !== chosen.method)
     throw new UsageError(`--method ${o.method} contradicts --init-adapter ${dir}, which is a ${chosen.method} adapter`);
-  if (flagsGiven)
-    throw new UsageError(
-      `--init-adapter takes the method settings from ${dir}; drop --r/--alpha/--dropout/--target-modules/--bias/--rslora`,
-    );
+  if (flagsGiven.length > 0)
+    throw new UsageError(`--init-adapter takes the method settings from ${dir}; drop ${flagsGiven.join('/')}`);
   return chosen;
 }
 

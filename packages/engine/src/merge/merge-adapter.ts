@@ -11,6 +11,7 @@ import { loadModelDir } from '../io/model-dir.js';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, loadPeftAdapter } from '../io/peft-adapter.js';
 import { readSafetensorsHeader } from '../io/safetensors-read.js';
 import type { TensorData } from '../onnx/ir.js';
+import { isBottleneckDir } from '../peft/adapter/state.js';
 import { BITFIT_WEIGHTS_FILE } from '../peft/bitfit/config.js';
 import { isBitfitDir, loadBitfit, withBitfit } from '../peft/bitfit/state.js';
 import { PeftError } from '../peft/errors.js';
@@ -67,6 +68,11 @@ export async function mergeAdapter(modelDir: string, adapterDir: string, outDir:
     ((await exists(outDir)) && (await realpath(outDir)) === (await realpath(modelDir)))
   )
     throw new PeftError('bad-config', `merge output ${outDir} is the base model directory; choose another --out`);
+  if (await isBottleneckDir(adapterDir))
+    throw new PeftError(
+      'unsupported',
+      `${adapterDir}: cannot merge a bottleneck adapter: it adds layers of its own, not weight updates (evaluate or generate with --adapter instead)`,
+    );
   const lora = await exists(join(adapterDir, ADAPTER_CONFIG_FILE));
   const bitfit = !lora && (await isBitfitDir(adapterDir));
   if (!lora && !bitfit)
