@@ -312,9 +312,11 @@ describe('tunemesh train: IA3, bottleneck adapters and DoRA', () => {
       expect(jsonLines(r.stdout).at(-1)).toMatchObject({ done: true, method, steps: 6 });
     }
     const base = await evalLoss('--model', model);
-    const [ia3, adapter, dora] = await Promise.all(
-      Object.values(outs).map((dir) => evalLoss('--model', model, '--adapter', dir)),
-    );
+    const [ia3, adapter, dora] = await Promise.all([
+      evalLoss('--model', model, '--adapter', outs.ia3),
+      evalLoss('--model', model, '--adapter', outs.adapter),
+      evalLoss('--model', model, '--adapter', outs.dora),
+    ]);
     for (const loss of [ia3, adapter, dora]) expect(loss).toBeLessThan(base - 0.01);
     for (const [name, loss] of [
       ['ia3', ia3],
