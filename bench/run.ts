@@ -5,11 +5,12 @@
 import { arch, cpus, totalmem } from 'node:os';
 import { releaseAllSessions } from '../packages/engine/src/index.js';
 import { datasetBench } from './dataset.js';
+import { evaluatorBench } from './evaluator.js';
 import { forward } from './forward.js';
 import { trainBench } from './train.js';
 import type { Benchmark } from './types.js';
 
-const BENCHMARKS: readonly Benchmark[] = [forward, trainBench, datasetBench];
+const BENCHMARKS: readonly Benchmark[] = [forward, trainBench, datasetBench, evaluatorBench];
 
 async function main(): Promise<number> {
   const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
