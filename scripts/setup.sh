@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs whatever a fresh Debian machine with Node 20 lacks: pnpm, node_modules, nats-server.
+# Installs whatever a fresh Debian machine with Node 20 lacks: pnpm, node_modules, nats-server, chromium.
 set -euo pipefail
 PNPM_VERSION="${1:-10.34.8}"
 cd "$(dirname "$0")/.."
@@ -20,6 +20,16 @@ if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; t
       echo "setup: could not install nats-server with apt-get" >&2; exit 1; }
   else
     echo "setup: nats-server is missing; install it with 'sudo apt-get install nats-server' or put it on PATH" >&2
+  fi
+fi
+# The dashboard's browser test (tests/dashboard.test.ts) drives Debian's Chromium through playwright-core.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing chromium (Debian package, for the dashboard's browser test)"
+    (apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium >/dev/null; }) ||
+      echo "setup: could not install chromium with apt-get: the dashboard browser test will be skipped" >&2
+  else
+    echo "setup: chromium is missing; install it with 'sudo apt-get install chromium' (the dashboard browser test needs it)" >&2
   fi
 fi
 if [ ! -f node_modules/.modules.yaml ] || [ pnpm-lock.yaml -nt node_modules/.modules.yaml ]; then

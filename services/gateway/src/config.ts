@@ -35,6 +35,9 @@ export const gatewayConfigSpec = {
   rateLimitPerMinute: countVar('RATE_LIMIT_PER_MINUTE', 600, 'a number of operations per minute'),
   /** The offline GraphiQL page at GET /graphql for browsers (ide.ts). */
   ide: booleanVar('GRAPHQL_IDE', true),
+  /** The dashboard at GET / (dashboard.ts): built files of @tunemesh/dashboard, or of DASHBOARD_DIR when set. */
+  dashboard: booleanVar('DASHBOARD', true),
+  dashboardDir: envVar('DASHBOARD_DIR', z.string(), 'a directory with the built dashboard (index.html)', ''),
   /** No keys needed, every caller is admin: for a laptop only (make up, make demo). Logged loudly at start. */
   devMode: booleanVar('GATEWAY_DEV_MODE', false),
   /** The API key store (hashed keys), shared with the admin CLI (`node services/gateway/dist/admin.js`). */

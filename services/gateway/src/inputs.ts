@@ -13,6 +13,7 @@ import {
   type MethodSpec,
   Metric,
   type ModelRef,
+  OverlengthPolicy,
   PromptEncoderType,
   PromptTuningInit,
 } from '@tunemesh/proto';
@@ -77,12 +78,49 @@ export function importOptions(input: ImportDatasetInput): ImportOptions {
     fileFormat: 0,
     format: input.format ? (toProtoEnum(DatasetFormat, input.format, DATASET_FORMAT_RENAMES) as DatasetFormat) : 0,
     columnMapping: undefined,
-    template: undefined,
+    template: templateSettings(input),
     split,
-    tokenizer: undefined,
-    maxLength: 0,
-    overlengthPolicy: 0,
-    removeDuplicates: false,
+    tokenizer: input.tokenizerBaseModelId
+      ? { source: { $case: 'baseModelId', value: input.tokenizerBaseModelId } }
+      : undefined,
+    maxLength: nonNegative(input.maxLength, 'input.maxLength'),
+    overlengthPolicy:
+      input.overlength === 'DROP'
+        ? OverlengthPolicy.DROP
+        : input.overlength === 'TRUNCATE'
+          ? OverlengthPolicy.TRUNCATE
+          : OverlengthPolicy.UNSPECIFIED,
+    removeDuplicates: input.removeDuplicates ?? false,
+  };
+}
+
+function nonNegative(v: number | null | undefined, field: string): number {
+  if (v === null || v === undefined) return 0;
+  if (v < 0) throw badUserInput(`must be 0 or more, got ${v}`, field);
+  return v;
+}
+
+/** The template input; label words as a map keyed by label, each label once. */
+function templateSettings(input: ImportDatasetInput): ImportOptions['template'] {
+  const t = input.template;
+  if (t === null || t === undefined) return undefined;
+  const labelWords: Record<string, string> = {};
+  (t.labelWords ?? []).forEach((lw, i) => {
+    const field = `input.template.labelWords[${i}]`;
+    if (lw.label === '') throw badUserInput('label must not be empty', `${field}.label`);
+    if (lw.word === '')
+      throw badUserInput(`the word for label ${JSON.stringify(lw.label)} must not be empty`, `${field}.word`);
+    if (lw.label in labelWords)
+      throw badUserInput(`label ${JSON.stringify(lw.label)} is listed twice`, `${field}.label`);
+    labelWords[lw.label] = lw.word;
+  });
+  return {
+    promptTemplate: t.promptTemplate ?? '',
+    labelWords,
+    chatTemplate: t.chatTemplate ?? '',
+    defaultSystemPrompt: t.defaultSystemPrompt ?? '',
+    trainOnPrompt: t.trainOnPrompt ?? false,
+    ...(t.chatTemplate ? { useModelChatTemplate: false } : {}),
   };
 }
 

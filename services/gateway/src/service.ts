@@ -25,6 +25,7 @@ import { KeyStore } from './auth/key-store.js';
 import { createMeshClients } from './clients.js';
 import type { GatewayConfig } from './config.js';
 import type { GatewayContext } from './context.js';
+import { dashboardRoutes, defaultDashboardDir } from './dashboard.js';
 import { formatError } from './errors.js';
 import { GRAPHQL_PATH, graphQLRequestHandler } from './http.js';
 import { serveIde } from './ide.js';
@@ -88,6 +89,7 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
       '*** GATEWAY_DEV_MODE is on: NO AUTHENTICATION, every caller is admin. Never use this outside a laptop. ***',
     );
   }
+  const serveDashboard = dashboardRoutes(config.dashboardDir === '' ? defaultDashboardDir() : config.dashboardDir);
   const limiter = new RateLimiter(config.rateLimitPerMinute);
   const rules = limitRules({ maxDepth: config.maxDepth, maxCost: config.maxCost, introspection: config.introspection });
   const makeContext = async (auth: AuthState): Promise<GatewayContext> => ({
@@ -219,6 +221,7 @@ export async function start(config: GatewayConfig, options: { logger?: Logger } 
           maxUploadBytes: config.maxUploadBytes,
           extraRoutes: async (req, res, url) => {
             if (config.ide && serveIde(req, res, url)) return true;
+            if (config.dashboard && (await serveDashboard(req, res, url))) return true;
             if (url.pathname !== '/metrics') return false;
             res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
             return true;

@@ -22,6 +22,7 @@ export const MUTATION_ROLES: Readonly<Record<string, Role>> = {
   combineAdapters: 'operator',
   exportModel: 'operator',
   generate: 'operator',
+  compareModels: 'operator',
   registerBaseModel: 'admin',
   deleteDataset: 'admin',
 };

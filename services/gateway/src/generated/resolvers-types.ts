@@ -41,6 +41,10 @@ export type Query = {
   trainerNodes: Maybe<Array<TrainerNode>>;
   /** Every fine-tuning method with the JSON schema of its settings and their defaults, for building forms. */
   methods: Array<MethodDescription>;
+  /** Who is calling: the API key's id and role, so a client shows only the actions the role allows. */
+  viewer: Viewer;
+  /** Examples of a dataset rendered and tokenised as the trainer sees them, each token marked when it carries loss. */
+  datasetPreview: Maybe<DatasetPreview>;
 };
 
 
@@ -99,6 +103,15 @@ export type QueryLeaderboardArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
 };
 
+
+export type QueryDatasetPreviewArgs = {
+  datasetId: Scalars['ID']['input'];
+  split?: InputMaybe<DatasetSplit>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  offset?: InputMaybe<Scalars['Int']['input']>;
+  tokenizerBaseModelId?: InputMaybe<Scalars['ID']['input']>;
+};
+
 export type Mutation = {
   __typename?: 'Mutation';
   /** Imports a dataset from a path on the dataset service's machine, inline JSONL, or a multipart upload. */
@@ -112,6 +125,8 @@ export type Mutation = {
   combineAdapters: Artifact;
   exportModel: Artifact;
   generate: GenerateResult;
+  /** Runs the same examples through two or more models (a base model, adapters) and returns their outputs side by side. */
+  compareModels: Comparison;
 };
 
 
@@ -163,6 +178,11 @@ export type MutationExportModelArgs = {
 
 export type MutationGenerateArgs = {
   input: GenerateInput;
+};
+
+
+export type MutationCompareModelsArgs = {
+  input: CompareModelsInput;
 };
 
 export type Subscription = {
@@ -302,8 +322,78 @@ export type Dataset = {
   format: Maybe<DatasetFormat>;
   rows: Maybe<RowCounts>;
   report: Maybe<ValidationReport>;
+  /** Token statistics per split; token counts only when the import named a tokenizer. */
+  statistics: Maybe<DatasetStatistics>;
   error: Maybe<ErrorDetail>;
   createdAt: Maybe<Scalars['String']['output']>;
+};
+
+export type HistogramBucket = {
+  __typename?: 'HistogramBucket';
+  /** Inclusive. */
+  lowerBound: Scalars['Long']['output'];
+  /** Exclusive. */
+  upperBound: Scalars['Long']['output'];
+  count: Scalars['Long']['output'];
+};
+
+export type LabelCount = {
+  __typename?: 'LabelCount';
+  label: Scalars['String']['output'];
+  count: Scalars['Long']['output'];
+};
+
+export type SplitStatistics = {
+  __typename?: 'SplitStatistics';
+  split: DatasetSplit;
+  exampleCount: Scalars['Long']['output'];
+  totalTokens: Scalars['Long']['output'];
+  lossTokens: Scalars['Long']['output'];
+  lossTokenFraction: Scalars['Float']['output'];
+  minLength: Scalars['Long']['output'];
+  meanLength: Scalars['Float']['output'];
+  p50Length: Scalars['Long']['output'];
+  p95Length: Scalars['Long']['output'];
+  maxLength: Scalars['Long']['output'];
+  /** Example lengths in tokens, buckets in increasing order. */
+  lengthHistogram: Array<HistogramBucket>;
+  /** Classification: examples per label. */
+  labelCounts: Array<LabelCount>;
+};
+
+export type DatasetStatistics = {
+  __typename?: 'DatasetStatistics';
+  /** The base model id or model path whose tokenizer counted the tokens; null when the import named none. */
+  tokenizer: Maybe<Scalars['String']['output']>;
+  splits: Array<SplitStatistics>;
+};
+
+export type PreviewToken = {
+  __typename?: 'PreviewToken';
+  id: Scalars['Int']['output'];
+  /** The token decoded on its own (may be part of a character for byte-level tokenizers). */
+  text: Scalars['String']['output'];
+  /** True when the token carries loss. */
+  loss: Scalars['Boolean']['output'];
+};
+
+export type PreviewExample = {
+  __typename?: 'PreviewExample';
+  index: Scalars['Long']['output'];
+  /** 1-based line (JSONL) or row of the source file. */
+  sourceLine: Scalars['Long']['output'];
+  renderedText: Scalars['String']['output'];
+  promptText: Scalars['String']['output'];
+  tokens: Array<PreviewToken>;
+  lossTokenCount: Scalars['Long']['output'];
+  truncated: Scalars['Boolean']['output'];
+};
+
+export type DatasetPreview = {
+  __typename?: 'DatasetPreview';
+  examples: Array<PreviewExample>;
+  /** Examples in the split, for paging. */
+  splitSize: Scalars['Long']['output'];
 };
 
 export type DatasetEdge = {
@@ -331,6 +421,39 @@ export type ImportDatasetInput = {
   /** Fraction of examples held out for validation (0 ≤ f < 1). */
   validationSplit?: InputMaybe<Scalars['Float']['input']>;
   seed?: InputMaybe<Scalars['Int']['input']>;
+  /** A registered base model whose tokenizer measures the examples (token statistics, length checks, previews). */
+  tokenizerBaseModelId?: InputMaybe<Scalars['ID']['input']>;
+  /** How examples become training text: the prompt template and, for classification, the label words. */
+  template?: InputMaybe<TemplateInput>;
+  /** Maximum tokens per example after templating (needs a tokenizer); omitted: the model's context length. */
+  maxLength?: InputMaybe<Scalars['Int']['input']>;
+  /** What happens to longer examples: TRUNCATE (default) or DROP. */
+  overlength?: InputMaybe<OverlengthPolicy>;
+  /** Remove exact duplicates (they are always counted and reported). */
+  removeDuplicates?: InputMaybe<Scalars['Boolean']['input']>;
+};
+
+export type OverlengthPolicy =
+  | 'TRUNCATE'
+  | 'DROP';
+
+/** A classification label and the word the model learns to write for it (with its leading space). */
+export type LabelWordInput = {
+  label: Scalars['String']['input'];
+  word: Scalars['String']['input'];
+};
+
+export type TemplateInput = {
+  /** A template with {field} placeholders naming record fields, e.g. "Review: {text}\nSentiment:". */
+  promptTemplate?: InputMaybe<Scalars['String']['input']>;
+  /** Classification: one word per label; every label in the data must be listed. */
+  labelWords?: InputMaybe<Array<LabelWordInput>>;
+  /** Chat: a Jinja chat template that replaces the base model's own. */
+  chatTemplate?: InputMaybe<Scalars['String']['input']>;
+  /** Chat: the system message for conversations that have none. */
+  defaultSystemPrompt?: InputMaybe<Scalars['String']['input']>;
+  /** Put loss on the prompt tokens too (default: completion only). */
+  trainOnPrompt?: InputMaybe<Scalars['Boolean']['input']>;
 };
 
 export type ImportDatasetPayload = {
@@ -608,10 +731,11 @@ export type EvaluationConnection = {
   pageInfo: PageInfo;
 };
 
-/** Exactly one of jobId or baseModelId. */
+/** Exactly one of jobId, baseModelId or artifactId (a merged model or combined adapter of the evaluator). */
 export type EvaluateAdapterInput = {
   jobId?: InputMaybe<Scalars['ID']['input']>;
   baseModelId?: InputMaybe<Scalars['ID']['input']>;
+  artifactId?: InputMaybe<Scalars['ID']['input']>;
   datasetId: Scalars['ID']['input'];
   split?: InputMaybe<DatasetSplit>;
   metrics: Array<MetricName>;
@@ -710,6 +834,49 @@ export type GenerateResult = {
   finishReason: Scalars['String']['output'];
 };
 
+/** A model to compare: exactly one of jobId (its adapter on its base) or baseModelId. */
+export type ModelRefInput = {
+  jobId?: InputMaybe<Scalars['ID']['input']>;
+  baseModelId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+export type CompareModelsInput = {
+  /** Two or more models, in column order. */
+  models: Array<ModelRefInput>;
+  datasetId: Scalars['ID']['input'];
+  split?: InputMaybe<DatasetSplit>;
+  /** Examples to run (default 10, at most 100). */
+  first?: InputMaybe<Scalars['Int']['input']>;
+  offset?: InputMaybe<Scalars['Int']['input']>;
+  maxNewTokens?: InputMaybe<Scalars['Int']['input']>;
+};
+
+export type ComparisonSample = {
+  __typename?: 'ComparisonSample';
+  index: Scalars['Long']['output'];
+  prompt: Scalars['String']['output'];
+  reference: Scalars['String']['output'];
+  /** Each model's output, in the order of input.models. */
+  outputs: Array<Scalars['String']['output']>;
+  /** Each model's loss on the reference, in the same order. */
+  losses: Array<Scalars['Float']['output']>;
+};
+
+export type Comparison = {
+  __typename?: 'Comparison';
+  samples: Array<ComparisonSample>;
+};
+
+export type Viewer = {
+  __typename?: 'Viewer';
+  /** The API key's id (development-mode in GATEWAY_DEV_MODE). */
+  keyId: Scalars['String']['output'];
+  /** viewer, operator or admin. */
+  role: Scalars['String']['output'];
+  /** True when the gateway runs in development mode (no keys checked). */
+  devMode: Scalars['Boolean']['output'];
+};
+
 export type TrainingEvent = {
   __typename?: 'TrainingEvent';
   /** Per-job event sequence (1-based): resubscribe with the last one seen to continue without gaps or repeats. */
@@ -721,6 +888,14 @@ export type TrainingEvent = {
   learningRate: Maybe<Scalars['Float']['output']>;
   tokensPerSecond: Maybe<Scalars['Float']['output']>;
   epoch: Maybe<Scalars['Float']['output']>;
+  /** Validation loss, on the progress events of steps where the job evaluated (and on checkpoints). */
+  validationLoss: Maybe<Scalars['Float']['output']>;
+  /** Tokens processed since the job started (progress events). */
+  tokensSeen: Maybe<Scalars['Long']['output']>;
+  /** Seconds of training so far, over all attempts (progress events). */
+  elapsedSeconds: Maybe<Scalars['Float']['output']>;
+  /** Estimated seconds to the last step, from the recent step rate; null until estimable (progress events). */
+  remainingSeconds: Maybe<Scalars['Float']['output']>;
   /** Set on the terminal event. */
   status: Maybe<JobStatus>;
   error: Maybe<ErrorDetail>;
@@ -851,9 +1026,19 @@ export type ResolversTypes = {
   ValidationFinding: ResolverTypeWrapper<ValidationFinding>;
   ValidationReport: ResolverTypeWrapper<ValidationReport>;
   Dataset: ResolverTypeWrapper<ProtoDataset>;
+  HistogramBucket: ResolverTypeWrapper<HistogramBucket>;
+  LabelCount: ResolverTypeWrapper<LabelCount>;
+  SplitStatistics: ResolverTypeWrapper<SplitStatistics>;
+  DatasetStatistics: ResolverTypeWrapper<DatasetStatistics>;
+  PreviewToken: ResolverTypeWrapper<PreviewToken>;
+  PreviewExample: ResolverTypeWrapper<PreviewExample>;
+  DatasetPreview: ResolverTypeWrapper<DatasetPreview>;
   DatasetEdge: ResolverTypeWrapper<Omit<DatasetEdge, 'node'> & { node: ResolversTypes['Dataset'] }>;
   DatasetConnection: ResolverTypeWrapper<Omit<DatasetConnection, 'edges'> & { edges: Array<ResolversTypes['DatasetEdge']> }>;
   ImportDatasetInput: ImportDatasetInput;
+  OverlengthPolicy: OverlengthPolicy;
+  LabelWordInput: LabelWordInput;
+  TemplateInput: TemplateInput;
   ImportDatasetPayload: ResolverTypeWrapper<Omit<ImportDatasetPayload, 'dataset'> & { dataset: ResolversTypes['Dataset'] }>;
   DeleteDatasetPayload: ResolverTypeWrapper<DeleteDatasetPayload>;
   BaseModel: ResolverTypeWrapper<ProtoBaseModel>;
@@ -901,6 +1086,11 @@ export type ResolversTypes = {
   ExportModelInput: ExportModelInput;
   GenerateInput: GenerateInput;
   GenerateResult: ResolverTypeWrapper<GenerateResult>;
+  ModelRefInput: ModelRefInput;
+  CompareModelsInput: CompareModelsInput;
+  ComparisonSample: ResolverTypeWrapper<ComparisonSample>;
+  Comparison: ResolverTypeWrapper<Comparison>;
+  Viewer: ResolverTypeWrapper<Viewer>;
   TrainingEvent: ResolverTypeWrapper<TrainingEvent>;
   TrainingEventKind: TrainingEventKind;
   JobStatusChange: ResolverTypeWrapper<JobStatusChange>;
@@ -929,9 +1119,18 @@ export type ResolversParentTypes = {
   ValidationFinding: ValidationFinding;
   ValidationReport: ValidationReport;
   Dataset: ProtoDataset;
+  HistogramBucket: HistogramBucket;
+  LabelCount: LabelCount;
+  SplitStatistics: SplitStatistics;
+  DatasetStatistics: DatasetStatistics;
+  PreviewToken: PreviewToken;
+  PreviewExample: PreviewExample;
+  DatasetPreview: DatasetPreview;
   DatasetEdge: Omit<DatasetEdge, 'node'> & { node: ResolversParentTypes['Dataset'] };
   DatasetConnection: Omit<DatasetConnection, 'edges'> & { edges: Array<ResolversParentTypes['DatasetEdge']> };
   ImportDatasetInput: ImportDatasetInput;
+  LabelWordInput: LabelWordInput;
+  TemplateInput: TemplateInput;
   ImportDatasetPayload: Omit<ImportDatasetPayload, 'dataset'> & { dataset: ResolversParentTypes['Dataset'] };
   DeleteDatasetPayload: DeleteDatasetPayload;
   BaseModel: ProtoBaseModel;
@@ -970,6 +1169,11 @@ export type ResolversParentTypes = {
   ExportModelInput: ExportModelInput;
   GenerateInput: GenerateInput;
   GenerateResult: GenerateResult;
+  ModelRefInput: ModelRefInput;
+  CompareModelsInput: CompareModelsInput;
+  ComparisonSample: ComparisonSample;
+  Comparison: Comparison;
+  Viewer: Viewer;
   TrainingEvent: TrainingEvent;
   JobStatusChange: JobStatusChange;
   EvaluationProgressEvent: EvaluationProgressEvent;
@@ -1000,6 +1204,8 @@ export type QueryResolvers<ContextType = GatewayContext, ParentType extends Reso
   leaderboard?: Resolver<Maybe<ResolversTypes['Leaderboard']>, ParentType, ContextType, RequireFields<QueryLeaderboardArgs, 'datasetId' | 'metric' | 'split' | 'first'>>;
   trainerNodes?: Resolver<Maybe<Array<ResolversTypes['TrainerNode']>>, ParentType, ContextType>;
   methods?: Resolver<Array<ResolversTypes['MethodDescription']>, ParentType, ContextType>;
+  viewer?: Resolver<ResolversTypes['Viewer'], ParentType, ContextType>;
+  datasetPreview?: Resolver<Maybe<ResolversTypes['DatasetPreview']>, ParentType, ContextType, RequireFields<QueryDatasetPreviewArgs, 'datasetId' | 'split' | 'first' | 'offset'>>;
 };
 
 export type MutationResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
@@ -1013,6 +1219,7 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
   combineAdapters?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationCombineAdaptersArgs, 'input'>>;
   exportModel?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationExportModelArgs, 'input'>>;
   generate?: Resolver<ResolversTypes['GenerateResult'], ParentType, ContextType, RequireFields<MutationGenerateArgs, 'input'>>;
+  compareModels?: Resolver<ResolversTypes['Comparison'], ParentType, ContextType, RequireFields<MutationCompareModelsArgs, 'input'>>;
 };
 
 export type SubscriptionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
@@ -1081,8 +1288,61 @@ export type DatasetResolvers<ContextType = GatewayContext, ParentType extends Re
   format?: Resolver<Maybe<ResolversTypes['DatasetFormat']>, ParentType, ContextType>;
   rows?: Resolver<Maybe<ResolversTypes['RowCounts']>, ParentType, ContextType>;
   report?: Resolver<Maybe<ResolversTypes['ValidationReport']>, ParentType, ContextType>;
+  statistics?: Resolver<Maybe<ResolversTypes['DatasetStatistics']>, ParentType, ContextType>;
   error?: Resolver<Maybe<ResolversTypes['ErrorDetail']>, ParentType, ContextType>;
   createdAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
+export type HistogramBucketResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['HistogramBucket'] = ResolversParentTypes['HistogramBucket']> = {
+  lowerBound?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  upperBound?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  count?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+};
+
+export type LabelCountResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['LabelCount'] = ResolversParentTypes['LabelCount']> = {
+  label?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  count?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+};
+
+export type SplitStatisticsResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['SplitStatistics'] = ResolversParentTypes['SplitStatistics']> = {
+  split?: Resolver<ResolversTypes['DatasetSplit'], ParentType, ContextType>;
+  exampleCount?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  totalTokens?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  lossTokens?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  lossTokenFraction?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  minLength?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  meanLength?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  p50Length?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  p95Length?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  maxLength?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  lengthHistogram?: Resolver<Array<ResolversTypes['HistogramBucket']>, ParentType, ContextType>;
+  labelCounts?: Resolver<Array<ResolversTypes['LabelCount']>, ParentType, ContextType>;
+};
+
+export type DatasetStatisticsResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['DatasetStatistics'] = ResolversParentTypes['DatasetStatistics']> = {
+  tokenizer?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  splits?: Resolver<Array<ResolversTypes['SplitStatistics']>, ParentType, ContextType>;
+};
+
+export type PreviewTokenResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['PreviewToken'] = ResolversParentTypes['PreviewToken']> = {
+  id?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  text?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  loss?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+};
+
+export type PreviewExampleResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['PreviewExample'] = ResolversParentTypes['PreviewExample']> = {
+  index?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  sourceLine?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  renderedText?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  promptText?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  tokens?: Resolver<Array<ResolversTypes['PreviewToken']>, ParentType, ContextType>;
+  lossTokenCount?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  truncated?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+};
+
+export type DatasetPreviewResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['DatasetPreview'] = ResolversParentTypes['DatasetPreview']> = {
+  examples?: Resolver<Array<ResolversTypes['PreviewExample']>, ParentType, ContextType>;
+  splitSize?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
 };
 
 export type DatasetEdgeResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['DatasetEdge'] = ResolversParentTypes['DatasetEdge']> = {
@@ -1250,6 +1510,24 @@ export type GenerateResultResolvers<ContextType = GatewayContext, ParentType ext
   finishReason?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
+export type ComparisonSampleResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ComparisonSample'] = ResolversParentTypes['ComparisonSample']> = {
+  index?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
+  prompt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  reference?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  outputs?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  losses?: Resolver<Array<ResolversTypes['Float']>, ParentType, ContextType>;
+};
+
+export type ComparisonResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Comparison'] = ResolversParentTypes['Comparison']> = {
+  samples?: Resolver<Array<ResolversTypes['ComparisonSample']>, ParentType, ContextType>;
+};
+
+export type ViewerResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Viewer'] = ResolversParentTypes['Viewer']> = {
+  keyId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  role?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  devMode?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+};
+
 export type TrainingEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['TrainingEvent'] = ResolversParentTypes['TrainingEvent']> = {
   sequence?: Resolver<ResolversTypes['Long'], ParentType, ContextType>;
   kind?: Resolver<ResolversTypes['TrainingEventKind'], ParentType, ContextType>;
@@ -1259,6 +1537,10 @@ export type TrainingEventResolvers<ContextType = GatewayContext, ParentType exte
   learningRate?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   tokensPerSecond?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   epoch?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  validationLoss?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  tokensSeen?: Resolver<Maybe<ResolversTypes['Long']>, ParentType, ContextType>;
+  elapsedSeconds?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  remainingSeconds?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   status?: Resolver<Maybe<ResolversTypes['JobStatus']>, ParentType, ContextType>;
   error?: Resolver<Maybe<ResolversTypes['ErrorDetail']>, ParentType, ContextType>;
 };
@@ -1294,6 +1576,13 @@ export type Resolvers<ContextType = GatewayContext> = {
   ValidationFinding?: ValidationFindingResolvers<ContextType>;
   ValidationReport?: ValidationReportResolvers<ContextType>;
   Dataset?: DatasetResolvers<ContextType>;
+  HistogramBucket?: HistogramBucketResolvers<ContextType>;
+  LabelCount?: LabelCountResolvers<ContextType>;
+  SplitStatistics?: SplitStatisticsResolvers<ContextType>;
+  DatasetStatistics?: DatasetStatisticsResolvers<ContextType>;
+  PreviewToken?: PreviewTokenResolvers<ContextType>;
+  PreviewExample?: PreviewExampleResolvers<ContextType>;
+  DatasetPreview?: DatasetPreviewResolvers<ContextType>;
   DatasetEdge?: DatasetEdgeResolvers<ContextType>;
   DatasetConnection?: DatasetConnectionResolvers<ContextType>;
   ImportDatasetPayload?: ImportDatasetPayloadResolvers<ContextType>;
@@ -1316,6 +1605,9 @@ export type Resolvers<ContextType = GatewayContext> = {
   Leaderboard?: LeaderboardResolvers<ContextType>;
   Artifact?: ArtifactResolvers<ContextType>;
   GenerateResult?: GenerateResultResolvers<ContextType>;
+  ComparisonSample?: ComparisonSampleResolvers<ContextType>;
+  Comparison?: ComparisonResolvers<ContextType>;
+  Viewer?: ViewerResolvers<ContextType>;
   TrainingEvent?: TrainingEventResolvers<ContextType>;
   JobStatusChange?: JobStatusChangeResolvers<ContextType>;
   EvaluationProgressEvent?: EvaluationProgressEventResolvers<ContextType>;

@@ -105,7 +105,7 @@ export const Mutation: MutationResolvers = {
       throw badUserInput('maxExamples must be non-negative', 'input.maxExamples');
     }
     const request = {
-      model: modelRef(input, ['jobId', 'baseModelId']),
+      model: modelRef(input, ['jobId', 'baseModelId', 'artifactId']),
       datasetId: input.datasetId,
       split: splitToProto(input.split),
       metrics: input.metrics.map(metricToProto) as Metric[],
@@ -162,5 +162,33 @@ export const Mutation: MutationResolvers = {
     };
     const res = await call(clients.evaluator, (o) => clients.evaluator.client.generate(request, o));
     return { text: res.text, finishReason: toGraphQLEnum(FinishReason, res.finishReason, 'finish reason') };
+  },
+
+  async compareModels(_parent, { input }, { clients }) {
+    if (input.models.length < 2) throw badUserInput('compare at least two models', 'input.models');
+    const first = input.first ?? 10;
+    if (!(Number.isInteger(first) && first >= 1 && first <= 100)) {
+      throw badUserInput(`first must be a whole number from 1 to 100 (got ${first})`, 'input.first');
+    }
+    const offset = input.offset ?? 0;
+    if (!(Number.isInteger(offset) && offset >= 0)) {
+      throw badUserInput(`offset must be a whole number ≥ 0 (got ${offset})`, 'input.offset');
+    }
+    if (input.maxNewTokens != null && input.maxNewTokens < 1) {
+      throw badUserInput('maxNewTokens must be positive', 'input.maxNewTokens');
+    }
+    const request = {
+      models: input.models.map((m, i) => {
+        const key = exactlyOne(m, ['jobId', 'baseModelId'] as const, `input.models[${i}]`);
+        return { target: { $case: key, value: String(m[key]) } };
+      }),
+      datasetId: input.datasetId,
+      split: splitToProto(input.split),
+      count: first,
+      offset: BigInt(offset),
+      generation: { maxNewTokens: input.maxNewTokens ?? 0 },
+    };
+    const res = await call(clients.evaluator, (o) => clients.evaluator.client.compareAdapters(request, o));
+    return { samples: res.samples };
   },
 };

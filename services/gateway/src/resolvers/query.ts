@@ -1,8 +1,10 @@
 // Query: each field one gRPC call (or a loader); nodes are passed on as proto messages and translated by the
 // type resolvers (types.ts).
 import { checkHealth, type HealthResult, type NatsHandle } from '@tunemesh/kit';
-import { Device, JobStatus, Metric } from '@tunemesh/proto';
+import { DatasetSplit, Device, JobStatus, Metric } from '@tunemesh/proto';
+import { DEVELOPMENT_CALLER } from '../auth/authenticate.js';
 import { METRIC_RENAMES, toProtoEnum } from '../enums.js';
+import { badUserInput } from '../errors.js';
 import type { QueryResolvers } from '../generated/resolvers-types.js';
 import { call } from '../grpc-call.js';
 import { splitToProto } from '../inputs.js';
@@ -113,5 +115,33 @@ export const Query: QueryResolvers = {
 
   methods() {
     return [...METHOD_DESCRIPTIONS];
+  },
+
+  viewer(_parent, _args, { auth }) {
+    // The guard has already refused callers without a valid key, so a caller is always present here.
+    const caller = auth.caller ?? DEVELOPMENT_CALLER;
+    return { keyId: caller.keyId, role: caller.role, devMode: caller === DEVELOPMENT_CALLER };
+  },
+
+  async datasetPreview(_parent, args, { clients }) {
+    const first = args.first ?? 5;
+    if (!(Number.isInteger(first) && first >= 1 && first <= 100)) {
+      throw badUserInput(`first must be a whole number from 1 to 100 (got ${first})`, 'first');
+    }
+    const offset = args.offset ?? 0;
+    if (!(Number.isInteger(offset) && offset >= 0)) {
+      throw badUserInput(`offset must be a whole number ≥ 0 (got ${offset})`, 'offset');
+    }
+    const request = {
+      datasetId: args.datasetId,
+      split: args.split ? toProtoEnum(DatasetSplit, args.split) : DatasetSplit.TRAIN,
+      count: first,
+      offset: BigInt(offset),
+      tokenizer: args.tokenizerBaseModelId
+        ? { source: { $case: 'baseModelId' as const, value: args.tokenizerBaseModelId } }
+        : undefined,
+    };
+    const res = await call(clients.dataset, (o) => clients.dataset.client.previewDataset(request, o));
+    return { examples: res.examples, splitSize: res.splitSize };
   },
 };

@@ -4,6 +4,7 @@ import {
   ArtifactKind,
   type ArtifactRef,
   DatasetFormat,
+  DatasetSplit,
   DatasetStatus,
   Device,
   type ErrorInfo,
@@ -21,6 +22,7 @@ import { DATASET_FORMAT_RENAMES, METRIC_RENAMES, toGraphQLEnum, toGraphQLEnumOrN
 import type {
   ArtifactFile,
   ArtifactKind as ArtifactKindName,
+  DatasetSplit as DatasetSplitName,
   DatasetStatus as DatasetStatusName,
   ErrorDetail,
   EvaluationStatus as EvaluationStatusName,
@@ -70,6 +72,27 @@ export const typeResolvers: Pick<
           line: f.line === 0n ? null : f.line,
           field: f.field === '' ? null : f.field,
           message: f.message,
+        })),
+      };
+    },
+    statistics: (d) => {
+      const st = d.statistics;
+      if (st === undefined) return null;
+      return {
+        tokenizer: st.tokenizer === '' ? null : st.tokenizer,
+        splits: st.splits.map((sp) => ({
+          split: toGraphQLEnum<DatasetSplitName>(DatasetSplit, sp.split, 'dataset split'),
+          exampleCount: sp.exampleCount,
+          totalTokens: sp.totalTokens,
+          lossTokens: sp.lossTokens,
+          lossTokenFraction: sp.lossTokenFraction,
+          minLength: sp.minLength,
+          meanLength: sp.meanLength,
+          p50Length: sp.p50Length,
+          p95Length: sp.p95Length,
+          maxLength: sp.maxLength,
+          lengthHistogram: sp.lengthHistogram?.buckets ?? [],
+          labelCounts: Object.entries(sp.labelCounts).map(([label, count]) => ({ label, count })),
         })),
       };
     },

@@ -43,6 +43,10 @@ export function trainingEvent(envelope: JobEventEnvelope): TrainingEvent | undef
     learningRate: null,
     tokensPerSecond: null,
     epoch: null,
+    validationLoss: null,
+    tokensSeen: null,
+    elapsedSeconds: null,
+    remainingSeconds: null,
     status: STATUS_BY_KIND[event.$case] ?? null,
     error: null,
   };
@@ -57,6 +61,10 @@ export function trainingEvent(envelope: JobEventEnvelope): TrainingEvent | undef
         learningRate: p.learningRate,
         tokensPerSecond: p.tokensPerSecond,
         epoch: p.epoch,
+        validationLoss: p.validationLoss ?? null,
+        tokensSeen: p.tokensSeen,
+        elapsedSeconds: p.elapsedSeconds,
+        remainingSeconds: p.remainingSeconds ?? null,
       };
     }
     case 'started':
@@ -67,6 +75,7 @@ export function trainingEvent(envelope: JobEventEnvelope): TrainingEvent | undef
         step: event.value.checkpoint?.step ?? null,
         loss: event.value.checkpoint?.loss ?? null,
         epoch: event.value.checkpoint?.epoch ?? null,
+        validationLoss: event.value.checkpoint?.validationLoss ?? null,
       };
     case 'completed':
       return { ...base, step: event.value.steps, loss: event.value.finalLoss };
