@@ -72,7 +72,7 @@ export interface MethodFlags {
 }
 
 export const ADAPTER_PLACEMENTS = ['houlsby', 'pfeiffer'] as const;
-export const NON_LINEARITIES = ['relu', 'swish', 'silu', 'gelu', 'tanh'] as const;
+export const NON_LINEARITIES = ['relu', 'swish', 'silu', 'gelu', 'gelu_new', 'tanh'] as const;
 
 export function addMethodOptions(cmd: Command): Command {
   return cmd
@@ -109,7 +109,7 @@ export function addMethodOptions(cmd: Command): Command {
     .addOption(
       new Option(
         '--non-linearity <f>',
-        'bottleneck adapters: relu, swish, silu, gelu, tanh (default: the placement’s, relu / swish)',
+        'bottleneck adapters: relu, swish, silu, gelu, gelu_new, tanh (default: the placement’s, relu / swish)',
       ).argParser(choice(NON_LINEARITIES)),
     );
 }

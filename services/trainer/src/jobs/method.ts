@@ -1,15 +1,23 @@
 // MethodSpec (proto, PEFT's names) → the engine's method name and config. What the engine cannot do is refused
 // here with the field named, so create time and the trainer node read a method the same way.
 
-import { checkLoraConfig, defaultLoraConfig, type LoraConfig } from '@tunemesh/engine';
+import {
+  type BottleneckConfig,
+  checkLoraConfig,
+  defaultLoraConfig,
+  type Ia3Config,
+  type LoraConfig,
+  makeBottleneckConfig,
+  makeIa3Config,
+} from '@tunemesh/engine';
 import { InvalidArgumentError } from '@tunemesh/kit';
-import { LoraBias, MethodKind, type MethodSpec } from '@tunemesh/proto';
+import { AdapterNonLinearity, AdapterPlacement, LoraBias, MethodKind, type MethodSpec } from '@tunemesh/proto';
 import { isCodedError } from '../engine-errors.js';
 
 export interface EngineMethod {
   readonly kind: MethodKind;
   /** Name in the engine's method registry. */
-  readonly name: 'lora' | 'full' | 'bitfit';
+  readonly name: 'lora' | 'full' | 'bitfit' | 'ia3' | 'adapter';
   readonly config: unknown;
 }
 
@@ -17,8 +25,6 @@ const NOT_IN_ENGINE: Readonly<Record<string, string>> = {
   promptTuning: 'method.prompt_tuning',
   pTuning: 'method.p_tuning',
   prefixTuning: 'method.prefix_tuning',
-  adapter: 'method.adapter',
-  ia3: 'method.ia3',
 };
 
 const bad = (field: string, message: string) => new InvalidArgumentError(`${field}: ${message}`, { field });
@@ -36,7 +42,6 @@ export const METHOD_KIND_OF: Readonly<Record<string, MethodKind>> = {
 
 function loraConfig(l: NonNullable<Extract<MethodSpec['config'], { $case: 'lora' }>>['value']): LoraConfig {
   const f = (name: string) => `method.lora.${name}`;
-  if (l.useDora) throw bad(f('use_dora'), 'DoRA is not supported by this engine');
   const bias = { [LoraBias.ALL]: 'all', [LoraBias.LORA_ONLY]: 'lora_only' }[l.bias as number] ?? 'none';
   if (l.loraDropout < 0 || l.loraDropout >= 1 || !Number.isFinite(l.loraDropout))
     throw bad(f('lora_dropout'), `must be in [0, 1), got ${l.loraDropout}`);
@@ -58,6 +63,7 @@ function loraConfig(l: NonNullable<Extract<MethodSpec['config'], { $case: 'lora'
     targetModules,
     bias: bias as LoraConfig['bias'],
     useRslora: l.useRslora,
+    useDora: l.useDora,
     modulesToSave: l.modulesToSave.length > 0 ? [...l.modulesToSave] : null,
     layersToTransform: l.layersToTransform.length > 0 ? [...l.layersToTransform] : null,
   };
@@ -68,6 +74,72 @@ function loraConfig(l: NonNullable<Extract<MethodSpec['config'], { $case: 'lora'
     throw err;
   }
   return c;
+}
+
+/** Engine errors of a config builder as INVALID_ARGUMENT on the given field. */
+function asField<T>(field: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (isCodedError(err)) throw new InvalidArgumentError(`${field}: ${err.message}`, { field, cause: err });
+    throw err;
+  }
+}
+
+const moduleNames = (field: string, names: readonly string[]): string[] | undefined => {
+  if (names.length === 0) return undefined; // PEFT's per-architecture default
+  if (names.some((n) => !/^[\w.]+$/.test(n))) throw bad(field, 'module names are letters, digits, "_" and "."');
+  return [...names];
+};
+
+function ia3Config(v: NonNullable<Extract<MethodSpec['config'], { $case: 'ia3' }>>['value']): Ia3Config {
+  if (v.modulesToSave.length > 0)
+    throw bad('method.ia3.modules_to_save', 'not supported by this engine; leave it empty');
+  const targetModules = moduleNames('method.ia3.target_modules', v.targetModules);
+  const feedforwardModules = moduleNames('method.ia3.feedforward_modules', v.feedforwardModules);
+  return asField('method.ia3.feedforward_modules', () =>
+    makeIa3Config({
+      ...(targetModules !== undefined && { targetModules }),
+      ...(feedforwardModules !== undefined && { feedforwardModules }),
+    }),
+  );
+}
+
+// AdapterHub names for the proto's enums; GELU is the tanh approximation there (AdapterHub's gelu_new).
+const NON_LINEARITY: Readonly<Record<number, string>> = {
+  [AdapterNonLinearity.UNSPECIFIED]: 'relu',
+  [AdapterNonLinearity.RELU]: 'relu',
+  [AdapterNonLinearity.GELU]: 'gelu_new',
+  [AdapterNonLinearity.SILU]: 'silu',
+  [AdapterNonLinearity.TANH]: 'tanh',
+};
+
+function adapterConfig(v: NonNullable<Extract<MethodSpec['config'], { $case: 'adapter' }>>['value']): BottleneckConfig {
+  const f = (name: string) => `method.adapter.${name}`;
+  if (v.placement === AdapterPlacement.PARALLEL)
+    throw bad(
+      f('placement'),
+      'parallel adapters are not supported by this engine; use SEQUENTIAL_FFN (Pfeiffer) or SEQUENTIAL_BOTH (Houlsby)',
+    );
+  const placement =
+    v.placement === AdapterPlacement.SEQUENTIAL_BOTH
+      ? 'houlsby'
+      : v.placement === AdapterPlacement.UNSPECIFIED || v.placement === AdapterPlacement.SEQUENTIAL_FFN
+        ? 'pfeiffer'
+        : undefined;
+  if (placement === undefined) throw bad(f('placement'), `unknown placement ${v.placement}`);
+  const nonLinearity = NON_LINEARITY[v.nonLinearity];
+  if (nonLinearity === undefined) throw bad(f('non_linearity'), `unknown non-linearity ${v.nonLinearity}`);
+  if (v.dropout !== 0) throw bad(f('dropout'), 'adapter dropout is not supported by this engine; use 0');
+  if (v.scaling !== undefined && !Number.isFinite(v.scaling)) throw bad(f('scaling'), 'must be a finite number');
+  return asField(f('bottleneck_size'), () =>
+    makeBottleneckConfig({
+      placement,
+      nonLinearity,
+      bottleneckSize: v.bottleneckSize === 0 ? 64 : v.bottleneckSize,
+      ...(v.scaling !== undefined && { scaling: v.scaling }),
+    }),
+  );
 }
 
 /** The engine's form of a method spec; INVALID_ARGUMENT naming the field for what it cannot train. */
@@ -88,6 +160,10 @@ export function engineMethod(spec: MethodSpec | undefined): EngineMethod {
       return { kind: MethodKind.BITFIT, name: 'bitfit', config: { baseModelNameOrPath: null } };
     case 'lora':
       return { kind: MethodKind.LORA, name: 'lora', config: loraConfig(m.value) };
+    case 'ia3':
+      return { kind: MethodKind.IA3, name: 'ia3', config: ia3Config(m.value) };
+    case 'adapter':
+      return { kind: MethodKind.ADAPTER, name: 'adapter', config: adapterConfig(m.value) };
     default:
       throw bad('method', `unknown method ${m.$case}`);
   }

@@ -41,6 +41,7 @@ const ACT: Record<string, (x: number) => number> = {
   swish: (x) => x / (1 + Math.exp(-x)),
   silu: (x) => x / (1 + Math.exp(-x)),
   gelu: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
+  gelu_new: (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))),
   tanh: Math.tanh,
 };
 
@@ -176,7 +177,7 @@ describe('bottleneck adapters', () => {
     await expectPeftError(
       () => makeBottleneckConfig({ nonLinearity: 'elu' }),
       'bad-config',
-      /non_linearity 'elu'.*relu, swish, silu, gelu, tanh/,
+      /non_linearity 'elu'.*relu, swish, silu, gelu, gelu_new, tanh/,
     );
     await expectPeftError(
       () => applyBottleneck(qwen, makeBottleneckConfig({ leaveOut: [5] }), { seed: 1 }),
@@ -188,6 +189,14 @@ describe('bottleneck adapters', () => {
       'bad-config',
       /reduction_factor 128 leaves no bottleneck for hidden size 64 \(use at most 64\)/,
     );
+    await expectPeftError(
+      () => applyBottleneck(qwen, makeBottleneckConfig({ bottleneckSize: 48 }), { seed: 1 }),
+      'bad-config',
+      /bottleneck_size 48 does not divide the hidden size 64 \(e.g. 8, 16, 32, 64 do\)/,
+    );
+    expect(applyBottleneck(qwen, makeBottleneckConfig({ bottleneckSize: 16 }), { seed: 1 }).config).toMatchObject({
+      reductionFactor: 4,
+    });
     // an adapter file of another method read as a bottleneck adapter
     const lora = await loadPeftAdapter(adapterPath('tiny-qwen2-lora'));
     await expectPeftError(

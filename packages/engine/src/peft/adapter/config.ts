@@ -8,7 +8,8 @@ import { PeftError } from '../errors.js';
 
 export const BOTTLENECK_PEFT_TYPE = 'TUNEMESH_BOTTLENECK_ADAPTER';
 
-export const NON_LINEARITIES = ['relu', 'swish', 'silu', 'gelu', 'tanh'] as const;
+/** AdapterHub's names (transformers' get_activation): gelu is exact (erf), gelu_new the tanh approximation. */
+export const NON_LINEARITIES = ['relu', 'swish', 'silu', 'gelu', 'gelu_new', 'tanh'] as const;
 export type NonLinearity = (typeof NON_LINEARITIES)[number];
 /** AdapterHub's "bert" (every adapter weight N(0, 0.02²)) and "mam_adapter" (down Kaiming-uniform, up 0). */
 export const INIT_WEIGHTS = ['bert', 'mam_adapter'] as const;
@@ -33,6 +34,11 @@ export interface BottleneckConfig {
   /** Layers without adapters. */
   readonly leaveOut: readonly number[];
   readonly initWeights: InitWeights;
+  /**
+   * A bottleneck size instead of reduction_factor (the trainer service's setting): apply() turns it into
+   * reduction_factor = hidden / bottleneck_size, which must divide exactly. Not saved.
+   */
+  readonly bottleneckSize?: number;
 }
 
 /** AdapterHub's presets (reduction_factor 16; Houlsby swish on both sub-layers, Pfeiffer relu after the MLP). */
@@ -60,6 +66,7 @@ export interface BottleneckSettings {
   readonly nonLinearity?: string;
   readonly scaling?: number;
   readonly leaveOut?: readonly number[];
+  readonly bottleneckSize?: number;
 }
 
 const bad = (where: string, msg: string) => new PeftError('bad-config', `${where}: ${msg}`);
@@ -74,6 +81,7 @@ export function makeBottleneckConfig(s: BottleneckSettings = {}, where = 'adapte
     ...(s.nonLinearity === undefined ? {} : { nonLinearity: s.nonLinearity as NonLinearity }),
     ...(s.scaling === undefined ? {} : { scaling: s.scaling }),
     ...(s.leaveOut === undefined ? {} : { leaveOut: [...s.leaveOut] }),
+    ...(s.bottleneckSize === undefined ? {} : { bottleneckSize: s.bottleneckSize }),
   };
   checkBottleneckConfig(c, where);
   return c;
@@ -86,6 +94,8 @@ export function checkBottleneckConfig(c: BottleneckConfig, where: string): void 
     throw bad(where, `non_linearity '${c.nonLinearity}' is not one of ${NON_LINEARITIES.join(', ')}`);
   if (!(INIT_WEIGHTS as readonly string[]).includes(c.initWeights))
     throw bad(where, `init_weights '${c.initWeights}' is not one of ${INIT_WEIGHTS.join(', ')}`);
+  if (c.bottleneckSize !== undefined && !(Number.isSafeInteger(c.bottleneckSize) && c.bottleneckSize > 0))
+    throw bad(where, `bottleneck_size must be a positive integer, got ${c.bottleneckSize}`);
   if (!Number.isFinite(c.scaling)) throw bad(where, `scaling must be a finite number, got ${c.scaling}`);
   if (!c.mhAdapter && !c.outputAdapter)
     throw bad(where, 'mh_adapter and output_adapter are both false: the adapter would sit nowhere');

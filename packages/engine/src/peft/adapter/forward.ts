@@ -96,6 +96,11 @@ function activate(b: GraphBuilder, act: NonLinearity, x: Value): Value {
     case 'gelu':
       // exact GELU (transformers' "gelu", which AdapterHub's get_activation gives): 0.5·x·(1 + erf(x/√2))
       return mul(b, mul(b, x, 0.5), add(b, erf(b, mul(b, x, Math.SQRT1_2)), 1));
+    case 'gelu_new': {
+      // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+      const inner = mul(b, add(b, x, mul(b, mul(b, mul(b, x, x), x), 0.044715)), Math.sqrt(2 / Math.PI));
+      return mul(b, mul(b, x, 0.5), add(b, tanh(b, inner), 1));
+    }
     case 'tanh':
       return tanh(b, x);
   }

@@ -31,8 +31,23 @@ const zeros = (dims: number[]): TensorData => ({
   data: new Float32Array(dims.reduce((a, d) => a * d, 1)),
 });
 
-export function applyBottleneck(model: BaseModel, config: BottleneckConfig, opts: ApplyOptions): AppliedMethod {
-  checkBottleneckConfig(config, 'adapter config');
+/** reduction_factor from a bottleneck size (exact division), so the saved config says what trained. */
+export function resolveBottleneckConfig(c: BottleneckConfig, hidden: number): BottleneckConfig {
+  if (c.bottleneckSize === undefined) return c;
+  const { bottleneckSize: n, ...rest } = c;
+  if (hidden % n !== 0) {
+    const divisors = [8, 16, 32, 64, 128, 256].filter((d) => d <= hidden && hidden % d === 0);
+    throw new PeftError(
+      'bad-config',
+      `bottleneck_size ${n} does not divide the hidden size ${hidden}${divisors.length > 0 ? ` (e.g. ${divisors.join(', ')} do)` : ''}`,
+    );
+  }
+  return { ...rest, reductionFactor: hidden / n };
+}
+
+export function applyBottleneck(model: BaseModel, userConfig: BottleneckConfig, opts: ApplyOptions): AppliedMethod {
+  checkBottleneckConfig(userConfig, 'adapter config');
+  const config = resolveBottleneckConfig(userConfig, model.config.hiddenSize);
   const sites = adapterSites(model.config, linearModules(model), config);
   const D = model.config.hiddenSize;
   const n = bottleneckSize(D, config);
