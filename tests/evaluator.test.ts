@@ -107,6 +107,7 @@ beforeAll(async () => {
   await cp(join(fixtures, 'adapters/tiny-qwen2-prompt'), join(tmp, 'adapters/job-prompt'), { recursive: true });
   await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), join(tmp, 'adapters/job-1b'), { recursive: true });
   await cp(join(fixtures, 'adapters/tiny-qwen2-lora'), join(tmp, 'adapters/job-q'), { recursive: true });
+  await cp(join(fixtures, 'adapters/tiny-qwen2-ia3'), join(tmp, 'adapters/job-ia3'), { recursive: true });
   // The trainer's artefact layout: <root>/jobs/<job id>/adapter.
   await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), join(tmp, 'adapters/jobs/job-t/adapter'), { recursive: true });
   // And one of its checkpoints (<root>/jobs/<job id>/checkpoints/checkpoint-<step>), with other weights than the
@@ -589,6 +590,16 @@ describe('evaluator service', () => {
     );
     expect(notAdapter.code).toBe(Status.INVALID_ARGUMENT);
   }, 40_000);
+
+  it('merges an IA3 adapter (PEFT fixture), verified against base+adapter', async () => {
+    const ia3: ModelRef = { target: { $case: 'jobId', value: 'job-ia3' } };
+    const { artifact } = await client.mergeAdapter({ adapter: ia3, dtype: 0, name: '', skipVerification: false });
+    expect(artifact?.method).toBe(MethodKind.IA3);
+    expect(artifact?.verification?.passed).toBe(true);
+    expect(artifact?.verification?.maxAbsLogitDiff).toBeLessThan(1e-3);
+    const v = artifact?.verification;
+    expect(Math.abs((v?.adapterLoss ?? 0) - (v?.mergedLoss ?? 1))).toBeLessThan(1e-4);
+  }, 30_000);
 
   it('exports an adapter as ONNX with a KV cache that a bare onnxruntime-node session runs, and as bf16 safetensors', async () => {
     const { artifact } = await client.exportModel({

@@ -40,6 +40,8 @@ const NOT_MERGEABLE: Record<string, string> = {
   P_TUNING: 'P-tuning adds virtual tokens from a prompt encoder, not weights',
   PREFIX_TUNING: 'prefix tuning adds key/value prefixes to every layer, not weights',
   ADAPTER: 'bottleneck adapters add layers of their own',
+  // the engine's saved form of bottleneck adapters (PEFT has no such type)
+  TUNEMESH_BOTTLENECK_ADAPTER: 'bottleneck adapters add layers of their own',
 };
 
 const PEFT_METHOD: Record<string, MethodKind> = { LORA: MethodKind.LORA, IA3: MethodKind.IA3 };
