@@ -4,6 +4,7 @@
 // counter. Nats-Msg-Id "<job>:<sequence>" makes JetStream store a sequence once: when two publishers race for
 // the same number, one is told `duplicate` and knows it lost.
 
+import { publishTraced } from '@tunemesh/kit';
 import {
   decodeJobEvent,
   encodeJobEvent,
@@ -39,11 +40,14 @@ export async function lastJobEvent(jsm: JetStreamManager, jobId: string): Promis
   return best;
 }
 
-/** Publishes one job event; `stored` false when JetStream already held this job's sequence (a lost race). */
+/**
+ * Publishes one job event; `stored` false when JetStream already held this job's sequence (a lost race). The
+ * active trace context goes in the headers (W3C traceparent), so a consumer's span joins the producer's trace.
+ */
 export async function publishJobEvent(js: JetStreamClient, event: JobEvent): Promise<{ stored: boolean }> {
   const e = encodeJobEvent(event);
   const h = headers();
   h.set(TYPE_HEADER, e.typeName);
-  const ack = await js.publish(e.subject, e.data, { headers: h, msgID: e.messageId });
+  const ack = await publishTraced(js, e.subject, e.data, { headers: h, msgId: e.messageId, component: 'trainer' });
   return { stored: !ack.duplicate };
 }

@@ -4,6 +4,7 @@ import {
   type Context,
   context,
   propagation,
+  type Span,
   SpanKind,
   SpanStatusCode,
   type TextMapGetter,
@@ -42,14 +43,27 @@ export async function publishEvent<T>(
   message: T,
   options: PublishOptions = {},
 ): Promise<PubAck> {
+  return publishTraced(js, subject, codec.encode(message).finish(), options);
+}
+
+/**
+ * Publishes an encoded payload in a PRODUCER span, adding the W3C trace context to `headers` (created when
+ * absent) so the consumer continues the trace; for payloads with headers of their own (a type name).
+ */
+export async function publishTraced(
+  js: JetStreamClient,
+  subject: string,
+  data: Uint8Array,
+  options: PublishOptions & { headers?: MsgHdrs } = {},
+): Promise<PubAck> {
   const span = tracer(options.component ?? 'events').startSpan(`publish ${subject}`, {
     kind: SpanKind.PRODUCER,
     attributes: { 'messaging.system': 'nats', 'messaging.destination.name': subject },
   });
-  const hdrs = headers();
+  const hdrs = options.headers ?? headers();
   propagation.inject(trace.setSpan(context.active(), span), hdrs, natsHeaderSetter);
   try {
-    const ack = await js.publish(subject, codec.encode(message).finish(), {
+    const ack = await js.publish(subject, data, {
       headers: hdrs,
       ...(options.msgId === undefined ? {} : { msgID: options.msgId }),
     });
@@ -68,6 +82,32 @@ export function messageContext(msg: { headers?: MsgHdrs | undefined }): Context 
   return msg.headers === undefined
     ? context.active()
     : propagation.extract(context.active(), msg.headers, natsHeaderGetter);
+}
+
+/**
+ * Runs `fn` in a CONSUMER span named `name` whose parent is the trace context `msg` carries, so work done for a
+ * message (a trainer node's job: its gRPC calls and events) continues the trace of whoever published it.
+ */
+export async function inMessageSpan<T>(
+  msg: { subject: string; headers?: MsgHdrs | undefined },
+  name: string,
+  component: string,
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
+  const parent = messageContext(msg);
+  const span = tracer(component).startSpan(
+    name,
+    { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'nats', 'messaging.destination.name': msg.subject } },
+    parent,
+  );
+  try {
+    return await context.with(trace.setSpan(parent, span), () => fn(span));
+  } catch (err) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+    throw err;
+  } finally {
+    span.end();
+  }
 }
 
 export interface ReceivedEvent<T> {

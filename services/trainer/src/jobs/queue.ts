@@ -2,7 +2,7 @@
 // id = job id, so a job is queued once); a cancel is a message on the trainer control stream, which a node
 // checks before it starts a job and listens to while it runs.
 
-import { FailedPreconditionError, NotFoundError } from '@tunemesh/kit';
+import { FailedPreconditionError, NotFoundError, publishEvent } from '@tunemesh/kit';
 import {
   type BaseModel,
   type FineTuneJob,
@@ -54,7 +54,8 @@ export async function enqueue(deps: QueueDeps, job: FineTuneJob, model: BaseMode
     });
   }
   // After job.queued, so the first event of the job is always `queued` and a node's `started` follows it.
-  await deps.js.publish(SUBJECTS.trainWork, TrainWorkItem.encode(item).finish(), { msgID: job.id });
+  // With the create call's trace context in its headers: the node that trains the job continues that trace.
+  await publishEvent(deps.js, SUBJECTS.trainWork, TrainWorkItem, item, { msgId: job.id, component: 'trainer' });
   const updated = await deps.jobs.update(job.id, (j) =>
     j.status === JobStatus.VALIDATING ? { ...j, status: JobStatus.QUEUED, queuedAt: now } : undefined,
   );

@@ -5,7 +5,7 @@
 // heartbeat announces the node every few seconds.
 
 import { cpus, hostname, totalmem } from 'node:os';
-import { connectNats, createServiceClient, type Logger, openChannel } from '@tunemesh/kit';
+import { connectNats, createServiceClient, inMessageSpan, type Logger, openChannel } from '@tunemesh/kit';
 import {
   DatasetServiceDefinition,
   Device,
@@ -119,7 +119,13 @@ export async function startTrainerNode(o: TrainerNodeOptions): Promise<TrainerNo
       beat();
       const working = setInterval(() => msg.working(), o.workingMs ?? 15_000);
       try {
-        const outcome = await runJob(ctx, item, stopping.signal);
+        // In the trace of the create call that queued it (its context rides in the work item's headers).
+        const outcome = await inMessageSpan(msg, `train ${item.jobId}`, 'trainer-node', async (span) => {
+          span.setAttributes({ 'tunemesh.job.id': item.jobId, 'tunemesh.node.id': id });
+          const o = await runJob(ctx, item, stopping.signal);
+          span.setAttribute('tunemesh.job.outcome', o);
+          return o;
+        });
         o.logger.info({ jobId: item.jobId, node: id, outcome }, 'job handled');
         if (outcome === 'released') msg.nak();
         else await msg.ackAck();

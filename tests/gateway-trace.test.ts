@@ -1,0 +1,177 @@
+// One trace per request across gateway → gRPC → NATS → trainer node (issue 9, observability): a GraphQL
+// createFineTuneJob is a SERVER span in the gateway; the trainer service's CreateFineTuneJob span descends from
+// it; the work item it publishes carries the trace context in its NATS headers; the node that trains the job
+// runs it in a CONSUMER span continuing that trace, under which the node's gRPC calls to the dataset service
+// and its job events (NATS PRODUCER spans) sit. Real nats-server, services and node, in-memory span exporter.
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { makeTinyModel } from '../packages/engine/src/index.js';
+import { type MeshServiceHandle, silentLogger } from '../packages/kit/src/index.js';
+import {
+  installMemoryTracing,
+  isDescendant,
+  type LocalNatsServer,
+  type MemoryTracing,
+  type ReadableSpan,
+  SpanKind,
+  startTestNats,
+} from '../packages/kit/src/testing/index.js';
+import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
+import {
+  type GatewayHandle,
+  type GraphQLResult,
+  loadGatewayConfig,
+  start as startGateway,
+} from '../services/gateway/src/index.js';
+import {
+  artefactRoot,
+  loadTrainerConfig,
+  start as startTrainer,
+  startTrainerNode,
+  type TrainerNodeHandle,
+} from '../services/trainer/src/index.js';
+
+const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+let tmp: string;
+let tracing: MemoryTracing;
+let nats: LocalNatsServer;
+let dataset: MeshServiceHandle;
+let trainer: MeshServiceHandle;
+let node: TrainerNodeHandle;
+let gateway: GatewayHandle;
+
+beforeAll(async () => {
+  tracing = installMemoryTracing();
+  tmp = await mkdtemp(join(tmpdir(), 'tm-gateway-trace-'));
+  const models = join(tmp, 'models');
+  const data = join(tmp, 'data');
+  const store = join(tmp, 'store');
+  nats = await startTestNats();
+  await mkdir(data, { recursive: true });
+  await makeTinyModel({ arch: 'qwen2', out: join(models, 'tiny'), seed: 1 });
+  await copyFile(join(root, 'packages/engine/src/data/testdata/chat.jsonl'), join(data, 'chat.jsonl'));
+  const env = {
+    HOST: '127.0.0.1',
+    PORT: '0',
+    NATS_URL: nats.url,
+    LOG_LEVEL: 'silent',
+    DATASET_STORE_DIR: join(tmp, 'dataset'),
+    DATASET_DATA_ROOTS: data,
+    DATASET_MODEL_ROOTS: models,
+  };
+  const logger = silentLogger();
+  dataset = await startDataset(loadDatasetConfig(env), { logger });
+  trainer = await startTrainer(
+    loadTrainerConfig({ ...env, TRAINER_STORE_DIR: store, TRAINER_MODEL_ROOTS: models, DATASET_ADDR: dataset.address }),
+    { logger },
+  );
+  node = await startTrainerNode({
+    natsUrl: [nats.url],
+    datasetAddr: dataset.address,
+    artefactRoot: artefactRoot(store),
+    logger,
+    nodeId: 'node-t',
+    threads: 1,
+  });
+  gateway = await startGateway(
+    loadGatewayConfig({
+      ...env,
+      DATASET_ADDR: dataset.address,
+      TRAINER_ADDR: trainer.address,
+      GATEWAY_DEV_MODE: 'true',
+    }),
+    { logger },
+  );
+}, 90_000);
+
+afterAll(async () => {
+  await gateway?.stop();
+  await node?.stop();
+  await trainer?.stop();
+  await dataset?.stop();
+  await nats?.stop();
+  await tracing?.shutdown();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+async function graphql(query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResult> {
+  const res = await fetch(gateway.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query, variables }),
+  });
+  const result = (await res.json()) as GraphQLResult;
+  expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
+  return result;
+}
+
+it('createFineTuneJob is one trace from the gateway through the trainer service and NATS to the trainer node', async () => {
+  const imported = await graphql(
+    `mutation { importDataset(input: {name: "chat", path: "${join(tmp, 'data', 'chat.jsonl')}", format: CHAT, validationSplit: 0.2, seed: 42}) { dataset { id } } }`,
+  );
+  const datasetId = (imported.data?.importDataset as { dataset: { id: string } }).dataset.id;
+  const registered = await graphql(
+    `mutation { registerBaseModel(input: {name: "tiny", path: "${join(tmp, 'models', 'tiny')}"}) { id } }`,
+  );
+  const baseModelId = (registered.data?.registerBaseModel as { id: string }).id;
+  tracing.reset();
+  const created = await graphql(
+    `mutation CreateTraced($input: CreateFineTuneJobInput!) { createFineTuneJob(input: $input) { id } }`,
+    {
+      input: {
+        baseModelId,
+        datasetId,
+        method: { lora: { r: 4, dropout: 0 } },
+        hyperparameters: { maxSteps: 2, learningRate: 0.001, batchSize: 4, maxSeqLength: 64 },
+        idempotencyKey: 'trace-1',
+      },
+    },
+  );
+  const jobId = (created.data?.createFineTuneJob as { id: string }).id;
+
+  // The node's span ends when the job has ended.
+  const deadline = Date.now() + 30_000;
+  let nodeSpan: ReadableSpan | undefined;
+  while (nodeSpan === undefined && Date.now() < deadline) {
+    nodeSpan = tracing.spans().find((s) => s.name === `train ${jobId}`);
+    if (nodeSpan === undefined) await new Promise((r) => setTimeout(r, 100));
+  }
+  const spans = tracing.spans();
+  const gatewaySpan = spans.find((s) => s.kind === SpanKind.SERVER && s.name === 'graphql mutation CreateTraced');
+  expect(gatewaySpan).toBeDefined();
+  expect(nodeSpan, 'the trainer node span').toBeDefined();
+  if (gatewaySpan === undefined || nodeSpan === undefined) return;
+  const traceId = gatewaySpan.spanContext().traceId;
+  const inTrace = spans.filter((s) => s.spanContext().traceId === traceId);
+  const under = (s: ReadableSpan | undefined, ancestor: ReadableSpan) =>
+    s !== undefined && isDescendant(inTrace, s, ancestor);
+
+  const create = inTrace.find(
+    (s) => s.kind === SpanKind.SERVER && s.name === 'tunemesh.v1.TrainerService/CreateFineTuneJob',
+  );
+  expect(under(create, gatewaySpan), 'trainer CreateFineTuneJob under the gateway span').toBe(true);
+  const publishWork = inTrace.find((s) => s.kind === SpanKind.PRODUCER && /^publish work\.train$/.test(s.name));
+  expect(publishWork, JSON.stringify(inTrace.map((s) => s.name))).toBeDefined();
+  if (create === undefined || publishWork === undefined) return;
+  expect(under(publishWork, create), 'the work item publish under CreateFineTuneJob').toBe(true);
+
+  // Across NATS: the node's span is a CONSUMER child of the publish, in the same trace.
+  expect(nodeSpan.kind).toBe(SpanKind.CONSUMER);
+  expect(nodeSpan.spanContext().traceId).toBe(traceId);
+  expect(nodeSpan.parentSpanContext?.spanId).toBe(publishWork.spanContext().spanId);
+  expect(nodeSpan.attributes['tunemesh.job.outcome']).toBe('ended');
+  // The node's own work joins it: the dataset stream it trains from and its job events.
+  const streamRows = inTrace.filter(
+    (s) => s.kind === SpanKind.SERVER && s.name.startsWith('tunemesh.v1.DatasetService/') && under(s, nodeSpan),
+  );
+  expect(streamRows.length, 'dataset calls of the node in the trace').toBeGreaterThan(0);
+  const events = inTrace.filter(
+    (s) => s.kind === SpanKind.PRODUCER && s.name.startsWith(`publish job.${jobId}.`) && under(s, nodeSpan),
+  );
+  expect(events.map((s) => s.name)).toEqual(
+    expect.arrayContaining([`publish job.${jobId}.started`, `publish job.${jobId}.completed`]),
+  );
+}, 60_000);
