@@ -34,7 +34,8 @@ async function cachedEqualsCacheFree(m: InferenceModel): Promise<void> {
   const seq = [...PROMPT];
   for (let s = 0; s < 8; s++) {
     const [dist] = await nextTokenLogProbs(logits, [seq], { padId: 0 });
-    seq.push(argmax(dist as Float32Array));
+    if (dist === undefined) throw new Error('no distribution');
+    seq.push(argmax(dist));
   }
   expect(seq.slice(PROMPT.length)).toEqual(g?.ids);
 }
