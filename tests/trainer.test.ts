@@ -258,10 +258,28 @@ describe('jobs', () => {
       method: { config: { $case: 'lora', value: { ...lora.config.value, targetModules: ['c_attn'] } } },
     });
     expect(badTarget).toMatchObject({ code: Status.INVALID_ARGUMENT, field: 'method.lora.target_modules' });
-    const dora = await create({
-      method: { config: { $case: 'lora', value: { ...lora.config.value, useDora: true } } },
+    const parallel = await create({
+      method: {
+        config: { $case: 'adapter', value: { bottleneckSize: 16, nonLinearity: 0, placement: 3, dropout: 0 } },
+      },
     });
-    expect(dora.field).toBe('method.lora.use_dora');
+    expect(parallel).toMatchObject({ code: Status.INVALID_ARGUMENT, field: 'method.adapter.placement' });
+    const oddBottleneck = await create({
+      method: {
+        config: { $case: 'adapter', value: { bottleneckSize: 48, nonLinearity: 0, placement: 0, dropout: 0 } },
+      },
+    });
+    expect(oddBottleneck.field).toBe('method.adapter');
+    expect(oddBottleneck.message).toMatch(/bottleneck_size 48 does not divide the hidden size 64/);
+    const ia3Subset = await create({
+      method: {
+        config: {
+          $case: 'ia3',
+          value: { targetModules: ['k_proj'], feedforwardModules: ['down_proj'], modulesToSave: [] },
+        },
+      },
+    });
+    expect(ia3Subset.field).toBe('method.ia3.feedforward_modules');
     const h = request().hyperparameters;
     if (h === undefined) throw new Error('hp');
     expect((await create({ hyperparameters: { ...h, learningRate: -1 } })).field).toBe('hyperparameters.learning_rate');
@@ -337,6 +355,43 @@ describe('jobs', () => {
     const nodes = await client.listTrainerNodes({ device: 0 });
     expect(nodes.nodes.map((n) => n.id)).toEqual(['node-a']);
   }, 40_000);
+
+  it('trains IA3, bottleneck-adapter and DoRA jobs; each leaves an adapter in its saved form', async () => {
+    const lora = request().method;
+    if (lora?.config?.$case !== 'lora') throw new Error('lora');
+    const methods: CreateFineTuneJobRequest['method'][] = [
+      { config: { $case: 'ia3', value: { targetModules: [], feedforwardModules: [], modulesToSave: [] } } },
+      { config: { $case: 'adapter', value: { bottleneckSize: 16, nonLinearity: 3, placement: 2, dropout: 0 } } },
+      { config: { $case: 'lora', value: { ...lora.config.value, useDora: true } } },
+    ];
+    const h = request().hyperparameters as NonNullable<CreateFineTuneJobRequest['hyperparameters']>;
+    const ids = await Promise.all(
+      methods.map(async (method) => {
+        const r = await client.createFineTuneJob(
+          request({
+            method,
+            hyperparameters: { ...h, duration: { $case: 'maxSteps', value: 2n }, saveEverySteps: 0n },
+          }),
+        );
+        return r.job?.id as string;
+      }),
+    );
+    const jobs = await Promise.all(ids.map((id) => until(id, ended, 60_000)));
+    for (const j of jobs) expect([j.name, j.status, j.failure]).toEqual([j.name, JobStatus.SUCCEEDED, undefined]);
+    const [ia3, adapter, dora] = jobs.map((j) => j.adapter?.path as string);
+    expect((await loadPeftAdapter(ia3 as string)).config.peftType).toBe('IA3');
+    const d = await loadPeftAdapter(dora as string);
+    expect(d.config.peftType === 'LORA' && d.config.useDora).toBe(true);
+    expect([...d.tensors.keys()].some((k) => k.endsWith('.lora_magnitude_vector'))).toBe(true);
+    const cfg = JSON.parse(await readFile(join(adapter as string, 'adapter_config.json'), 'utf8'));
+    expect(cfg).toMatchObject({
+      peft_type: 'TUNEMESH_BOTTLENECK_ADAPTER',
+      mh_adapter: true,
+      output_adapter: true,
+      reduction_factor: 4,
+      non_linearity: 'silu',
+    });
+  }, 90_000);
 
   it('is idempotent: a retried create returns the same job; another request with the key is ALREADY_EXISTS', async () => {
     const req = request({
@@ -489,4 +544,28 @@ describe('stopping, failing and checkpoint bookkeeping', () => {
     expect(cks.filter((c) => c.isBest).map((c) => Number(c.step))).toEqual([best]);
     for (const c of cks) expect(c.validationLoss).toBe(vals.get(Number(c.step)));
   }, 30_000);
+
+  it('lists the checkpoints of several jobs in one call (job_ids), job by job, each as ListCheckpoints has it', async () => {
+    const all = await client.listFineTuneJobs({ statuses: [], baseModelId: '', datasetId: '', method: 0, ids: [] });
+    const ids = [...all.jobs.map((j) => j.id), 'job-nope'];
+    const one = async (jobId: string) =>
+      jobId === 'job-nope' ? [] : (await client.listCheckpoints({ jobId, jobIds: [] })).checkpoints;
+    const expected = (await Promise.all(ids.map(one))).flat();
+    expect(expected.length).toBeGreaterThan(3);
+    const batched = await client.listCheckpoints({ jobId: '', jobIds: ids, page: { pageSize: 500, pageToken: '' } });
+    expect(batched.checkpoints).toEqual(expected);
+    // Paged: the same list, two at a time.
+    const paged: typeof expected = [];
+    let pageToken = '';
+    do {
+      const r = await client.listCheckpoints({ jobId: '', jobIds: ids, page: { pageSize: 2, pageToken } });
+      paged.push(...r.checkpoints);
+      pageToken = r.page?.nextPageToken ?? '';
+    } while (pageToken !== '');
+    expect(paged).toEqual(expected);
+    const both = await refusal((onTrailer) =>
+      client.listCheckpoints({ jobId: ids[0] as string, jobIds: ids }, { onTrailer }),
+    );
+    expect(both).toMatchObject({ code: Status.INVALID_ARGUMENT, field: 'job_ids' });
+  });
 });
