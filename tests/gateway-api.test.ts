@@ -5,6 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ServerError, Status } from '../packages/kit/src/index.js';
 import {
   BaseModel,
+  Checkpoint,
   type CreateFineTuneJobRequest,
   Dataset,
   DatasetStatus,
@@ -45,6 +46,18 @@ describe('queries', () => {
       listBaseModels: (req: { ids: string[] }) => ({
         baseModels: req.ids.map((id) => BaseModel.fromPartial({ id, name: `model ${id}`, path: `/m/${id}` })),
       }),
+      listCheckpoints: (req: { jobId: string; jobIds: string[] }) => {
+        if (req.jobId !== '') throw new Error('expected one batched call with job_ids');
+        return {
+          checkpoints: req.jobIds.flatMap((id) =>
+            id === 'j2'
+              ? []
+              : [4, 2].map((step) =>
+                  Checkpoint.fromPartial({ id: `${id}-ckpt-${step}`, jobId: id, step: BigInt(step) }),
+                ),
+          ),
+        };
+      },
     });
     h.program('dataset', {
       listDatasets: (req: { ids: string[] }) => ({
@@ -68,7 +81,7 @@ describe('queries', () => {
     });
     const result = await h.graphql(`{
       fineTuneJobs(first: 3) {
-        edges { cursor node { id status dataset { id name } baseModel { id } evaluations { id metrics { name value } } } }
+        edges { cursor node { id status dataset { id name } baseModel { id } evaluations { id metrics { name value } } checkpoints { id step } } }
         pageInfo { hasNextPage endCursor }
       }
     }`);
@@ -83,11 +96,22 @@ describe('queries', () => {
             dataset: { id: 'd1', name: 'data d1' },
             baseModel: { id: 'm1' },
             evaluations: [{ id: 'e1', metrics: [{ name: 'F1', value: 0.75 }] }],
+            checkpoints: [
+              { id: 'j1-ckpt-4', step: 4 },
+              { id: 'j1-ckpt-2', step: 2 },
+            ],
           },
         },
         {
           cursor: 'j2',
-          node: { id: 'j2', status: 'RUNNING', dataset: null, baseModel: { id: 'm1' }, evaluations: [] },
+          node: {
+            id: 'j2',
+            status: 'RUNNING',
+            dataset: null,
+            baseModel: { id: 'm1' },
+            evaluations: [],
+            checkpoints: [],
+          },
         },
         {
           cursor: 'j3',
@@ -97,6 +121,10 @@ describe('queries', () => {
             dataset: { id: 'd1', name: 'data d1' },
             baseModel: { id: 'm2' },
             evaluations: [],
+            checkpoints: [
+              { id: 'j3-ckpt-4', step: 4 },
+              { id: 'j3-ckpt-2', step: 2 },
+            ],
           },
         },
       ],
@@ -107,6 +135,9 @@ describe('queries', () => {
     expect(count('listDatasets')).toBe(1);
     expect(count('listBaseModels')).toBe(1);
     expect(count('listEvaluations')).toBe(1);
+    expect(count('listCheckpoints')).toBe(1);
+    const checkpointCall = h.calls.find((c) => c.method === 'listCheckpoints')?.request as { jobIds: string[] };
+    expect([...checkpointCall.jobIds].sort()).toEqual(['j1', 'j2', 'j3']);
     const datasetCall = h.calls.find((c) => c.method === 'listDatasets')?.request as { ids: string[] };
     expect([...datasetCall.ids].sort()).toEqual(['d1', 'd2']);
   });

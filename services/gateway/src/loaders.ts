@@ -1,7 +1,7 @@
 // Per-request DataLoaders for links across services (a job's dataset, an evaluation's job, ...): every id asked
 // for during one tick of resolution becomes one List RPC with an `ids` filter, so a page of N jobs costs one
 // dataset call, not N.
-import type { BaseModel, Dataset, Evaluation, FineTuneJob } from '@tunemesh/proto';
+import type { BaseModel, Checkpoint, Dataset, Evaluation, FineTuneJob } from '@tunemesh/proto';
 import DataLoader from 'dataloader';
 import type { MeshClients } from './clients.js';
 import { call } from './grpc-call.js';
@@ -12,6 +12,8 @@ export interface Loaders {
   job: DataLoader<string, FineTuneJob | null>;
   /** Evaluations of a job (all of them: the services clamp a page at 500). */
   evaluationsByJob: DataLoader<string, Evaluation[]>;
+  /** Checkpoints of a job, newest first (ListCheckpoints with job_ids: one call for a page of jobs). */
+  checkpointsByJob: DataLoader<string, Checkpoint[]>;
 }
 
 // The services' maximum page size (PageRequest in common.proto): a batch larger than this is split.
@@ -55,5 +57,16 @@ export function createLoaders(clients: MeshClients): Loaders {
       },
       { maxBatchSize: 100 },
     ),
+    checkpointsByJob: new DataLoader(async (jobIds) => {
+      const checkpoints: Checkpoint[] = [];
+      let pageToken = '';
+      do {
+        const request = { jobId: '', jobIds: [...jobIds], page: { pageSize: SERVICE_MAX_PAGE, pageToken } };
+        const res = await call(clients.trainer, (o) => clients.trainer.client.listCheckpoints(request, o));
+        checkpoints.push(...res.checkpoints);
+        pageToken = res.page?.nextPageToken ?? '';
+      } while (pageToken !== '');
+      return jobIds.map((id) => checkpoints.filter((c) => c.jobId === id));
+    }, options),
   };
 }

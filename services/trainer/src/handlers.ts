@@ -1,7 +1,7 @@
 // The TrainerService RPCs: proto in, domain calls, proto out. Errors are the kit's domain errors, mapped to
 // gRPC status by the kit's one table.
 
-import { NotFoundError, type ServiceClient, type ServiceImplementation } from '@tunemesh/kit';
+import { InvalidArgumentError, NotFoundError, type ServiceClient, type ServiceImplementation } from '@tunemesh/kit';
 import type { DatasetServiceDefinition, TrainerServiceDefinition } from '@tunemesh/proto';
 import type { JetStreamClient, JetStreamManager } from 'nats';
 import { createJob } from './jobs/create.js';
@@ -9,7 +9,7 @@ import { jobEvents } from './jobs/progress.js';
 import { cancelJob, enqueue } from './jobs/queue.js';
 import type { BaseModels } from './models.js';
 import type { NodeRegistry } from './nodes.js';
-import { decodeToken, encodeToken, pageSize } from './paging.js';
+import { decodeToken, encodeToken, MAX_PAGE, pageSize } from './paging.js';
 import type { JobRecords } from './store/jobs.js';
 
 export interface HandlerDeps {
@@ -101,12 +101,21 @@ export function trainerHandlers(deps: HandlerDeps): ServiceImplementation<typeof
     },
 
     async listCheckpoints(req) {
-      if ((await jobs.get(req.jobId)) === undefined)
+      // job_ids: the checkpoints of several jobs in one call (the gateway's batched job.checkpoints link).
+      const many = req.jobIds.length > 0;
+      if (many && req.jobId !== '')
+        throw new InvalidArgumentError('set job_id or job_ids, not both', { field: 'job_ids' });
+      if (req.jobIds.length > MAX_PAGE)
+        throw new InvalidArgumentError(`job_ids holds at most ${MAX_PAGE} ids, got ${req.jobIds.length}`, {
+          field: 'job_ids',
+        });
+      if (!many && (await jobs.get(req.jobId)) === undefined)
         throw new NotFoundError(`job ${JSON.stringify(req.jobId)} does not exist`);
-      const filters = [req.jobId];
+      const ids = many ? [...new Set(req.jobIds)] : [req.jobId];
+      const filters = ids;
       const size = pageSize(req.page?.pageSize);
       const offset = decodeToken(req.page?.pageToken, filters) ?? 0;
-      const page = await jobs.checkpoints(req.jobId, offset, size + 1);
+      const page = await jobs.checkpoints(ids, offset, size + 1);
       return {
         checkpoints: page.slice(0, size),
         page: { nextPageToken: page.length > size ? encodeToken(offset + size, filters) : '' },

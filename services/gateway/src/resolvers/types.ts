@@ -134,14 +134,7 @@ export const typeResolvers: Pick<
     lossCurve: (j) => artifactFile(j.lossCurve),
     trainableParams: (j) => (j.trainableParams === 0n ? null : j.trainableParams),
     totalParams: (j) => (j.totalParams === 0n ? null : j.totalParams),
-    // ListCheckpoints takes one job id (no ids filter in the contract), so this link is one call per job;
-    // evaluations batch across jobs through the loader.
-    async checkpoints(j, _args, { clients }) {
-      const res = await call(clients.trainer, (o) =>
-        clients.trainer.client.listCheckpoints({ jobId: j.id, page: { pageSize: 500, pageToken: '' } }, o),
-      );
-      return res.checkpoints;
-    },
+    checkpoints: (j, _args, { loaders }) => loaders.checkpointsByJob.load(j.id),
     evaluations: (j, _args, { loaders }) => loaders.evaluationsByJob.load(j.id),
     createdAt: (j) => j.createdAt?.toISOString() ?? null,
     finishedAt: (j) => j.finishedAt?.toISOString() ?? null,

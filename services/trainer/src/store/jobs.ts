@@ -136,23 +136,37 @@ export class JobRecords {
   }
 
   private async allCheckpoints(jobId: string): Promise<Checkpoint[]> {
+    return (await this.checkpointsByJob([jobId])).get(jobId) ?? [];
+  }
+
+  /** Every checkpoint of these jobs, newest first per job. */
+  private async checkpointsByJob(jobIds: readonly string[]): Promise<Map<string, Checkpoint[]>> {
+    const out = new Map<string, Checkpoint[]>(jobIds.map((id) => [id, []]));
+    if (jobIds.length === 0) return out;
     const rows = await this.db
       .selectFrom('checkpoints')
-      .select('json')
-      .where('job_id', '=', jobId)
+      .select(['job_id', 'json'])
+      .where('job_id', 'in', [...jobIds])
       .orderBy('step', 'desc')
       .execute();
-    return rows.map((r) => CheckpointCodec.fromJSON(JSON.parse(r.json)));
+    for (const r of rows) out.get(r.job_id)?.push(CheckpointCodec.fromJSON(JSON.parse(r.json)));
+    return out;
   }
 
   /**
-   * Newest first. is_best is decided here, over the checkpoints the job still has, so it stays right after
-   * pruning and when a later checkpoint beats an earlier one (a job keeps at most a few hundred).
+   * The checkpoints of one or more jobs, job by job in the order given, each newest first, then `offset` and
+   * `limit` over that list. is_best is decided here, per job over the checkpoints it still has, so it stays
+   * right after pruning and when a later checkpoint beats an earlier one (a job keeps at most a few hundred).
    */
-  async checkpoints(jobId: string, offset: number, limit: number): Promise<Checkpoint[]> {
-    const all = await this.allCheckpoints(jobId);
-    const best = bestStep(all.map((c) => ({ step: Number(c.step), validationLoss: c.validationLoss })));
-    return all.slice(offset, offset + limit).map((c) => ({ ...c, isBest: Number(c.step) === best }));
+  async checkpoints(jobIds: string | readonly string[], offset: number, limit: number): Promise<Checkpoint[]> {
+    const ids = typeof jobIds === 'string' ? [jobIds] : jobIds;
+    const byJob = await this.checkpointsByJob(ids);
+    const all = ids.flatMap((id) => {
+      const list = byJob.get(id) ?? [];
+      const best = bestStep(list.map((c) => ({ step: Number(c.step), validationLoss: c.validationLoss })));
+      return list.map((c) => ({ ...c, isBest: Number(c.step) === best }));
+    });
+    return all.slice(offset, offset + limit);
   }
 
   /** Drops the records of checkpoints save_total_limit pruned (the node deleted their files by the same rule). */

@@ -209,7 +209,15 @@ export interface ListCheckpointsRequest {
   /** The job's id. */
   jobId: string;
   /** Paging. */
-  page?: PageRequest | undefined;
+  page?:
+    | PageRequest
+    | undefined;
+  /**
+   * Several jobs at once, instead of job_id (which must then be empty): their checkpoints job by job in this
+   * order, each job's newest first, so a client resolving the checkpoints of a page of jobs makes one call.
+   * Ids of jobs that do not exist contribute nothing.
+   */
+  jobIds: string[];
 }
 
 /** A page of checkpoints. */
@@ -1910,7 +1918,7 @@ export const StreamJobProgressResponse: MessageFns<StreamJobProgressResponse> = 
 };
 
 function createBaseListCheckpointsRequest(): ListCheckpointsRequest {
-  return { jobId: "", page: undefined };
+  return { jobId: "", page: undefined, jobIds: [] };
 }
 
 export const ListCheckpointsRequest: MessageFns<ListCheckpointsRequest> = {
@@ -1920,6 +1928,9 @@ export const ListCheckpointsRequest: MessageFns<ListCheckpointsRequest> = {
     }
     if (message.page !== undefined) {
       PageRequest.encode(message.page, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.jobIds) {
+      writer.uint32(26).string(v!);
     }
     return writer;
   },
@@ -1953,6 +1964,14 @@ export const ListCheckpointsRequest: MessageFns<ListCheckpointsRequest> = {
             message.page = PageRequest.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.jobIds.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1973,6 +1992,11 @@ export const ListCheckpointsRequest: MessageFns<ListCheckpointsRequest> = {
         ? globalThis.String(object.job_id)
         : "",
       page: isSet(object.page) ? PageRequest.fromJSON(object.page) : undefined,
+      jobIds: globalThis.Array.isArray(object?.jobIds)
+        ? object.jobIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.job_ids)
+        ? object.job_ids.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1983,6 +2007,9 @@ export const ListCheckpointsRequest: MessageFns<ListCheckpointsRequest> = {
     }
     if (message.page !== undefined) {
       obj.page = PageRequest.toJSON(message.page);
+    }
+    if (message.jobIds?.length) {
+      obj.jobIds = message.jobIds;
     }
     return obj;
   },
@@ -1996,6 +2023,7 @@ export const ListCheckpointsRequest: MessageFns<ListCheckpointsRequest> = {
     message.page = (object.page !== undefined && object.page !== null)
       ? PageRequest.fromPartial(object.page)
       : undefined;
+    message.jobIds = object.jobIds?.map((e) => e) || [];
     return message;
   },
 };
