@@ -16,7 +16,10 @@ export interface ModelOpts {
 export function addModelOptions(cmd: Command): Command {
   return cmd
     .requiredOption('--model <dir>', 'Hugging Face model directory (config.json, model.safetensors, tokenizer.json)')
-    .option('--adapter <dir>', 'trained adapter directory (LoRA, DoRA, IA3, BitFit, bottleneck adapter) applied on top of the model')
+    .option(
+      '--adapter <dir>',
+      'trained adapter directory (LoRA, DoRA, IA3, BitFit, bottleneck adapter) applied on top of the model',
+    )
     .option('--device <device>', 'cpu or cuda', device)
     .option('--threads <n>', 'onnxruntime intra-op threads', positiveInt);
 }
