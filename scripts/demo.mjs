@@ -288,7 +288,7 @@ async function workflow(mesh, model, dataFile, rowCount, stores) {
     const d = await gql(
       `query($job: ID!, $data: ID!) {
         evaluations(jobId: $job) { edges { node { id status metrics { name value } error { message } } } }
-        leaderboard(datasetId: $data, metric: ACCURACY) { entries { rank jobId isBaseline value name } } }`,
+        leaderboard(datasetId: $data, metric: ACCURACY) { entries { rank jobId baseModelId isBaseline value name } } }`,
       { job: job.id, data: ds.id },
     );
     const failed = d.evaluations.edges.find((e) => e.node.status === 'FAILED');
@@ -298,6 +298,11 @@ async function workflow(mesh, model, dataFile, rowCount, stores) {
     const baseline = entries.find((e) => e.isBaseline);
     return adapter && baseline ? { adapter, baseline } : undefined;
   });
+  // One identity for a base model across the mesh: the evaluator reports the trainer's id.
+  check(
+    leaderboard.baseline.baseModelId === base.id,
+    `the leaderboard names the base model ${leaderboard.baseline.baseModelId}, the trainer ${base.id}`,
+  );
   const baseAccuracy = leaderboard.baseline.value;
   const adapterAccuracy = leaderboard.adapter.value;
   say(

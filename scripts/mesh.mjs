@@ -158,6 +158,7 @@ export async function startMesh({
       DATASET_ADDR: addresses.dataset,
       DATASET_TRAINER_ADDR: addresses.trainer,
       EVALUATOR_DATASET_ADDR: addresses.dataset,
+      EVALUATOR_TRAINER_ADDR: addresses.trainer,
     };
     for (const spec of SERVICES) {
       const env = { ...peers, ...extraEnv, PORT: String(portOf(spec)), NATS_URL: nats.url };

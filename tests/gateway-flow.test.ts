@@ -76,6 +76,7 @@ beforeAll(async () => {
       EVALUATOR_MODEL_ROOTS: models,
       EVALUATOR_ADAPTER_ROOT: join(tmp, 'adapters'),
       EVALUATOR_DATASET_ADDR: dataset.address,
+      EVALUATOR_TRAINER_ADDR: trainer.address,
     }),
     { logger },
   );
@@ -229,7 +230,7 @@ describe('import → register → LoRA job → progress until completion', () =>
         trainerNodes { id state }
         baseModels { edges { node { id } } }
         evaluations(jobId: $job) { edges { node { id } } }
-        leaderboard(datasetId: $data, metric: LOSS) { higherIsBetter entries { evaluationId jobId } }
+        leaderboard(datasetId: $data, metric: LOSS) { higherIsBetter entries { evaluationId jobId baseModelId } }
       }`,
       { job: job.id, data: datasetId },
     );
@@ -241,7 +242,8 @@ describe('import → register → LoRA job → progress until completion', () =>
     );
     expect(lists.data?.leaderboard).toMatchObject({ higherIsBetter: false });
     expect((lists.data?.leaderboard as { entries: unknown[] }).entries).toEqual(
-      expect.arrayContaining([{ evaluationId: evalId, jobId: job.id }]),
+      // The evaluator names the base model by the trainer's id, as baseModels does.
+      expect.arrayContaining([{ evaluationId: evalId, jobId: job.id, baseModelId }]),
     );
 
     const merged = await graphql(

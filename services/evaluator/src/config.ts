@@ -48,6 +48,13 @@ export const evaluatorConfigSpec = {
     'host:port of the dataset service',
     '127.0.0.1:50051',
   ),
+  /** The trainer service, which names base models ("bm-…"); empty: base models are named by path only. */
+  trainerAddress: envVar(
+    'EVALUATOR_TRAINER_ADDR',
+    z.string().transform((s) => s.trim()),
+    'host:port of the trainer service, or empty',
+    '127.0.0.1:50052',
+  ),
 };
 export type EvaluatorConfig = ConfigOf<typeof evaluatorConfigSpec>;
 

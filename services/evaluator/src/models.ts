@@ -13,6 +13,7 @@ import {
   PermissionDeniedError,
 } from '@tunemesh/kit';
 import { type Artifact, ArtifactKind, MethodKind, type ModelRef } from '@tunemesh/proto';
+import type { BaseModelRegistry } from './base-models.js';
 
 export interface ResolvedModel {
   readonly baseDir: string;
@@ -33,6 +34,8 @@ export interface ResolvedModel {
 export interface ModelPaths {
   readonly modelRoots: readonly string[];
   readonly adapterRoot: string;
+  /** The trainer's base model ids ↔ directories; absent: base models are named by their path in the roots. */
+  readonly registry?: BaseModelRegistry;
   /** The evaluator's own artefacts (merged models), for ModelRef.artifact_id. */
   readonly artifact?: (id: string) => Promise<Artifact | undefined>;
 }
@@ -49,8 +52,24 @@ async function isDir(p: string): Promise<boolean> {
   );
 }
 
+/** A base model by the trainer's id or by its path in the model roots; the trainer's id when it has one. */
+async function baseModel(id: string, paths: ModelPaths, field: string): Promise<{ dir: string; id: string }> {
+  const registered = await paths.registry?.pathOf(id);
+  if (registered !== undefined) {
+    // A trainer id: its directory must still lie inside this evaluator's model roots.
+    const b = await baseModelInRoots(registered, paths.modelRoots, field);
+    return { dir: b.dir, id };
+  }
+  const b = await baseModelInRoots(id, paths.modelRoots, field);
+  return { dir: b.dir, id: (await paths.registry?.idOf(b.dir)) ?? b.id };
+}
+
 /** A base model directory inside a root, checked after following links; its id relative to that root. */
-async function baseModel(id: string, roots: readonly string[], field: string): Promise<{ dir: string; id: string }> {
+async function baseModelInRoots(
+  id: string,
+  roots: readonly string[],
+  field: string,
+): Promise<{ dir: string; id: string }> {
   if (roots.length === 0) throw new FailedPreconditionError('no model roots are configured on this evaluator');
   for (const root of roots) {
     const candidate = resolve(root, id);
@@ -75,7 +94,7 @@ export async function resolveModel(ref: ModelRef | undefined, paths: ModelPaths)
     throw new InvalidArgumentError('model must name a base model, job, checkpoint or artefact', { field: 'model' });
   switch (t.$case) {
     case 'baseModelId': {
-      const b = await baseModel(t.value, paths.modelRoots, 'model.base_model_id');
+      const b = await baseModel(t.value, paths, 'model.base_model_id');
       return {
         baseDir: b.dir,
         baseModelId: b.id,
@@ -104,7 +123,7 @@ export async function resolveModel(ref: ModelRef | undefined, paths: ModelPaths)
       const a = await paths.artifact?.(t.value);
       if (!a) throw new NotFoundError(`artefact ${JSON.stringify(t.value)} does not exist`);
       if (a.kind === ArtifactKind.ADAPTER && a.location) {
-        const b = await baseModel(a.baseModelId, paths.modelRoots, "the artefact's base_model_id");
+        const b = await baseModel(a.baseModelId, paths, "the artefact's base_model_id");
         return {
           baseDir: b.dir,
           baseModelId: a.baseModelId,
@@ -119,7 +138,7 @@ export async function resolveModel(ref: ModelRef | undefined, paths: ModelPaths)
         throw new NotImplementedError(`running a ${ArtifactKind[a.kind]} artefact is not built yet (issue 8)`);
       }
       // A merged model is a complete model directory; it is not the baseline of its base.
-      const b = await baseModel(a.baseModelId, paths.modelRoots, "the artefact's base_model_id");
+      const b = await baseModel(a.baseModelId, paths, "the artefact's base_model_id");
       return {
         baseDir: a.location.path,
         baseModelId: a.baseModelId,
@@ -193,8 +212,8 @@ export async function jobAdapter(jobId: string, adapterDir: string, paths: Model
     throw new FailedPreconditionError(`job ${jobId}'s adapter_config.json does not name its base model`);
   }
   // PEFT writes whatever path or hub id the base was loaded from; try it as written, then its last part.
-  const b = await baseModel(base, paths.modelRoots, 'base_model_name_or_path').catch(() =>
-    baseModel(basename(base), paths.modelRoots, 'base_model_name_or_path'),
+  const b = await baseModel(base, paths, 'base_model_name_or_path').catch(() =>
+    baseModel(basename(base), paths, 'base_model_name_or_path'),
   );
   return {
     baseDir: b.dir,

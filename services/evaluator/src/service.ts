@@ -2,6 +2,7 @@
 // CancelEvaluation), the leaderboard, CompareAdapters, MergeAdapter, CombineAdapters (linear/cat/svd),
 // ExportModel, Generate, StreamGenerate and the artefact RPCs, stored in its own SQLite tables, with eval.<id>.* events on
 // NATS and automatic evaluation after job.completed. Every RPC of the proto is served.
+
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -17,6 +18,7 @@ import {
 } from '@tunemesh/kit';
 import { DatasetServiceDefinition, EvaluatorServiceDefinition, STREAMS } from '@tunemesh/proto';
 import { declareAutoEvalConsumer, runAutoEvaluation } from './auto.js';
+import { trainerRegistry } from './base-models.js';
 import type { EvaluatorConfig } from './config.js';
 import { evaluationHandlers } from './handlers.js';
 import { EvaluationJobs } from './jobs.js';
@@ -44,6 +46,7 @@ export async function start(config: EvaluatorConfig, options: { logger?: Logger 
   const records = new EvaluationRecords(db);
   const artifacts = new ArtifactRecords(db);
   const channel = openChannel(config.datasetAddress);
+  const registry = config.trainerAddress === '' ? undefined : trainerRegistry(config.trainerAddress);
   const datasets = createServiceClient(DatasetServiceDefinition, channel.channel, { component: 'evaluator' });
   let jobs: EvaluationJobs | undefined;
   const stopAuto = new AbortController();
@@ -79,6 +82,7 @@ export async function start(config: EvaluatorConfig, options: { logger?: Logger 
           paths: {
             modelRoots: config.modelRoots,
             adapterRoot: config.adapterRoot,
+            ...(registry !== undefined && { registry }),
             artifact: (id: string) => artifacts.get(id),
           },
         };
@@ -94,6 +98,7 @@ export async function start(config: EvaluatorConfig, options: { logger?: Logger 
     });
   } catch (err) {
     channel.close();
+    registry?.close();
     await db.destroy();
     throw err;
   }
@@ -105,6 +110,7 @@ export async function start(config: EvaluatorConfig, options: { logger?: Logger 
       await jobs?.close();
       await handle.stop();
       channel.close();
+      registry?.close();
       await db.destroy();
     },
   };
