@@ -3,6 +3,7 @@
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { num } from '../format';
 
 export interface Series {
   label: string;
@@ -35,7 +36,8 @@ export function LineChart({ title, xLabel, x, series, testId, height = 220, logY
         width: Math.max(320, el.clientWidth),
         height,
         scales: { x: { time: false }, y: logY ? { distr: 3 } : {} },
-        axes: [{ label: xLabel }, {}],
+        // uPlot's default tick labels round small values (learning rates) to equal strings.
+        axes: [{ label: xLabel }, { size: 60, values: (_u, ticks) => ticks.map((t) => num(t, 3)) }],
         series: [
           { label: xLabel },
           ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, spanGaps: true, points: { size: 5 } })),

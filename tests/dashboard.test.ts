@@ -1,0 +1,323 @@
+// The dashboard in a real browser (playwright-core driving Debian's Chromium, headless, background networking
+// off) against the real mesh: nats-server, the dataset, trainer and evaluator services, an in-process trainer
+// node training a tiny model for real, and the gateway serving the built dashboard at `/` with API keys.
+// Sign in with a key → register the base model → upload a dataset → start a LoRA job from the generated form →
+// the loss curve gains points while the job runs → the job succeeds → its automatic evaluation opens.
+// A viewer key sees no write actions. Screenshots of the main pages go to docs/dashboard/.
+import { execFileSync } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTinyModel } from '../packages/engine/src/index.js';
+import { type MeshServiceHandle, silentLogger } from '../packages/kit/src/index.js';
+import { type LocalNatsServer, startTestNats } from '../packages/kit/src/testing/index.js';
+import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
+import { loadEvaluatorConfig, start as startEvaluator } from '../services/evaluator/src/index.js';
+import { KeyStore } from '../services/gateway/src/auth/key-store.js';
+import { type GatewayHandle, loadGatewayConfig, start as startGateway } from '../services/gateway/src/index.js';
+import {
+  artefactRoot,
+  loadTrainerConfig,
+  start as startTrainer,
+  startTrainerNode,
+  type TrainerNodeHandle,
+} from '../services/trainer/src/index.js';
+import { findOrInstallChromium } from './dashboard/chromium.js';
+
+const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const dashboardDir = join(root, 'apps/dashboard');
+const screenshots = join(root, 'docs/dashboard');
+const browserFound = findOrInstallChromium();
+// Enough steps that the job runs for a few seconds on the tiny model, so the page is seen while it trains.
+const STEPS = 120;
+
+let tmp: string;
+let nats: LocalNatsServer;
+let dataset: MeshServiceHandle;
+let trainer: MeshServiceHandle;
+let node: TrainerNodeHandle;
+let evaluator: MeshServiceHandle;
+let gateway: GatewayHandle;
+let browser: Browser;
+let origin: string;
+let adminKey: string;
+let viewerKey: string;
+
+/** Newest modification time under a directory (the dashboard's sources), to tell a stale build. */
+async function newest(dir: string): Promise<number> {
+  let latest = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    latest = Math.max(latest, entry.isDirectory() ? await newest(path) : (await stat(path)).mtimeMs);
+  }
+  return latest;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** `make test` builds first; a bare `vitest run` builds the dashboard here when its files are missing or stale. */
+async function ensureDashboardBuilt(): Promise<void> {
+  const built = await stat(join(dashboardDir, 'dist/index.html')).catch(() => undefined);
+  if (built && built.mtimeMs >= (await newest(join(dashboardDir, 'src')))) return;
+  execFileSync('pnpm', ['--filter', '@tunemesh/dashboard', 'run', 'build'], { cwd: root, stdio: 'pipe' });
+}
+
+beforeAll(async () => {
+  if (browserFound.path === undefined) return;
+  await ensureDashboardBuilt();
+  tmp = await mkdtemp(join(tmpdir(), 'tm-dashboard-'));
+  const models = join(tmp, 'models');
+  const data = join(tmp, 'data');
+  const store = join(tmp, 'store');
+  await mkdir(data, { recursive: true });
+  await makeTinyModel({ arch: 'qwen2', out: join(models, 'tiny'), seed: 1 });
+  await copyFile(join(root, 'packages/engine/src/data/testdata/chat.jsonl'), join(data, 'chat.jsonl'));
+  nats = await startTestNats();
+  const env = {
+    HOST: '127.0.0.1',
+    PORT: '0',
+    NATS_URL: nats.url,
+    LOG_LEVEL: 'silent',
+    DATASET_STORE_DIR: join(tmp, 'dataset'),
+    DATASET_DATA_ROOTS: data,
+    DATASET_MODEL_ROOTS: models,
+  };
+  const logger = silentLogger();
+  // The dataset service asks the trainer for a base model's tokenizer, and the trainer streams from the dataset
+  // service: the trainer's port is chosen first so each can be told where the other is.
+  const trainerPort = await freePort();
+  dataset = await startDataset(loadDatasetConfig({ ...env, DATASET_TRAINER_ADDR: `127.0.0.1:${trainerPort}` }), {
+    logger,
+  });
+  trainer = await startTrainer(
+    loadTrainerConfig({
+      ...env,
+      PORT: String(trainerPort),
+      TRAINER_STORE_DIR: store,
+      TRAINER_MODEL_ROOTS: models,
+      DATASET_ADDR: dataset.address,
+    }),
+    { logger },
+  );
+  node = await startTrainerNode({
+    natsUrl: [nats.url],
+    datasetAddr: dataset.address,
+    artefactRoot: artefactRoot(store),
+    logger,
+    nodeId: 'node-a',
+    heartbeatMs: 500,
+    threads: 1,
+  });
+  evaluator = await startEvaluator(
+    loadEvaluatorConfig({
+      ...env,
+      EVALUATOR_STORE_DIR: join(tmp, 'evaluator'),
+      EVALUATOR_MODEL_ROOTS: models,
+      // The trainer's artefact layout (<root>/jobs/<id>/adapter): the evaluator finds finished jobs' adapters.
+      EVALUATOR_ADAPTER_ROOT: artefactRoot(store),
+      EVALUATOR_DATASET_ADDR: dataset.address,
+    }),
+    { logger },
+  );
+  const keysFile = join(tmp, 'keys.json');
+  const keys = new KeyStore(keysFile);
+  adminKey = keys.create('admin', 'dashboard test admin').token;
+  viewerKey = keys.create('viewer', 'dashboard test viewer').token;
+  gateway = await startGateway(
+    loadGatewayConfig({
+      ...env,
+      DATASET_ADDR: dataset.address,
+      TRAINER_ADDR: trainer.address,
+      EVALUATOR_ADDR: evaluator.address,
+      GATEWAY_KEYS_FILE: keysFile,
+    }),
+    { logger },
+  );
+  origin = `http://127.0.0.1:${gateway.port}`;
+  browser = await chromium.launch({
+    executablePath: browserFound.path,
+    headless: true,
+    // Root in a container has no user namespaces for Chromium's sandbox; nothing here is untrusted content.
+    args: [
+      '--no-sandbox',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-dev-shm-usage',
+      '--no-first-run',
+    ],
+  });
+  await mkdir(screenshots, { recursive: true });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await gateway?.stop();
+  await node?.stop();
+  await trainer?.stop();
+  await evaluator?.stop();
+  await dataset?.stop();
+  await nats?.stop();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+async function signIn(page: Page, key: string): Promise<void> {
+  await page.goto(`${origin}/`);
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByTestId('viewer').waitFor();
+}
+
+/** Waits for `selector`; on a timeout the error shown on the page (if any) is the message. */
+async function waitOrExplain(page: Page, selector: string, timeout = 30_000): Promise<void> {
+  try {
+    await page.locator(selector).first().waitFor({ timeout });
+  } catch (err) {
+    const shown = await page.locator('.error').allTextContents();
+    await page.screenshot({ path: join(tmp, 'failure.png') }).catch(() => {});
+    throw new Error(`${selector} did not appear at ${page.url()}; the page shows: ${shown.join(' | ') || 'no error'}`, {
+      cause: err,
+    });
+  }
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+}
+
+const title = browserFound.path
+  ? 'dashboard in Chromium: dataset → LoRA job with a live curve → evaluation'
+  : `dashboard in Chromium (skipped: ${browserFound.reason})`;
+
+describe.skipIf(browserFound.path === undefined)('dashboard', () => {
+  it(title, async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    // Offline: every request the page makes goes to the gateway's origin (no CDN, no fonts, no telemetry).
+    const foreign: string[] = [];
+    page.on('request', (req) => {
+      if (!req.url().startsWith(origin) && !req.url().startsWith(origin.replace('http', 'ws'))) foreign.push(req.url());
+    });
+
+    await signIn(page, adminKey);
+    expect(await page.getByTestId('viewer').getAttribute('data-role')).toBe('admin');
+
+    // Register the tiny base model (an admin action).
+    await page.goto(`${origin}/#/models`);
+    await page.locator('#reg-name').fill('tiny');
+    await page.locator('#reg-path').fill(join(tmp, 'models', 'tiny'));
+    await page.getByRole('button', { name: 'Register' }).click();
+    await page.getByTestId('base-models').getByText('qwen2').waitFor();
+
+    // Upload a chat dataset with the model's tokenizer, so it gets token statistics and a preview.
+    await page.goto(`${origin}/#/datasets`);
+    await page.locator('#import-name').fill('chat');
+    await page.locator('#import-file').setInputFiles(join(tmp, 'data', 'chat.jsonl'));
+    await page.locator('#import-format').selectOption('CHAT');
+    await page.locator('#import-split').fill('0.2');
+    await page.locator('#import-seed').fill('42');
+    await page.locator('#import-tokenizer').selectOption({ label: 'tiny' });
+    await page.getByRole('button', { name: 'Import' }).click();
+    await waitOrExplain(page, 'h2 [data-status="READY"]');
+    await page.getByTestId('histogram-train').waitFor();
+    await page.locator('[data-testid="preview"] mark.loss').first().waitFor();
+    await shot(page, 'dataset');
+
+    // New job from the form the `methods` query generates: LoRA, r 4, no dropout, a few dozen steps.
+    await page.goto(`${origin}/#/jobs/new`);
+    await page.locator('#job-method').selectOption('lora');
+    await expect.poll(() => page.locator('#method-r').inputValue()).toBe('8'); // the trainer's default, shown
+    await page.locator('#method-r').fill('0');
+    await page.getByText('r must be at least 1').waitFor(); // validated from the schema before sending
+    await page.locator('#method-r').fill('4');
+    await page.locator('#method-dropout').fill('0');
+    await page.locator('#hp-maxSteps').fill(String(STEPS));
+    await page.locator('#hp-learningRate').fill('0.001');
+    await page.locator('#hp-batchSize').fill('4');
+    await page.locator('#hp-maxSeqLength').fill('64');
+    await page.locator('#job-name').fill('dashboard-lora');
+    await shot(page, 'new-job');
+    await page.getByRole('button', { name: 'Start job' }).click();
+    await waitOrExplain(page, '[data-testid="loss-chart"]');
+    const jobId = decodeURIComponent(page.url().split('#/jobs/')[1] ?? '');
+    expect(jobId).not.toBe('');
+
+    // The curve grows while the job runs: sample the point count and the status together.
+    const chart = page.getByTestId('loss-chart');
+    const status = page.locator('h2 [data-status]');
+    const whileRunning = new Set<number>();
+    const deadline = Date.now() + 60_000;
+    let last = '';
+    let shotWhileRunning = false;
+    while (Date.now() < deadline) {
+      const [points, now] = await Promise.all([chart.getAttribute('data-points'), status.getAttribute('data-status')]);
+      last = now ?? '';
+      if (last === 'RUNNING' && Number(points) > 0) whileRunning.add(Number(points));
+      if (whileRunning.size === 3 && !shotWhileRunning) {
+        shotWhileRunning = true;
+        await shot(page, 'job-running');
+      }
+      if (last === 'SUCCEEDED' || last === 'FAILED' || last === 'CANCELLED') break;
+      await page.waitForTimeout(50);
+    }
+    expect(last).toBe('SUCCEEDED');
+    expect(whileRunning.size, `point counts seen while RUNNING: ${[...whileRunning]}`).toBeGreaterThanOrEqual(2);
+    expect(Number(await chart.getAttribute('data-points'))).toBe(STEPS);
+    expect(Number(await page.getByTestId('lr-chart').getAttribute('data-points'))).toBe(STEPS);
+    expect(await page.getByTestId('tokens-per-second').textContent()).toMatch(/^\d/);
+    await page.getByTestId('job-step').getByText(`${STEPS} / ${STEPS}`).waitFor();
+
+    // The history is replayed when the page opens again after the job ended.
+    await page.reload();
+    await expect.poll(() => chart.getAttribute('data-points'), { timeout: 15_000 }).toBe(String(STEPS));
+
+    // The evaluator evaluates the finished job on its own; its evaluation opens from the job page.
+    const evaluationLink = page.getByTestId('job-evaluations').locator('a').first();
+    await evaluationLink.waitFor({ timeout: 60_000 });
+    await shot(page, 'job');
+    await evaluationLink.click();
+    await waitOrExplain(page, '[data-testid="evaluation"] h2 [data-status="SUCCEEDED"]', 60_000);
+    const loss = await page.getByTestId('metrics').locator('[data-metric="LOSS"]').textContent();
+    expect(Number(loss)).toBeGreaterThan(0);
+    await shot(page, 'evaluation');
+
+    // The job list shows the job as it is now.
+    await page.goto(`${origin}/#/jobs`);
+    await page.locator(`[data-job="${jobId}"] [data-status="SUCCEEDED"]`).waitFor();
+    await shot(page, 'jobs');
+    await page.goto(`${origin}/#/evaluations`);
+    await page.getByTestId('leaderboard').locator('tbody tr').first().waitFor();
+    await shot(page, 'leaderboard');
+
+    expect(pageErrors).toEqual([]);
+    expect(foreign).toEqual([]);
+    await context.close();
+
+    // A viewer key reads everything but is offered no write action.
+    const viewerContext = await browser.newContext();
+    const viewerPage = await viewerContext.newPage();
+    await signIn(viewerPage, viewerKey);
+    expect(await viewerPage.getByTestId('viewer').getAttribute('data-role')).toBe('viewer');
+    await viewerPage.getByTestId('datasets-table').getByRole('link', { name: 'chat' }).waitFor();
+    expect(await viewerPage.getByTestId('import-form').count()).toBe(0);
+    await viewerPage.goto(`${origin}/#/jobs/${jobId}`);
+    await viewerPage.locator('h2 [data-status="SUCCEEDED"]').waitFor();
+    expect(await viewerPage.getByRole('button', { name: /Merge|Export|Cancel/ }).count()).toBe(0);
+    await viewerContext.close();
+  }, 150_000);
+});
