@@ -6,7 +6,8 @@
 // evaluation of base vs adapter → merge → export → a summary, printed and written to demo-output/summary.json.
 //
 // Environment: MODEL=/path/to/hf-model-dir uses that model instead of making a small one; DEMO_ROWS=N uses the
-// first N reviews; DEMO_EPOCHS=E; DEMO_OUT=dir (default demo-output). Every run starts from an empty state.
+// first N reviews; DEMO_EPOCHS=E, DEMO_LR=x; DEMO_OUT=dir (default demo-output). Every run starts from an empty
+// state.
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
@@ -28,7 +29,10 @@ const LORA = { r: 8, alpha: 32, dropout: 0.05, targetModules: ['q_proj', 'v_proj
 const started = Date.now();
 const out = resolve(ROOT, process.env.DEMO_OUT || 'demo-output');
 const rowsWanted = process.env.DEMO_ROWS ? Number(process.env.DEMO_ROWS) : undefined;
-const epochs = process.env.DEMO_EPOCHS ? Number(process.env.DEMO_EPOCHS) : 3;
+// A small model made here learns from random weights and takes a high learning rate; a real pretrained model
+// (MODEL=…) takes the seed's 2e-4 and one epoch.
+const epochs = process.env.DEMO_EPOCHS ? Number(process.env.DEMO_EPOCHS) : process.env.MODEL ? 1 : 3;
+const learningRate = process.env.DEMO_LR ? Number(process.env.DEMO_LR) : process.env.MODEL ? 2e-4 : 2e-2;
 const tty = process.stdout.isTTY === true;
 const say = (line = '') => process.stdout.write(`${line}\n`);
 const seconds = () => ((Date.now() - started) / 1000).toFixed(1);
@@ -227,7 +231,7 @@ async function workflow(mesh, model, dataFile, rowCount, stores) {
         baseModelId: base.id,
         datasetId: ds.id,
         method: { lora: LORA },
-        hyperparameters: { epochs, learningRate: 0.02, batchSize: 16, maxSeqLength: 128, seed: 42 },
+        hyperparameters: { epochs, learningRate, batchSize: 16, maxSeqLength: 128, seed: 42 },
         evaluationMetrics: ['ACCURACY', 'F1', 'LOSS'],
         idempotencyKey: `demo-${ds.id}-${base.id}`,
       },

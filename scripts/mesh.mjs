@@ -5,7 +5,7 @@
 // demo's end-to-end test, so that it never runs a stale build).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -154,11 +154,15 @@ export async function startMesh({
   try {
     const addresses = Object.fromEntries(SERVICES.map((spec) => [spec.name, `127.0.0.1:${portOf(spec)}`]));
     // Each service finds the others it calls at the ports chosen here.
+    const trainerStore =
+      extraEnv.TRAINER_STORE_DIR || process.env.TRAINER_STORE_DIR || join(tmpdir(), 'tunemesh-trainer');
     const peers = {
       DATASET_ADDR: addresses.dataset,
       DATASET_TRAINER_ADDR: addresses.trainer,
       EVALUATOR_DATASET_ADDR: addresses.dataset,
       EVALUATOR_TRAINER_ADDR: addresses.trainer,
+      // The evaluator reads the trainer's adapters where the trainer writes them.
+      EVALUATOR_ADAPTER_ROOT: process.env.EVALUATOR_ADAPTER_ROOT || join(trainerStore, 'artefacts'),
     };
     for (const spec of SERVICES) {
       const env = { ...peers, ...extraEnv, PORT: String(portOf(spec)), NATS_URL: nats.url };
