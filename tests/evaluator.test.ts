@@ -599,6 +599,28 @@ describe('evaluator service', () => {
     expect(artifact?.verification?.maxAbsLogitDiff).toBeLessThan(1e-3);
     const v = artifact?.verification;
     expect(Math.abs((v?.adapterLoss ?? 0) - (v?.mergedLoss ?? 1))).toBeLessThan(1e-4);
+    // exported as safetensors (merged first); an adapter that does not merge is refused naming why
+    const exported = await client.exportModel({
+      model: ia3,
+      format: ExportFormat.SAFETENSORS,
+      dtype: 0,
+      name: '',
+      smokePrompt: '',
+      skipSmokeTest: true,
+    });
+    expect(exported.artifact?.location?.sizeBytes).toBeGreaterThan(0n);
+    const prompt = await grpcCode(
+      client.exportModel({
+        model: { target: { $case: 'jobId', value: 'job-prompt' } },
+        format: ExportFormat.SAFETENSORS,
+        dtype: 0,
+        name: '',
+        smokePrompt: '',
+        skipSmokeTest: true,
+      }),
+    );
+    expect(prompt.code).toBe(Status.FAILED_PRECONDITION);
+    expect(prompt.details).toMatch(/cannot export: .*cannot merge a PROMPT_TUNING adapter/);
   }, 30_000);
 
   it('exports an adapter as ONNX with a KV cache that a bare onnxruntime-node session runs, and as bf16 safetensors', async () => {

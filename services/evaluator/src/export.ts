@@ -14,10 +14,11 @@ import {
   MODEL_DIR_FILES,
   mergeAdapter,
   openModel,
+  PeftError,
   saveModel,
   writeHfModelDir,
 } from '@tunemesh/engine';
-import { InvalidArgumentError } from '@tunemesh/kit';
+import { FailedPreconditionError, InvalidArgumentError } from '@tunemesh/kit';
 import {
   type Artifact,
   ArtifactKind,
@@ -82,7 +83,14 @@ export async function exportRpc(
   try {
     let source = model.baseDir;
     if (model.adapterDir && scratch) {
-      await mergeAdapter(model.baseDir, model.adapterDir, join(scratch, 'merged'));
+      try {
+        await mergeAdapter(model.baseDir, model.adapterDir, join(scratch, 'merged'));
+      } catch (err) {
+        // an adapter that does not merge (prompt learning, bottleneck adapters) or does not fit its base
+        if (err instanceof PeftError)
+          throw new FailedPreconditionError(`cannot export: ${err.message}`, { cause: err });
+        throw err;
+      }
       source = join(scratch, 'merged');
     }
     let dtype = Dtype.F32;
