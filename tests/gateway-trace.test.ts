@@ -108,15 +108,21 @@ async function graphql(query: string, variables: Record<string, unknown> = {}): 
   return result;
 }
 
+function field<T>(result: GraphQLResult, name: string): T {
+  const value = result.data?.[name];
+  if (value === undefined || value === null) throw new Error(`no ${name} in ${JSON.stringify(result)}`);
+  return value as T;
+}
+
 it('createFineTuneJob is one trace from the gateway through the trainer service and NATS to the trainer node', async () => {
   const imported = await graphql(
     `mutation { importDataset(input: {name: "chat", path: "${join(tmp, 'data', 'chat.jsonl')}", format: CHAT, validationSplit: 0.2, seed: 42}) { dataset { id } } }`,
   );
-  const datasetId = (imported.data?.importDataset as { dataset: { id: string } }).dataset.id;
+  const datasetId = field<{ dataset: { id: string } }>(imported, 'importDataset').dataset.id;
   const registered = await graphql(
     `mutation { registerBaseModel(input: {name: "tiny", path: "${join(tmp, 'models', 'tiny')}"}) { id } }`,
   );
-  const baseModelId = (registered.data?.registerBaseModel as { id: string }).id;
+  const baseModelId = field<{ id: string }>(registered, 'registerBaseModel').id;
   tracing.reset();
   const created = await graphql(
     `mutation CreateTraced($input: CreateFineTuneJobInput!) { createFineTuneJob(input: $input) { id } }`,
@@ -130,7 +136,7 @@ it('createFineTuneJob is one trace from the gateway through the trainer service 
       },
     },
   );
-  const jobId = (created.data?.createFineTuneJob as { id: string }).id;
+  const jobId = field<{ id: string }>(created, 'createFineTuneJob').id;
 
   // The node's span ends when the job has ended.
   const deadline = Date.now() + 30_000;

@@ -29,10 +29,18 @@ export interface RecordedCall {
   request: unknown;
 }
 
+/** One message of a client stream, recorded the moment the service receives it (before the stream ends). */
+export interface StreamedItem {
+  service: RecordedCall['service'];
+  method: string;
+  item: unknown;
+}
+
 export interface GatewayHarness {
   nats: LocalNatsServer;
   gateway: GatewayHandle;
   calls: RecordedCall[];
+  streamed: StreamedItem[];
   /** Replaces the programmed methods of one service (the rest stay UNIMPLEMENTED). */
   program(service: RecordedCall['service'], overrides: Overrides): void;
   graphql(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GraphQLResult>;
@@ -44,6 +52,7 @@ export async function startGatewayHarness(env: Record<string, string> = {}): Pro
   const logger = silentLogger();
   const nats = await startTestNats();
   const calls: RecordedCall[] = [];
+  const streamed: StreamedItem[] = [];
   const programmed: Record<RecordedCall['service'], Overrides> = { dataset: {}, trainer: {}, evaluator: {} };
   const definitions = {
     dataset: DatasetServiceDefinition,
@@ -65,7 +74,10 @@ export async function startGatewayHarness(env: Record<string, string> = {}): Pro
         let recorded = request;
         if (request !== null && typeof request === 'object' && Symbol.asyncIterator in request) {
           const items: unknown[] = [];
-          for await (const item of request as AsyncIterable<unknown>) items.push(item);
+          for await (const item of request as AsyncIterable<unknown>) {
+            items.push(item);
+            streamed.push({ service, method: key, item });
+          }
           recorded = items;
         }
         calls.push({ service, method: key, request: recorded });
@@ -111,6 +123,7 @@ export async function startGatewayHarness(env: Record<string, string> = {}): Pro
       return gateway;
     },
     calls,
+    streamed,
     program(service, overrides) {
       programmed[service] = overrides;
     },

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ApolloServer, HeaderMap } from '@apollo/server';
 import { SpanStatusCode } from '@opentelemetry/api';
 import type { Logger } from '@tunemesh/kit';
-import { MultipartError, readMultipart } from './multipart.js';
+import { MultipartError, type MultipartRequest, readMultipart } from './multipart.js';
 import { runInSpan, startRequestSpan } from './tracing.js';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -83,6 +83,7 @@ export function graphQLRequestHandler<C extends object>(
     try {
       let body: unknown;
       let multipart = false;
+      let upload: MultipartRequest | undefined;
       try {
         if ((req.headers['content-type'] ?? '').includes('multipart/form-data')) {
           // A browser may send a multipart form cross-site without a preflight; Apollo's CSRF check relies on
@@ -100,7 +101,8 @@ export function graphQLRequestHandler<C extends object>(
               ),
             );
           }
-          body = await readMultipart(req, options.maxUploadBytes);
+          upload = await readMultipart(req, options.maxUploadBytes);
+          body = upload.operations;
           multipart = true;
         } else {
           const raw = await readBody(req, maxBodyBytes);
@@ -126,7 +128,13 @@ export function graphQLRequestHandler<C extends object>(
           httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
           context: () => makeContext(req),
         }),
-      );
+      ).finally(() => upload?.drain());
+      // A file that broke the upload limit while the operation streamed it fails the request as a whole.
+      const uploadFailure = upload?.failure();
+      if (uploadFailure !== undefined) {
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        return send(res, uploadFailure.status, errorBody(uploadFailure.message, 'BAD_USER_INPUT'));
+      }
       span.setAttribute('http.response.status_code', response.status ?? 200);
       for (const [key, value] of response.headers) res.setHeader(key, value);
       res.statusCode = response.status ?? 200;

@@ -17,13 +17,18 @@ import {
 } from '../inputs.js';
 import { isUploadedFile } from '../multipart.js';
 
-/** Inline JSONL goes to the client-streaming ImportDataset in chunks well under gRPC's 4 MiB message limit. */
+/** Inline JSONL and uploads go to the client-streaming ImportDataset in chunks under gRPC's 4 MiB message limit. */
 const CHUNK_BYTES = 1024 * 1024;
 
-async function* inlineImport(header: ImportDatasetRequest, bytes: Uint8Array): AsyncGenerator<ImportDatasetRequest> {
+async function* importStream(
+  header: ImportDatasetRequest,
+  parts: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+): AsyncGenerator<ImportDatasetRequest> {
   yield header;
-  for (let offset = 0; offset < bytes.length; offset += CHUNK_BYTES) {
-    yield { payload: { $case: 'chunk', value: bytes.subarray(offset, offset + CHUNK_BYTES) } };
+  for await (const bytes of parts) {
+    for (let offset = 0; offset < bytes.length; offset += CHUNK_BYTES) {
+      yield { payload: { $case: 'chunk', value: bytes.subarray(offset, offset + CHUNK_BYTES) } };
+    }
   }
 }
 
@@ -44,24 +49,33 @@ export const Mutation: MutationResolvers = {
       const res = await call(clients.dataset, (o) => clients.dataset.client.importDatasetFromPath(request, o));
       return { dataset: required(res.dataset, 'a dataset'), alreadyExisted: res.alreadyExisted };
     }
-    let bytes: Uint8Array;
-    let fileName = `${input.name}.jsonl`;
     if (source === 'upload') {
       if (!isUploadedFile(input.upload)) {
         throw badUserInput('upload must be a file of a multipart request', 'input.upload');
       }
-      bytes = input.upload.bytes;
-      // The file name tells the dataset service the file format (.jsonl, .json, .csv, .parquet).
-      fileName = input.upload.filename;
-    } else {
-      bytes = new TextEncoder().encode(String(input.jsonl));
+      // Streamed: each part of the file goes on to the dataset service as it arrives, so the gateway never holds
+      // the upload whole. Its size and hash are unknown up front; the header's fields for them are optional (the
+      // dataset service applies its own size limit while it reads).
+      const upload = await input.upload.open();
+      const header: ImportDatasetRequest = {
+        payload: {
+          $case: 'header',
+          // The file name tells the dataset service the file format (.jsonl, .json, .csv, .parquet).
+          value: { options, fileName: upload.filename, sha256: '', validationFileName: '' },
+        },
+      };
+      const res = await call(clients.dataset, (o) =>
+        clients.dataset.client.importDataset(importStream(header, upload.stream), o),
+      );
+      return { dataset: required(res.dataset, 'a dataset'), alreadyExisted: res.alreadyExisted };
     }
+    const bytes = new TextEncoder().encode(String(input.jsonl));
     const header: ImportDatasetRequest = {
       payload: {
         $case: 'header',
         value: {
           options,
-          fileName,
+          fileName: `${input.name}.jsonl`,
           sizeBytes: BigInt(bytes.length),
           sha256: createHash('sha256').update(bytes).digest('hex'),
           validationFileName: '',
@@ -69,7 +83,7 @@ export const Mutation: MutationResolvers = {
       },
     };
     const res = await call(clients.dataset, (o) =>
-      clients.dataset.client.importDataset(inlineImport(header, bytes), o),
+      clients.dataset.client.importDataset(importStream(header, [bytes]), o),
     );
     return { dataset: required(res.dataset, 'a dataset'), alreadyExisted: res.alreadyExisted };
   },

@@ -32,7 +32,6 @@ import type {
   MetricName,
   Resolvers,
 } from '../generated/resolvers-types.js';
-import { call } from '../grpc-call.js';
 
 export function artifactFile(ref: ArtifactRef | undefined): ArtifactFile | null {
   return ref === undefined || ref.path === '' ? null : { path: ref.path, sizeBytes: ref.sizeBytes, sha256: ref.sha256 };
