@@ -110,6 +110,62 @@ describe('datasets through the gateway', () => {
     expect(outside.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN', service: 'dataset' });
   });
 
+  it('takes a classification template: label words reach validation, bad ones are refused by field', async () => {
+    const reviews = [
+      { text: 'A brilliant film.', label: 1 },
+      { text: 'Dull and long.', label: 0 },
+      { text: 'Loved every minute.', label: 1 },
+      { text: 'Avoid it.', label: 2 },
+    ];
+    const jsonl = `${reviews.map((r) => JSON.stringify(r)).join('\n')}\n`;
+    const template = (labelWords: { label: string; word: string }[]) => ({
+      promptTemplate: 'Review: {text}\nSentiment:',
+      labelWords,
+    });
+    const words = [
+      { label: '0', word: ' negative' },
+      { label: '1', word: ' positive' },
+    ];
+    // Label 2 has no word: the service's validation names it (the words arrived).
+    const missing = await graphql(IMPORT, {
+      input: { name: 'reviews', jsonl, format: 'CLASSIFICATION', template: template(words) },
+    });
+    expect(missing.errors).toBeUndefined();
+    const report = (
+      missing.data?.importDataset as {
+        dataset: { status: string; report: { findings: { line: number; message: string }[] } };
+      }
+    ).dataset;
+    expect(report.status).toBe('FAILED');
+    expect(report.report.findings).toEqual([
+      expect.objectContaining({ line: 4, message: expect.stringMatching(/label/) }),
+    ]);
+
+    const ok = await graphql(IMPORT, {
+      input: {
+        name: 'reviews',
+        jsonl,
+        format: 'CLASSIFICATION',
+        template: template([...words, { label: '2', word: ' mixed' }]),
+      },
+    });
+    expect(ok.errors).toBeUndefined();
+    expect(ok.data?.importDataset).toMatchObject({ dataset: { status: 'READY', format: 'CLASSIFICATION' } });
+
+    const twice = await graphql(IMPORT, {
+      input: {
+        name: 'reviews',
+        jsonl,
+        format: 'CLASSIFICATION',
+        template: template([...words, words[0] as (typeof words)[0]]),
+      },
+    });
+    expect(twice.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'input.template.labelWords[2].label',
+    });
+  });
+
   it('answers a file with errors with a FAILED dataset and its line-numbered report', async () => {
     const bad = await graphql(IMPORT, {
       input: { name: 'bad', jsonl: '{"instruction": "x", "output": "y"}\nnot json\n' },
