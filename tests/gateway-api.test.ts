@@ -13,6 +13,7 @@ import {
   EvaluationStatus,
   FineTuneJob,
   JobStatus,
+  MethodKind,
   Metric,
 } from '../proto/src/index.js';
 import { type GatewayHarness, startGatewayHarness } from './gateway/harness.js';
@@ -140,6 +141,59 @@ describe('queries', () => {
     expect([...checkpointCall.jobIds].sort()).toEqual(['j1', 'j2', 'j3']);
     const datasetCall = h.calls.find((c) => c.method === 'listDatasets')?.request as { ids: string[] };
     expect([...datasetCall.ids].sort()).toEqual(['d1', 'd2']);
+  });
+
+  it("shows the leaderboard with each entry's method and delta against the baseline", async () => {
+    h.program('evaluator', {
+      getLeaderboard: () => ({
+        higherIsBetter: false,
+        entries: [
+          {
+            rank: 1,
+            evaluationId: 'e-a',
+            baseModelId: 'm1',
+            jobId: 'j1',
+            method: MethodKind.LORA,
+            name: 'j1',
+            isBaseline: false,
+            value: 1.5,
+            deltaVsBaseline: -0.5,
+            evaluatedAt: new Date('2026-11-28T12:00:00Z'),
+          },
+          {
+            rank: 2,
+            evaluationId: 'e-b',
+            baseModelId: 'm1',
+            jobId: '',
+            method: MethodKind.UNSPECIFIED,
+            name: 'm1',
+            isBaseline: true,
+            value: 2,
+            deltaVsBaseline: 0,
+          },
+        ],
+        page: { nextPageToken: '' },
+      }),
+    });
+    const r = await h.graphql(
+      '{ leaderboard(datasetId: "d1", metric: LOSS) { higherIsBetter entries { rank jobId method isBaseline value deltaVsBaseline evaluatedAt } } }',
+    );
+    expect(r.errors).toBeUndefined();
+    expect(r.data?.leaderboard).toEqual({
+      higherIsBetter: false,
+      entries: [
+        {
+          rank: 1,
+          jobId: 'j1',
+          method: 'LORA',
+          isBaseline: false,
+          value: 1.5,
+          deltaVsBaseline: -0.5,
+          evaluatedAt: '2026-11-28T12:00:00.000Z',
+        },
+        { rank: 2, jobId: null, method: null, isBaseline: true, value: 2, deltaVsBaseline: 0, evaluatedAt: null },
+      ],
+    });
   });
 
   it('passes the page size and cursor to the service and refuses pages over the maximum', async () => {

@@ -751,7 +751,12 @@ export type LeaderboardEntry = {
   baseModelId: Scalars['ID']['output'];
   name: Scalars['String']['output'];
   isBaseline: Scalars['Boolean']['output'];
+  /** The adapter's method; null for a base model alone. */
+  method: Maybe<MethodKind>;
   value: Scalars['Float']['output'];
+  /** value minus the baseline's value on the same base model; null when that base has no baseline evaluation. */
+  deltaVsBaseline: Maybe<Scalars['Float']['output']>;
+  evaluatedAt: Maybe<Scalars['String']['output']>;
 };
 
 export type Leaderboard = {
@@ -1488,7 +1493,10 @@ export type LeaderboardEntryResolvers<ContextType = GatewayContext, ParentType e
   baseModelId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   isBaseline?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  method?: Resolver<Maybe<ResolversTypes['MethodKind']>, ParentType, ContextType>;
   value?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  deltaVsBaseline?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  evaluatedAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 };
 
 export type LeaderboardResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Leaderboard'] = ResolversParentTypes['Leaderboard']> = {

@@ -1,11 +1,11 @@
 // Query: each field one gRPC call (or a loader); nodes are passed on as proto messages and translated by the
 // type resolvers (types.ts).
 import { checkHealth, type HealthResult, type NatsHandle } from '@tunemesh/kit';
-import { DatasetSplit, Device, JobStatus, Metric } from '@tunemesh/proto';
+import { DatasetSplit, Device, JobStatus, MethodKind, Metric } from '@tunemesh/proto';
 import { DEVELOPMENT_CALLER } from '../auth/authenticate.js';
-import { METRIC_RENAMES, toProtoEnum } from '../enums.js';
+import { METRIC_RENAMES, toGraphQLEnumOrNull, toProtoEnum } from '../enums.js';
 import { badUserInput } from '../errors.js';
-import type { QueryResolvers } from '../generated/resolvers-types.js';
+import type { MethodKind as MethodKindName, QueryResolvers } from '../generated/resolvers-types.js';
 import { call } from '../grpc-call.js';
 import { splitToProto } from '../inputs.js';
 import { METHOD_DESCRIPTIONS } from '../methods.js';
@@ -100,7 +100,10 @@ export const Query: QueryResolvers = {
         baseModelId: e.baseModelId,
         name: e.name,
         isBaseline: e.isBaseline,
+        method: toGraphQLEnumOrNull<MethodKindName>(MethodKind, e.method, 'method'),
         value: e.value,
+        deltaVsBaseline: e.deltaVsBaseline ?? null,
+        evaluatedAt: e.evaluatedAt?.toISOString() ?? null,
       })),
       pageInfo: { hasNextPage: end !== '', endCursor: end === '' ? null : end },
     };
