@@ -124,7 +124,7 @@ export function SchemaForm({ idPrefix, schema, values, errors, onChange }: Props
           <div className="form-row" key={name}>
             <label htmlFor={id}>
               {name}
-              {p['x-peft-field'] && <code className="muted"> {p['x-peft-field']}</code>}
+              {p['x-peft-field'] && p['x-peft-field'] !== name && <code className="muted"> {p['x-peft-field']}</code>}
             </label>
             {input}
             <small className="muted">{p.description}</small>
