@@ -9,9 +9,11 @@ import {
   type CreateFineTuneJobRequest,
   Dataset,
   DatasetStatus,
+  Decoding,
   Evaluation,
   EvaluationStatus,
   FineTuneJob,
+  FinishReason,
   JobStatus,
   MethodKind,
   Metric,
@@ -193,6 +195,53 @@ describe('queries', () => {
         },
         { rank: 2, jobId: null, method: null, isBaseline: true, value: 2, deltaVsBaseline: 0, evaluatedAt: null },
       ],
+    });
+  });
+
+  it('passes generation settings and checkpoint/artefact targets through to the evaluator', async () => {
+    h.program('evaluator', {
+      generate: () => ({ text: 'hi', finishReason: FinishReason.STOP_SEQUENCE }),
+      evaluateAdapter: () => ({
+        evaluation: Evaluation.fromPartial({ id: 'e1', status: EvaluationStatus.QUEUED, datasetId: 'd1' }),
+      }),
+    });
+    const g = await h.graphql(
+      `mutation { generate(input: {checkpointId: "j1-ckpt-4", prompt: "Hello", maxNewTokens: 5, sample: true,
+        temperature: 0.7, topK: 20, topP: 0.9, seed: 3, repetitionPenalty: 1.2, stop: ["\\n"]}) { text finishReason } }`,
+    );
+    expect(g.errors).toBeUndefined();
+    expect(g.data?.generate).toEqual({ text: 'hi', finishReason: 'STOP_SEQUENCE' });
+    expect(h.calls.find((c) => c.method === 'generate')?.request).toEqual({
+      model: { target: { $case: 'checkpointId', value: 'j1-ckpt-4' } },
+      input: { $case: 'prompt', value: 'Hello' },
+      generation: {
+        decoding: Decoding.SAMPLE,
+        maxNewTokens: 5,
+        topK: 20,
+        stop: ['\n'],
+        temperature: 0.7,
+        topP: 0.9,
+        seed: 3,
+        repetitionPenalty: 1.2,
+      },
+    });
+    const greedy = await h.graphql('mutation { generate(input: {artifactId: "a1", prompt: "x"}) { text } }');
+    expect(greedy.errors).toBeUndefined();
+    const second = h.calls.filter((c) => c.method === 'generate')[1]?.request as {
+      model: unknown;
+      generation: { decoding: Decoding };
+    };
+    expect(second.model).toEqual({ target: { $case: 'artifactId', value: 'a1' } });
+    expect(second.generation.decoding).toBe(Decoding.GREEDY);
+    const two = await h.graphql('mutation { generate(input: {jobId: "j1", checkpointId: "c", prompt: "x"}) { text } }');
+    expect(two.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+
+    const e = await h.graphql(
+      'mutation { evaluateAdapter(input: {checkpointId: "j1-ckpt-4", datasetId: "d1", metrics: [LOSS]}) { id } }',
+    );
+    expect(e.errors).toBeUndefined();
+    expect(h.calls.find((c) => c.method === 'evaluateAdapter')?.request).toMatchObject({
+      model: { target: { $case: 'checkpointId', value: 'j1-ckpt-4' } },
     });
   });
 

@@ -271,8 +271,13 @@ export function createJobRequest(input: CreateFineTuneJobInput): Partial<CreateF
 
 /** A model reference from mutually exclusive id fields of an input. */
 export function modelRef(
-  input: { jobId?: string | null; baseModelId?: string | null; artifactId?: string | null },
-  keys: readonly ('jobId' | 'baseModelId' | 'artifactId')[],
+  input: {
+    jobId?: string | null;
+    baseModelId?: string | null;
+    artifactId?: string | null;
+    checkpointId?: string | null;
+  },
+  keys: readonly ('jobId' | 'baseModelId' | 'artifactId' | 'checkpointId')[],
 ): ModelRef {
   const key = exactlyOne(input, keys, `input.${keys.join('|')}`);
   return { target: { $case: key, value: String(input[key]) } };

@@ -736,6 +736,8 @@ export type EvaluateAdapterInput = {
   jobId?: InputMaybe<Scalars['ID']['input']>;
   baseModelId?: InputMaybe<Scalars['ID']['input']>;
   artifactId?: InputMaybe<Scalars['ID']['input']>;
+  /** A checkpoint of a fine-tuning job, as FineTuneJob.checkpoints lists it. */
+  checkpointId?: InputMaybe<Scalars['ID']['input']>;
   datasetId: Scalars['ID']['input'];
   split?: InputMaybe<DatasetSplit>;
   metrics: Array<MetricName>;
@@ -829,8 +831,21 @@ export type ExportModelInput = {
 export type GenerateInput = {
   jobId?: InputMaybe<Scalars['ID']['input']>;
   baseModelId?: InputMaybe<Scalars['ID']['input']>;
+  checkpointId?: InputMaybe<Scalars['ID']['input']>;
+  /** A merged model or combined adapter made by mergeAdapter, combineAdapters or exportModel. */
+  artifactId?: InputMaybe<Scalars['ID']['input']>;
   prompt: Scalars['String']['input'];
   maxNewTokens?: InputMaybe<Scalars['Int']['input']>;
+  /** Sample instead of taking the most likely token (temperature, topK, topP and seed apply only then). */
+  sample?: InputMaybe<Scalars['Boolean']['input']>;
+  temperature?: InputMaybe<Scalars['Float']['input']>;
+  topK?: InputMaybe<Scalars['Int']['input']>;
+  topP?: InputMaybe<Scalars['Float']['input']>;
+  seed?: InputMaybe<Scalars['Int']['input']>;
+  /** Hugging Face's repetition_penalty (>= 1): tokens already in the text become less likely. */
+  repetitionPenalty?: InputMaybe<Scalars['Float']['input']>;
+  /** Stop before the first of these strings (not included in the text). */
+  stop?: InputMaybe<Array<Scalars['String']['input']>>;
 };
 
 export type GenerateResult = {

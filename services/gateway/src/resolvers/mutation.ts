@@ -1,6 +1,13 @@
 // Mutation: validate what the schema cannot express, translate to the proto request, make one gRPC call.
 import { createHash } from 'node:crypto';
-import { CombinationType, ExportFormat, FinishReason, type ImportDatasetRequest, type Metric } from '@tunemesh/proto';
+import {
+  CombinationType,
+  Decoding,
+  ExportFormat,
+  FinishReason,
+  type ImportDatasetRequest,
+  type Metric,
+} from '@tunemesh/proto';
 import { GraphQLError } from 'graphql/index.js';
 import { toGraphQLEnum, toProtoEnum } from '../enums.js';
 import { badUserInput } from '../errors.js';
@@ -119,7 +126,7 @@ export const Mutation: MutationResolvers = {
       throw badUserInput('maxExamples must be non-negative', 'input.maxExamples');
     }
     const request = {
-      model: modelRef(input, ['jobId', 'baseModelId', 'artifactId']),
+      model: modelRef(input, ['jobId', 'baseModelId', 'artifactId', 'checkpointId']),
       datasetId: input.datasetId,
       split: splitToProto(input.split),
       metrics: input.metrics.map(metricToProto) as Metric[],
@@ -169,10 +176,22 @@ export const Mutation: MutationResolvers = {
     if (input.maxNewTokens != null && input.maxNewTokens < 1) {
       throw badUserInput('maxNewTokens must be positive', 'input.maxNewTokens');
     }
+    if (input.topK != null && input.topK < 0) throw badUserInput('topK must be >= 0', 'input.topK');
+    if (input.seed != null && input.seed < 0) throw badUserInput('seed must be >= 0', 'input.seed');
+    // The evaluator checks the ranges of the rest (temperature, topP, repetitionPenalty) and names the field.
     const request = {
-      model: modelRef(input, ['jobId', 'baseModelId']),
+      model: modelRef(input, ['jobId', 'baseModelId', 'checkpointId', 'artifactId']),
       input: { $case: 'prompt' as const, value: input.prompt },
-      generation: { maxNewTokens: input.maxNewTokens ?? 0 },
+      generation: {
+        decoding: input.sample ? Decoding.SAMPLE : Decoding.GREEDY,
+        maxNewTokens: input.maxNewTokens ?? 0,
+        topK: input.topK ?? 0,
+        stop: input.stop ?? [],
+        ...(input.temperature != null && { temperature: input.temperature }),
+        ...(input.topP != null && { topP: input.topP }),
+        ...(input.seed != null && { seed: input.seed }),
+        ...(input.repetitionPenalty != null && { repetitionPenalty: input.repetitionPenalty }),
+      },
     };
     const res = await call(clients.evaluator, (o) => clients.evaluator.client.generate(request, o));
     return { text: res.text, finishReason: toGraphQLEnum(FinishReason, res.finishReason, 'finish reason') };
