@@ -26,6 +26,8 @@ import { isUploadedFile } from '../multipart.js';
 
 /** Inline JSONL and uploads go to the client-streaming ImportDataset in chunks under gRPC's 4 MiB message limit. */
 const CHUNK_BYTES = 1024 * 1024;
+/** How long a streamed upload (transfer from the client plus the import) may take. */
+const UPLOAD_DEADLINE_MS = 30 * 60 * 1000;
 
 async function* importStream(
   header: ImportDatasetRequest,
@@ -71,8 +73,10 @@ export const Mutation: MutationResolvers = {
           value: { options, fileName: upload.filename, sha256: '', validationFileName: '' },
         },
       };
+      // The call lasts as long as the client takes to send the file, so it gets the upload's own deadline.
+      const deadline = new Date(Date.now() + UPLOAD_DEADLINE_MS);
       const res = await call(clients.dataset, (o) =>
-        clients.dataset.client.importDataset(importStream(header, upload.stream), o),
+        clients.dataset.client.importDataset(importStream(header, upload.stream), { ...o, deadline }),
       );
       return { dataset: required(res.dataset, 'a dataset'), alreadyExisted: res.alreadyExisted };
     }
