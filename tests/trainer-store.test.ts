@@ -2,12 +2,22 @@
 // PostgreSQL half reports itself skipped elsewhere): concurrent creates with one idempotency key make one job,
 // concurrent creates get distinct seqs and page newest first, concurrent read-modify-writes of one job lose
 // nothing (row locks on PostgreSQL), checkpoint records are pruned by save_total_limit and is_best is derived.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Checkpoint, type FineTuneJob, JobStatus, MethodKind } from '../proto/src/index.js';
+import { makeTinyModel } from '../packages/engine/src/index.js';
+import { createServiceClient, openChannel, type ServiceClient, silentLogger } from '../packages/kit/src/index.js';
+import { startTestNats } from '../packages/kit/src/testing/index.js';
+import {
+  type Checkpoint,
+  type FineTuneJob,
+  JobStatus,
+  MethodKind,
+  TrainerServiceDefinition,
+} from '../proto/src/index.js';
 import { dropSchema, PG_TEST_URL, pgReachable } from '../services/dataset/src/store/pg-test.js';
+import { loadTrainerConfig, start } from '../services/trainer/src/index.js';
 import { openTrainerDb } from '../services/trainer/src/store/db.js';
 import { JobRecords } from '../services/trainer/src/store/jobs.js';
 
@@ -117,11 +127,53 @@ for (const backend of [
 
 describe('trainer database settings', () => {
   it('takes a postgres:// URL and a schema, defaults to SQLite, and names a bad setting', async () => {
-    const { loadTrainerConfig } = await import('../services/trainer/src/config.js');
     expect(loadTrainerConfig({}).databaseUrl).toBe('sqlite');
     const pg = loadTrainerConfig({ TRAINER_DATABASE_URL: 'postgres://u@h:5432/db', TRAINER_DATABASE_SCHEMA: 'tm' });
     expect(pg).toMatchObject({ databaseUrl: 'postgres://u@h:5432/db', databaseSchema: 'tm' });
     expect(() => loadTrainerConfig({ TRAINER_DATABASE_URL: 'mysql://h/db' })).toThrow(/TRAINER_DATABASE_URL/);
     expect(() => loadTrainerConfig({ TRAINER_DATABASE_SCHEMA: 'Bad-Name' })).toThrow(/TRAINER_DATABASE_SCHEMA/);
   });
+});
+
+describe.skipIf(!pgUp)('trainer service on PostgreSQL', () => {
+  it('keeps its records in PostgreSQL across a restart (TRAINER_DATABASE_URL, TRAINER_DATABASE_SCHEMA)', async () => {
+    const nats = await startTestNats();
+    const models = join(tmp, 'models');
+    await makeTinyModel({ arch: 'qwen2', out: join(models, 'tiny'), seed: 1 });
+    const config = loadTrainerConfig({
+      HOST: '127.0.0.1',
+      PORT: '0',
+      NATS_URL: nats.url,
+      LOG_LEVEL: 'silent',
+      TRAINER_STORE_DIR: join(tmp, 'svc'),
+      TRAINER_MODEL_ROOTS: models,
+      TRAINER_DATABASE_URL: PG_TEST_URL,
+      TRAINER_DATABASE_SCHEMA: `${schema}_svc`,
+    });
+    const withService = async <T>(f: (c: ServiceClient<typeof TrainerServiceDefinition>) => Promise<T>) => {
+      const svc = await start(config, { logger: silentLogger() });
+      const ch = openChannel(svc.address);
+      try {
+        return await f(createServiceClient(TrainerServiceDefinition, ch.channel, { component: 'test' }));
+      } finally {
+        ch.close();
+        await svc.stop();
+      }
+    };
+    try {
+      const id = await withService(async (c) => {
+        const r = await c.registerBaseModel({ name: '', path: join(models, 'tiny') });
+        return r.baseModel?.id as string;
+      });
+      await withService(async (c) => {
+        expect((await c.getBaseModel({ id })).baseModel?.name).toBe('tiny');
+        expect((await c.registerBaseModel({ name: '', path: join(models, 'tiny') })).alreadyExisted).toBe(true);
+      });
+      // Nothing went to a SQLite file.
+      expect((await readdir(join(tmp, 'svc'))).filter((f) => f.endsWith('.sqlite'))).toEqual([]);
+    } finally {
+      await nats.stop();
+      await dropSchema(`${schema}_svc`);
+    }
+  }, 60_000);
 });
