@@ -34,6 +34,7 @@ const screenshots = join(root, 'docs/dashboard');
 const browserFound = findOrInstallChromium();
 // Enough steps that the job runs for a few seconds on the tiny model, so the page is seen while it trains.
 const STEPS = 120;
+const EVAL_EVERY = 20;
 
 let tmp: string;
 let nats: LocalNatsServer;
@@ -253,6 +254,7 @@ describe.skipIf(browserFound.path === undefined)('dashboard', () => {
     await page.locator('#hp-learningRate').fill('0.001');
     await page.locator('#hp-batchSize').fill('4');
     await page.locator('#hp-maxSeqLength').fill('64');
+    await page.locator('#hp-evalEverySteps').fill(String(EVAL_EVERY));
     await page.locator('#job-name').fill('dashboard-lora');
     await shot(page, 'new-job');
     await page.getByRole('button', { name: 'Start job' }).click();
@@ -278,10 +280,15 @@ describe.skipIf(browserFound.path === undefined)('dashboard', () => {
       if (last === 'SUCCEEDED' || last === 'FAILED' || last === 'CANCELLED') break;
       await page.waitForTimeout(50);
     }
-    expect(last).toBe('SUCCEEDED');
+    expect(last, `the page shows: ${(await page.locator('.error').allTextContents()).join(' | ')}`).toBe('SUCCEEDED');
     expect(whileRunning.size, `point counts seen while RUNNING: ${[...whileRunning]}`).toBeGreaterThanOrEqual(2);
     expect(Number(await chart.getAttribute('data-points'))).toBe(STEPS);
     expect(Number(await page.getByTestId('lr-chart').getAttribute('data-points'))).toBe(STEPS);
+    // Validation loss at every EVAL_EVERY steps, drawn beside the training loss.
+    expect(JSON.parse((await chart.getAttribute('data-series')) ?? '{}')).toEqual({
+      'train loss': STEPS,
+      'validation loss': STEPS / EVAL_EVERY,
+    });
     expect(await page.getByTestId('tokens-per-second').textContent()).toMatch(/^\d/);
     await page.getByTestId('job-step').getByText(`${STEPS} / ${STEPS}`).waitFor();
 

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Dataset, DatasetSplit, DatasetStatus } from '../proto/src/index.js';
+import { Dataset, DatasetSplit, DatasetStatus, FineTuneJob, JobStatus } from '../proto/src/index.js';
 import { type GatewayHarness, startGatewayHarness } from './gateway/harness.js';
 
 let h: GatewayHarness;
@@ -196,5 +196,25 @@ describe('dashboard queries', () => {
       'mutation { compareModels(input: { models: [{ jobId: "j1", baseModelId: "m1" }, { jobId: "j2" }], datasetId: "d1" }) { samples { index } } }',
     );
     expect(both.errors?.[0]?.extensions?.field).toBe('input.models[0]');
+  });
+
+  it('createFineTuneJob passes evalEverySteps (the validation-loss curve) and refuses 0', async () => {
+    h.program('trainer', {
+      createFineTuneJob: () => ({
+        job: FineTuneJob.fromPartial({ id: 'j1', status: JobStatus.QUEUED, datasetId: 'd1', baseModelId: 'm1' }),
+      }),
+    });
+    const create = (every: number) =>
+      h.graphql(
+        `mutation($every: Long) { createFineTuneJob(input: { baseModelId: "m1", datasetId: "d1", method: { lora: {} },
+          hyperparameters: { maxSteps: 10, evalEverySteps: $every } }) { id } }`,
+        { every },
+      );
+    expect((await create(5)).errors).toBeUndefined();
+    expect(h.calls.find((c) => c.method === 'createFineTuneJob')?.request).toMatchObject({
+      hyperparameters: { evalEverySteps: 5n },
+    });
+    const zero = await create(0);
+    expect(zero.errors?.[0]?.extensions?.field).toBe('input.hyperparameters.evalEverySteps');
   });
 });

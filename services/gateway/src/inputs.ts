@@ -241,6 +241,9 @@ export function hyperparameters(h: HyperparametersInput | null | undefined): Par
     throw badUserInput('learningRate must be positive', `${p}.learningRate`);
   }
   if (h.seed != null && h.seed < 0) throw badUserInput('seed must be non-negative', `${p}.seed`);
+  if (h.evalEverySteps != null && h.evalEverySteps <= 0n) {
+    throw badUserInput('evalEverySteps must be positive', `${p}.evalEverySteps`);
+  }
   return {
     duration:
       h.epochs != null
@@ -253,6 +256,7 @@ export function hyperparameters(h: HyperparametersInput | null | undefined): Par
     gradientAccumulationSteps: nonNegativeInt(h.gradientAccumulationSteps, `${p}.gradientAccumulationSteps`),
     maxSeqLength: nonNegativeInt(h.maxSeqLength, `${p}.maxSeqLength`),
     seed: h.seed ?? undefined,
+    evalEverySteps: h.evalEverySteps ?? undefined,
   };
 }
 

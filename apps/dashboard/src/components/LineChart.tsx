@@ -1,5 +1,6 @@
 // A live line chart on uPlot (small, fast, canvas): the series grow while a job runs, so the plot is made once
-// and fed with setData. The point count is exposed as data-points for tests and screen readers.
+// and fed with setData. The number of x values (data-points) and of points per series (data-series) are
+// exposed for tests.
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
@@ -60,9 +61,10 @@ export function LineChart({ title, xLabel, x, series, testId, height = 220, logY
     plot.current?.setData([x, ...series.map((s) => s.values)] as uPlot.AlignedData);
   });
 
-  const points = series.reduce((n, s) => n + s.values.filter((v) => v !== null).length, 0);
+  // Points per series, by label, for tests and screen readers.
+  const perSeries = Object.fromEntries(series.map((s) => [s.label, s.values.filter((v) => v !== null).length]));
   return (
-    <figure className="chart" data-testid={testId} data-points={points}>
+    <figure className="chart" data-testid={testId} data-points={x.length} data-series={JSON.stringify(perSeries)}>
       <figcaption>{title}</figcaption>
       <div ref={box} />
       {x.length === 0 && <p className="muted">No points yet.</p>}

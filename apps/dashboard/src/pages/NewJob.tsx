@@ -43,6 +43,11 @@ const HYPERPARAMETERS: ObjectSchema = {
     gradientAccumulationSteps: { type: 'integer', minimum: 1, description: 'Micro-batches per optimiser step.' },
     maxSeqLength: { type: 'integer', minimum: 1, description: 'Tokens per example at most.' },
     seed: { type: 'integer', minimum: 0, description: 'Seed of shuffling and initialisation.' },
+    evalEverySteps: {
+      type: 'integer',
+      minimum: 1,
+      description: 'Validation loss every N steps (a curve beside the training loss); empty: at the end only.',
+    },
   } satisfies Record<string, PropertySchema>,
 };
 

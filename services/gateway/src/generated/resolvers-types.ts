@@ -646,6 +646,8 @@ export type HyperparametersInput = {
   gradientAccumulationSteps?: InputMaybe<Scalars['Int']['input']>;
   maxSeqLength?: InputMaybe<Scalars['Int']['input']>;
   seed?: InputMaybe<Scalars['Int']['input']>;
+  /** Evaluate the validation loss every N optimiser steps (progress events then carry validationLoss); omitted: only at the end. */
+  evalEverySteps?: InputMaybe<Scalars['Long']['input']>;
 };
 
 export type CreateFineTuneJobInput = {
