@@ -3,7 +3,7 @@
 // node training a tiny model for real, and the gateway serving the built dashboard at `/` with API keys.
 // Sign in with a key → register the base model → upload a dataset → start a LoRA job from the generated form →
 // the loss curve gains points while the job runs → the job succeeds → its automatic evaluation opens.
-// Then samples side by side, the playground and a merge. A viewer key sees no write actions. Screenshots of the main pages go to docs/dashboard/.
+// Then samples side by side, the playground, a merge and a cancelled job. A viewer key sees no write actions. Screenshots of the main pages go to docs/dashboard/.
 import { execFileSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -336,6 +336,19 @@ describe.skipIf(browserFound.path === undefined)('dashboard', () => {
     await page.goto(`${origin}/#/evaluations`);
     await page.getByTestId('leaderboard').locator('tbody tr').first().waitFor();
     await shot(page, 'leaderboard');
+
+    // A long job is stopped from its page.
+    await page.goto(`${origin}/#/jobs/new`);
+    await expect.poll(() => page.locator('#method-r').inputValue()).toBe('8');
+    await page.locator('#hp-maxSteps').fill('100000');
+    await page.locator('#hp-maxSeqLength').fill('64');
+    await page.locator('#job-name').fill('dashboard-cancel');
+    await page.getByRole('button', { name: 'Start job' }).click();
+    await waitOrExplain(page, 'h2 [data-status="RUNNING"]');
+    await expect.poll(() => chart.getAttribute('data-points').then(Number)).toBeGreaterThan(0);
+    await page.getByRole('button', { name: 'Cancel job' }).click();
+    await waitOrExplain(page, 'h2 [data-status="CANCELLED"]');
+    expect(await page.getByRole('button', { name: 'Cancel job' }).count()).toBe(0);
 
     expect(pageErrors).toEqual([]);
     expect(foreign).toEqual([]);
