@@ -3,7 +3,7 @@
 // node training a tiny model for real, and the gateway serving the built dashboard at `/` with API keys.
 // Sign in with a key → register the base model → upload a dataset → start a LoRA job from the generated form →
 // the loss curve gains points while the job runs → the job succeeds → its automatic evaluation opens.
-// Then samples side by side, the playground, a merge and a cancelled job. A viewer key sees no write actions. Screenshots of the main pages go to docs/dashboard/.
+// Then samples side by side, the playground, a merge, the live job list and cancelling. A viewer key sees no write actions. Screenshots of the main pages go to docs/dashboard/.
 import { execFileSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -337,14 +337,37 @@ describe.skipIf(browserFound.path === undefined)('dashboard', () => {
     await page.getByTestId('leaderboard').locator('tbody tr').first().waitFor();
     await shot(page, 'leaderboard');
 
-    // A long job is stopped from its page.
-    await page.goto(`${origin}/#/jobs/new`);
-    await expect.poll(() => page.locator('#method-r').inputValue()).toBe('8');
-    await page.locator('#hp-maxSteps').fill('100000');
-    await page.locator('#hp-maxSeqLength').fill('64');
-    await page.locator('#job-name').fill('dashboard-cancel');
-    await page.getByRole('button', { name: 'Start job' }).click();
-    await waitOrExplain(page, 'h2 [data-status="RUNNING"]');
+    // The job list follows jobStatusChanged: a job cancelled elsewhere turns CANCELLED in the open list.
+    const longJob = async (name: string): Promise<string> => {
+      await page.goto(`${origin}/#/jobs/new`);
+      await expect.poll(() => page.locator('#method-r').inputValue()).toBe('8');
+      await page.locator('#hp-maxSteps').fill('100000');
+      await page.locator('#hp-maxSeqLength').fill('64');
+      await page.locator('#job-name').fill(name);
+      await page.getByRole('button', { name: 'Start job' }).click();
+      await waitOrExplain(page, 'h2 [data-status="RUNNING"]');
+      return decodeURIComponent(page.url().split('#/jobs/')[1] ?? '');
+    };
+    const elsewhere = await longJob('dashboard-cancel-elsewhere');
+    await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+    await page.locator(`[data-job="${elsewhere}"] [data-status="RUNNING"]`).waitFor();
+    await page.evaluate(() => {
+      (window as unknown as { stillThisPage: boolean }).stillThisPage = true;
+    });
+    const cancelled = await fetch(`${origin}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${adminKey}` },
+      body: JSON.stringify({
+        query: 'mutation($id: ID!) { cancelFineTuneJob(id: $id) { id } }',
+        variables: { id: elsewhere },
+      }),
+    });
+    expect(cancelled.status).toBe(200);
+    await page.locator(`[data-job="${elsewhere}"] [data-status="CANCELLED"]`).waitFor({ timeout: 15_000 });
+    expect(await page.evaluate(() => (window as unknown as { stillThisPage?: boolean }).stillThisPage)).toBe(true);
+
+    // A running job is stopped from its own page.
+    await longJob('dashboard-cancel');
     await expect.poll(() => chart.getAttribute('data-points').then(Number)).toBeGreaterThan(0);
     await page.getByRole('button', { name: 'Cancel job' }).click();
     await waitOrExplain(page, 'h2 [data-status="CANCELLED"]');
