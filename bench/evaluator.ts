@@ -1,5 +1,5 @@
-// Classification accuracy through the evaluator's own compute path (services/evaluator computeMetrics: every
-// (example, label word) pair scored by its log-likelihood in batches, no generation) over 1,000 IMDB-style
+// Classification accuracy through the evaluator's own compute path (services/evaluator computeMetrics: each
+// label word's log-likelihood after the prompt, the prompt run once, no generation) over 1,000 IMDB-style
 // examples on the `small` model (the forward benchmark's: Qwen2-style, 25.7 M parameters, random weights).
 // The issue's target: under a minute on this machine. The examples are template-rendered reviews tokenised
 // with the model's tokenizer, completion masked as the dataset service does (prompt -100, label word scored).

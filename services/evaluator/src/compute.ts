@@ -1,5 +1,5 @@
 // Runs the metrics of one evaluation with the engine: a loss pass (LOSS, PERPLEXITY), label-word scoring
-// (ACCURACY, MACRO_F1 and the confusion matrix) and greedy or sampled generation (EXACT_MATCH, TOKEN_F1,
+// (ACCURACY, MACRO_F1 and the confusion matrix; each prompt runs once, the label words on its KV cache) and greedy or sampled generation (EXACT_MATCH, TOKEN_F1,
 // ROUGE_L, BLEU). Each kind runs only when a requested metric needs it.
 import {
   classificationReport,
@@ -10,6 +10,7 @@ import {
   type InferenceModel,
   METRIC_TASKS,
   type MetricName,
+  scoreContinuations,
   scoreGenerations,
   scoreRows,
   type Tokenizer,
@@ -132,23 +133,33 @@ export async function computeMetrics(input: ComputeInput): Promise<ComputeOutput
       return labels[j] as string;
     });
     const k = labels.length;
-    // Every (example, label word) pair: the prompt as the dataset tokenised it, then the word's tokens.
-    const candidates = examples.flatMap((e) => {
-      const prompt = e.inputIds.slice(0, firstLoss(e.labels));
-      return wordIds.map((ids) => ({
-        inputIds: [...prompt, ...ids],
-        labels: [...prompt.map(() => IGNORE_INDEX), ...ids],
-      }));
-    });
-    const scores = await scoreRows(await model.session('logits'), candidates, {
-      padId,
-      batchSize: input.batchSize * k,
-      signal,
-      onProgress: (done) => progress(Math.floor(done / k)),
-    });
-    const predicted = examples.map((_, n) => {
+    // Each example's prompt as the dataset tokenised it, then each label word's tokens after it.
+    const prompts = examples.map((e) => e.inputIds.slice(0, firstLoss(e.labels)));
+    let scores: number[][];
+    if (prompts.every((p) => p.length > 0)) {
+      // The prompt runs once and every label word on its KV cache: k + 1 passes' worth of work, not 2k.
+      scores = await scoreContinuations(await model.decoder(), prompts, wordIds, {
+        padId,
+        batchSize: input.batchSize,
+        signal,
+        onProgress: progress,
+      });
+    } else {
+      // A prompt with no token leaves nothing to cache; every (example, word) row runs whole.
+      const candidates = prompts.flatMap((prompt) =>
+        wordIds.map((ids) => ({ inputIds: [...prompt, ...ids], labels: [...prompt.map(() => IGNORE_INDEX), ...ids] })),
+      );
+      const rows = await scoreRows(await model.session('logits'), candidates, {
+        padId,
+        batchSize: input.batchSize * k,
+        signal,
+        onProgress: (done) => progress(Math.floor(done / k)),
+      });
+      scores = prompts.map((_, n) => wordIds.map((_, j) => rows[n * k + j]!.logProb));
+    }
+    const predicted = scores.map((row) => {
       let best = 0;
-      for (let j = 1; j < k; j++) if (scores[n * k + j]!.logProb > scores[n * k + best]!.logProb) best = j;
+      for (let j = 1; j < k; j++) if (row[j]! > row[best]!) best = j;
       return labels[best] as string;
     });
     const report = classificationReport(predicted, truth, labels);
@@ -158,7 +169,7 @@ export async function computeMetrics(input: ComputeInput): Promise<ComputeOutput
     out.labelScores = report.perLabel.map((l) => ({ ...l, support: BigInt(l.support) }));
     samples.forEach((s, n) => {
       s.output = words[labels.indexOf(predicted[n] as string)] ?? '';
-      s.labelLogLikelihoods = Object.fromEntries(labels.map((l, j) => [l, scores[n * k + j]!.logProb]));
+      s.labelLogLikelihoods = Object.fromEntries(labels.map((l, j) => [l, scores[n]![j]!]));
     });
     phase++;
   }

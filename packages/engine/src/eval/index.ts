@@ -1,5 +1,6 @@
 export { type BleuOptions, type BleuResult, type BleuSmoothing, corpusBleu } from './bleu.js';
 export { type ClassificationReport, classificationReport, type LabelMetrics } from './classification.js';
+export { type ContinuationScoreOptions, scoreContinuations } from './continuation-scores.js';
 export { EvaluationError, type EvaluationErrorCode } from './errors.js';
 export { exactMatch, exactMatchOne } from './exact-match.js';
 export { type GenerationExample, generationExample } from './generation-prompt.js';

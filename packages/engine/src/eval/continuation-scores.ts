@@ -1,0 +1,134 @@
+// Log-likelihoods of the same few continuations (a classification task's label words) after many prompts,
+// with each prompt run once: a batch of prompts goes through the decode graph (left-padded prefill), which
+// gives every continuation's first token from the last prompt position, then each continuation's remaining
+// tokens run on that prefill's KV cache. The result equals scoring every row prompt + continuation from
+// scratch (scoreRows: same positions, causal attention), at the cost of one prompt pass instead of one per
+// continuation — the difference between 2k and k+1 prompt passes for k label words.
+import { int64Tensor, leftPad, positionIdsFromMask } from '../infer/batch.js';
+import { InferError } from '../infer/errors.js';
+import {
+  type DecoderModel,
+  floatOutput,
+  pastKeyName,
+  pastValueName,
+  presentKeyName,
+  presentValueName,
+} from '../infer/session.js';
+import type { TensorData } from '../onnx/ir.js';
+
+export interface ContinuationScoreOptions {
+  readonly padId: number;
+  /** Prompts per prefill. Default 8. */
+  readonly batchSize?: number;
+  readonly signal?: AbortSignal;
+  /** Called after each batch with the prompts scored so far. */
+  readonly onProgress?: (done: number) => void;
+}
+
+/** log-softmax of `row` at `index`, in float64. */
+function logProbAt(row: Float32Array, index: number): number {
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < row.length; i++) if (row[i]! > max) max = row[i]!;
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i]! - max);
+  return row[index]! - max - Math.log(sum);
+}
+
+/**
+ * scores[p][c]: the summed log-probability (nats) of continuation c's tokens after prompt p. Every prompt and
+ * every continuation needs at least one token.
+ */
+export async function scoreContinuations(
+  model: DecoderModel,
+  prompts: readonly (readonly number[])[],
+  continuations: readonly (readonly number[])[],
+  opts: ContinuationScoreOptions,
+): Promise<number[][]> {
+  const batchSize = opts.batchSize ?? 8;
+  if (!(Number.isInteger(batchSize) && batchSize >= 1))
+    throw new InferError('bad_batch_size', `batch size must be an integer >= 1, got ${batchSize}`);
+  continuations.forEach((c, j) => {
+    if (c.length === 0) throw new InferError('empty_row', `continuation ${j} has no tokens`);
+  });
+  const fetch = ['logits'];
+  for (let l = 0; l < model.layers; l++) fetch.push(presentKeyName(l), presentValueName(l));
+  const out: number[][] = [];
+  for (let start = 0; start < prompts.length; start += batchSize) {
+    opts.signal?.throwIfAborted();
+    const slice = prompts.slice(start, start + batchSize);
+    const padded = leftPad(slice, opts.padId);
+    const { batch, seq } = padded;
+    const prefillFeeds: Record<string, TensorData> = {
+      input_ids: int64Tensor(padded.inputIds, [batch, seq]),
+      attention_mask: int64Tensor(padded.attentionMask, [batch, seq]),
+      position_ids: int64Tensor(positionIdsFromMask(padded.attentionMask, batch, seq), [batch, seq]),
+    };
+    const empty = (): TensorData =>
+      model.kvDtype === 'float32'
+        ? { dtype: 'float32', dims: [batch, model.kvHeads, 0, model.headDim], data: new Float32Array(0) }
+        : { dtype: 'float16', dims: [batch, model.kvHeads, 0, model.headDim], data: new Uint16Array(0) };
+    for (let l = 0; l < model.layers; l++) {
+      prefillFeeds[pastKeyName(l)] = empty();
+      prefillFeeds[pastValueName(l)] = empty();
+    }
+    const prefill = await model.session.run(prefillFeeds, fetch);
+    const logits = floatOutput(prefill, 'logits');
+    const vocab = logits.dims[2] as number;
+    // The cache the continuations run on (reused for each one, so it is copied in, never moved).
+    const past: Record<string, TensorData> = {};
+    for (let l = 0; l < model.layers; l++) {
+      const k = prefill[presentKeyName(l)];
+      const v = prefill[presentValueName(l)];
+      if (!k || !v) throw new InferError('bad_model_output', `the decode graph returned no present.${l} cache`);
+      past[pastKeyName(l)] = k;
+      past[pastValueName(l)] = v;
+    }
+    const scores = slice.map(() => continuations.map(() => 0));
+    // First tokens: from the last prompt position of each row (left padding puts it at seq - 1).
+    for (let b = 0; b < batch; b++) {
+      const at = (b * seq + seq - 1) * vocab;
+      const row = logits.data.subarray(at, at + vocab);
+      continuations.forEach((c, j) => {
+        (scores[b] as number[])[j] = logProbAt(row, c[0] as number);
+      });
+    }
+    // The rest of each continuation: its tokens but the last go in, each predicts the next.
+    for (const [j, c] of continuations.entries()) {
+      const n = c.length - 1;
+      if (n === 0) continue;
+      const ids = new BigInt64Array(batch * n);
+      const positions = new BigInt64Array(batch * n);
+      const mask = new BigInt64Array(batch * (seq + n));
+      for (let b = 0; b < batch; b++) {
+        for (let i = 0; i < n; i++) {
+          ids[b * n + i] = BigInt(c[i] as number);
+          positions[b * n + i] = BigInt((padded.lengths[b] as number) + i);
+        }
+        mask.set(padded.attentionMask.subarray(b * seq, (b + 1) * seq), b * (seq + n));
+        mask.fill(1n, b * (seq + n) + seq, (b + 1) * (seq + n));
+      }
+      const res = await model.session.run(
+        {
+          input_ids: int64Tensor(ids, [batch, n]),
+          attention_mask: int64Tensor(mask, [batch, seq + n]),
+          position_ids: int64Tensor(positions, [batch, n]),
+          ...past,
+        },
+        ['logits'],
+      );
+      const next = floatOutput(res, 'logits');
+      for (let b = 0; b < batch; b++) {
+        const row = scores[b] as number[];
+        let sum = row[j] as number;
+        for (let i = 0; i < n; i++) {
+          const at = (b * n + i) * vocab;
+          sum += logProbAt(next.data.subarray(at, at + vocab), c[i + 1] as number);
+        }
+        row[j] = sum;
+      }
+    }
+    out.push(...scores);
+    opts.onProgress?.(out.length);
+  }
+  return out;
+}
