@@ -32,6 +32,7 @@ const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const dashboardDir = join(root, 'apps/dashboard');
 const screenshots = join(root, 'docs/dashboard');
 const browserFound = findOrInstallChromium();
+if (browserFound.reason !== undefined) console.warn(`tests/dashboard.test.ts is skipped: ${browserFound.reason}`);
 // Enough steps that the job runs for a few seconds on the tiny model, so the page is seen while it trains.
 const STEPS = 120;
 const EVAL_EVERY = 20;

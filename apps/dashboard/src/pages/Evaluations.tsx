@@ -4,7 +4,7 @@ import { useEffect, useState } from 'react';
 import { ApiError, gql } from '../api';
 import { useAuth } from '../auth';
 import { ErrorBox, Status } from '../components/common';
-import { num } from '../format';
+import { date, num } from '../format';
 import { useQuery } from '../hooks';
 
 const METRICS = ['LOSS', 'PERPLEXITY', 'ACCURACY', 'F1', 'EXACT_MATCH', 'TOKEN_F1', 'ROUGE_L', 'BLEU'];
@@ -65,20 +65,34 @@ interface LeaderboardData {
       rank: number;
       evaluationId: string;
       jobId: string | null;
+      baseModelId: string;
       name: string;
       isBaseline: boolean;
+      method?: string | null;
       value: number;
+      deltaVsBaseline?: number | null;
+      evaluatedAt?: string | null;
     }[];
   } | null;
+  // Names for the ids in the entries.
+  baseModels?: { edges: { node: { id: string; name: string } }[] } | null;
+  fineTuneJobs?: { edges: { node: { id: string; name: string } }[] } | null;
 }
 
 function Leaderboard({ datasetId, metric }: { datasetId: string; metric: string }) {
   const { data, error } = useQuery<LeaderboardData>(
-    `query Board($d: ID!, $m: MetricName!) { leaderboard(datasetId: $d, metric: $m, first: 50) {
-      higherIsBetter entries { rank evaluationId jobId name isBaseline value } } }`,
+    `query Board($d: ID!, $m: MetricName!) {
+      leaderboard(datasetId: $d, metric: $m, first: 50) {
+        higherIsBetter entries { rank evaluationId jobId baseModelId name isBaseline method value deltaVsBaseline evaluatedAt } }
+      baseModels(first: 100) { edges { node { id name } } }
+      fineTuneJobs(first: 100) { edges { node { id name } } }
+    }`,
     { d: datasetId, m: metric },
   );
   const board = data?.leaderboard;
+  const names = new Map<string, string>();
+  for (const { node } of data?.baseModels?.edges ?? []) names.set(node.id, node.name);
+  for (const { node } of data?.fineTuneJobs?.edges ?? []) if (node.name) names.set(node.id, node.name);
   return (
     <div className="panel">
       <h3>
@@ -91,27 +105,46 @@ function Leaderboard({ datasetId, metric }: { datasetId: string; metric: string 
           <tr>
             <th>Rank</th>
             <th>Model</th>
+            <th>Method</th>
             <th>{metric}</th>
+            <th>vs base model</th>
+            <th>Evaluated</th>
             <th>Evaluation</th>
           </tr>
         </thead>
         <tbody>
-          {board?.entries.map((e) => (
-            <tr key={e.evaluationId} className={e.isBaseline ? 'baseline' : ''}>
-              <td>{e.rank}</td>
-              <td>
-                {e.jobId ? <a href={`#/jobs/${e.jobId}`}>{e.name}</a> : e.name}
-                {e.isBaseline && <span className="chip">base model</span>}
-              </td>
-              <td>{num(e.value)}</td>
-              <td>
-                <a href={`#/evaluations/${e.evaluationId}`}>{e.evaluationId}</a>
-              </td>
-            </tr>
-          ))}
+          {board?.entries.map((e) => {
+            const better =
+              e.deltaVsBaseline != null && (board.higherIsBetter ? e.deltaVsBaseline > 0 : e.deltaVsBaseline < 0);
+            return (
+              <tr key={e.evaluationId} className={e.isBaseline ? 'baseline' : ''}>
+                <td>{e.rank}</td>
+                <td>
+                  {e.jobId ? (
+                    <a href={`#/jobs/${e.jobId}`}>{names.get(e.jobId) ?? e.name}</a>
+                  ) : (
+                    (names.get(e.baseModelId) ?? e.name)
+                  )}
+                  {e.isBaseline && <span className="chip">base model</span>}
+                  {e.jobId && <span className="muted"> on {names.get(e.baseModelId) ?? e.baseModelId}</span>}
+                </td>
+                <td>{e.method ?? '—'}</td>
+                <td>{num(e.value)}</td>
+                <td className={e.deltaVsBaseline == null || e.isBaseline ? '' : better ? 'better' : 'worse'}>
+                  {e.isBaseline || e.deltaVsBaseline == null
+                    ? '—'
+                    : `${e.deltaVsBaseline > 0 ? '+' : ''}${num(e.deltaVsBaseline)}`}
+                </td>
+                <td>{date(e.evaluatedAt)}</td>
+                <td>
+                  <a href={`#/evaluations/${e.evaluationId}`}>{e.evaluationId}</a>
+                </td>
+              </tr>
+            );
+          })}
           {board && board.entries.length === 0 && (
             <tr>
-              <td colSpan={4} className="muted">
+              <td colSpan={7} className="muted">
                 No evaluations with {metric} on this dataset.
               </td>
             </tr>
