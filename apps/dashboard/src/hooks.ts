@@ -18,10 +18,17 @@ export function useQuery<T>(query: string, variables: Record<string, unknown> = 
   const [generation, setGeneration] = useState(0);
   const key = JSON.stringify(variables);
   const latest = useRef(0);
+  const shown = useRef(`${query}\n${key}`);
   // biome-ignore lint/correctness/useExhaustiveDependencies: `key` stands for `variables`; generation is the reload trigger
   useEffect(() => {
     if (skip) return;
     const run = ++latest.current;
+    // Other variables (another job's page): never show the previous answer as this one's. A reload keeps it.
+    if (shown.current !== `${query}\n${key}`) {
+      shown.current = `${query}\n${key}`;
+      setData(undefined);
+      setError(undefined);
+    }
     setLoading(true);
     gql<T>(query, JSON.parse(key) as Record<string, unknown>)
       .then((d) => {

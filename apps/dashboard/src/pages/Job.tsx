@@ -1,7 +1,7 @@
 // One job: live loss / validation-loss and learning-rate curves from `trainingProgress` (replayed from the
 // job's first event when the page opens, then live), throughput, ETA, checkpoints, evaluations, cancel, and the
 // actions on a finished adapter (evaluate, merge, export).
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError, gql, subscribe } from '../api';
 import { useAuth } from '../auth';
 import { ErrorBox, Field, Status } from '../components/common';
@@ -71,7 +71,14 @@ export function JobPage({ id }: { id: string }) {
   const [events, setEvents] = useState<TrainingEvent[]>([]);
   const [streamError, setStreamError] = useState<ApiError>();
   const lastSequence = useRef(0);
-  const { reload } = job;
+  const { reload: reloadNow } = job;
+  // The replayed history brings many checkpoint events at once: one reload for a burst, not one per event.
+  const reloadTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const reload = useCallback(() => {
+    clearTimeout(reloadTimer.current);
+    reloadTimer.current = setTimeout(reloadNow, 250);
+  }, [reloadNow]);
+  useEffect(() => () => clearTimeout(reloadTimer.current), []);
 
   // History and live events in one stream; on a dropped connection it resumes after the last event seen.
   useEffect(() => {
