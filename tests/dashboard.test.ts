@@ -243,6 +243,21 @@ describe.skipIf(browserFound.path === undefined)('dashboard', () => {
     await page.locator('[data-testid="preview"] mark.loss').first().waitFor();
     await shot(page, 'dataset');
 
+    // Pasted JSONL with a broken line: the import fails and the report names the line and what is wrong.
+    await page.goto(`${origin}/#/datasets`);
+    await page.locator('#import-name').fill('broken');
+    await page.getByLabel('Paste JSONL').check();
+    await page
+      .locator('#import-jsonl')
+      .fill(
+        '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n{"messages": [\n',
+      );
+    await page.getByRole('button', { name: 'Import' }).click();
+    await waitOrExplain(page, 'h2 [data-status="FAILED"]');
+    const finding = page.getByTestId('findings').locator('tbody tr').first();
+    expect(await finding.locator('td').nth(2).textContent()).toBe('2'); // the line
+    expect(await finding.locator('td').nth(1).textContent()).toBe('MALFORMED_RECORD');
+
     // New job from the form the `methods` query generates: LoRA, r 4, no dropout, a few dozen steps.
     await page.goto(`${origin}/#/jobs/new`);
     await page.locator('#job-method').selectOption('lora');
