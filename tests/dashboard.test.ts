@@ -282,7 +282,7 @@ describe.skipIf(browserFound.path === undefined)('dashboard', () => {
     const chart = page.getByTestId('loss-chart');
     const status = page.locator('h2 [data-status]');
     const whileRunning = new Set<number>();
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 90_000;
     let last = '';
     let shotWhileRunning = false;
     while (Date.now() < deadline) {
@@ -368,7 +368,7 @@ describe.skipIf(browserFound.path === undefined)('dashboard', () => {
     await page.getByRole('link', { name: 'Jobs', exact: true }).click();
     await page.locator(`[data-job="${elsewhere}"] [data-status="RUNNING"]`).waitFor();
     await page.evaluate(() => {
-      (window as unknown as { stillThisPage: boolean }).stillThisPage = true;
+      (globalThis as unknown as { stillThisPage: boolean }).stillThisPage = true;
     });
     const cancelled = await fetch(`${origin}/graphql`, {
       method: 'POST',
@@ -380,7 +380,7 @@ describe.skipIf(browserFound.path === undefined)('dashboard', () => {
     });
     expect(cancelled.status).toBe(200);
     await page.locator(`[data-job="${elsewhere}"] [data-status="CANCELLED"]`).waitFor({ timeout: 15_000 });
-    expect(await page.evaluate(() => (window as unknown as { stillThisPage?: boolean }).stillThisPage)).toBe(true);
+    expect(await page.evaluate(() => (globalThis as unknown as { stillThisPage?: boolean }).stillThisPage)).toBe(true);
 
     // A running job is stopped from its own page.
     await longJob('dashboard-cancel');
