@@ -1,5 +1,6 @@
-// An offline GraphQL IDE at the endpoint: GraphiQL 3's UMD bundle with React 18's UMD builds, all read from
-// node_modules and served by the gateway itself, so the page works on machines without internet (no CDN).
+// An offline GraphQL IDE at the endpoint: GraphiQL 3's UMD bundle with React 18's UMD builds and graphql-ws's
+// client (subscriptions), all read from node_modules and served by the gateway itself, so the page works on
+// machines without internet (no CDN).
 // A browser's GET /graphql (Accept: text/html) gets the page; its assets live under /graphql/ide/.
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -17,6 +18,8 @@ const ASSETS: Record<string, { pkg: string; file: string; type: string }> = {
   'react-dom.js': { pkg: 'react-dom', file: 'umd/react-dom.production.min.js', type: 'text/javascript' },
   'graphiql.js': { pkg: 'graphiql', file: 'dist/index.umd.js', type: 'text/javascript' },
   'graphiql.css': { pkg: 'graphiql', file: 'dist/style.css', type: 'text/css' },
+  // The graphql-ws client (the gateway's own WebSocket protocol) for subscriptions in the IDE.
+  'graphql-ws.js': { pkg: 'graphql-ws', file: 'umd/graphql-ws.min.js', type: 'text/javascript' },
 };
 
 // Read once, on first use: the files never change while the process runs.
@@ -45,15 +48,37 @@ const PAGE = `<!doctype html>
   <script src="${IDE_ASSETS_PATH}/react.js"></script>
   <script src="${IDE_ASSETS_PATH}/react-dom.js"></script>
   <script src="${IDE_ASSETS_PATH}/graphiql.js"></script>
+  <script src="${IDE_ASSETS_PATH}/graphql-ws.js"></script>
   <script>
-    // Queries and mutations over HTTP; put your key in the Headers tab: {"Authorization": "Bearer tmk_..."}
-    const fetcher = GraphiQL.createFetcher({ url: '${GRAPHQL_PATH}' });
+    // Queries and mutations over HTTP, subscriptions over WebSocket (graphql-ws) on the same endpoint. Put your
+    // key in the Headers tab: {"Authorization": "Bearer tmk_..."}; HTTP sends it as a header, and the WebSocket
+    // as connection params, read when it connects (lazily, at a subscription; it closes when none runs).
+    const defaultHeaders = '{\\n  "Authorization": "Bearer <your API key>"\\n}';
+    let headersText = defaultHeaders;
+    const connectionParams = () => {
+      try {
+        const h = JSON.parse(headersText || '{}');
+        const key = h.Authorization ?? h.authorization;
+        return typeof key === 'string' && !key.includes('<') ? { authorization: key } : {};
+      } catch {
+        return {};
+      }
+    };
+    const wsClient = graphqlWs.createClient({
+      url: (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '${GRAPHQL_PATH}',
+      lazy: true,
+      connectionParams,
+    });
+    const fetcher = GraphiQL.createFetcher({ url: '${GRAPHQL_PATH}', wsClient });
     ReactDOM.createRoot(document.getElementById('ide')).render(
       React.createElement(GraphiQL, {
         fetcher,
-        defaultHeaders: '{\\n  "Authorization": "Bearer <your API key>"\\n}',
+        defaultHeaders,
         headerEditorEnabled: true,
         shouldPersistHeaders: false,
+        onEditHeaders: (text) => {
+          headersText = text;
+        },
       }),
     );
   </script>
