@@ -32,6 +32,7 @@ try {
 
 console.log(`
 tunemesh is up
+  Dashboard: ${mesh.gatewayUrl.replace(/\/graphql$/, '/')}
   GraphQL (HTTP and WebSocket): ${mesh.gatewayUrl}
   dataset   gRPC ${mesh.addresses.dataset}
   trainer   gRPC ${mesh.addresses.trainer}

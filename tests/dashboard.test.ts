@@ -3,7 +3,7 @@
 // node training a tiny model for real, and the gateway serving the built dashboard at `/` with API keys.
 // Sign in with a key → register the base model → upload a dataset → start a LoRA job from the generated form →
 // the loss curve gains points while the job runs → the job succeeds → its automatic evaluation opens.
-// Then samples side by side, the playground, a merge, the live job list and cancelling. A viewer key sees no write actions. Screenshots of the main pages go to docs/dashboard/.
+// Then samples side by side, the playground, a merge, the live job list and cancelling. A viewer key sees no write actions. Screenshots of the main pages go to docs/dashboard/ with TUNEMESH_SCREENSHOTS=1.
 import { execFileSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -30,7 +30,9 @@ import { findOrInstallChromium } from './dashboard/chromium.js';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const dashboardDir = join(root, 'apps/dashboard');
-const screenshots = join(root, 'docs/dashboard');
+// The README's screenshots are refreshed only on request (TUNEMESH_SCREENSHOTS=1), so a test run leaves the tree clean.
+const screenshots =
+  process.env.TUNEMESH_SCREENSHOTS === '1' ? join(root, 'docs/dashboard') : join(tmpdir(), 'tunemesh-dashboard-shots');
 const browserFound = findOrInstallChromium();
 if (browserFound.reason !== undefined) console.warn(`tests/dashboard.test.ts is skipped: ${browserFound.reason}`);
 // Enough steps that the job runs for a few seconds on the tiny model, so the page is seen while it trains.
