@@ -366,7 +366,7 @@ summary (${join(out, 'summary.json')})
   adapter         ${adapterPath}
   merged model    ${mergedModelPath}
   loss chart      ${lossChartPath ?? '(none)'}
-  GraphQL         ${mesh.gatewayUrl} (while the mesh runs: \`make up\` keeps it running)
+  GraphQL         ${mesh.gatewayUrl} (\`make up\` keeps the mesh running, the dashboard at /)
   time            ${summary.seconds} s`);
   check(adapterAccuracy > baseAccuracy, 'the adapter did not beat the base model');
   check(Math.abs(mergedAccuracy - adapterAccuracy) < 1e-9, 'the merged model does not score what the adapter scores');
