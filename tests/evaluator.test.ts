@@ -13,6 +13,8 @@ import {
   classifyByLabelWords,
   evaluateLoss,
   generate,
+  getMethod,
+  loadModelDir,
   loadTokenizer,
   openModel,
   prepareTrainingRows,
@@ -399,6 +401,30 @@ describe('evaluator service', () => {
     expect(malformed.code).toBe(Status.INVALID_ARGUMENT);
     expect(malformed.details).toMatch(/checkpoint_id/);
   }, 60_000);
+
+  it('evaluates a BitFit job (tunemesh_config.json instead of adapter_config.json) to the engine loss', async () => {
+    const baseDir = join(models, 'tiny-gpt2');
+    const loaded = await loadModelDir(baseDir);
+    const bitfit = getMethod('bitfit').apply(
+      { config: loaded.config, weights: loaded.weights, dir: baseDir },
+      {},
+      { seed: 1 },
+    );
+    // Trained biases: moved away from the base's, so the loss differs from the baseline's.
+    for (const t of bitfit.params.values()) {
+      const d = t.data as Float32Array;
+      for (let i = 0; i < d.length; i++) d[i] = (d[i] as number) + 0.2 * ((i % 7) - 3);
+    }
+    const dir = join(tmp, 'adapters/jobs/job-bitfit/adapter');
+    await bitfit.save(dir, bitfit.params);
+    const res = await evaluate({ target: { $case: 'jobId', value: 'job-bitfit' } }, sentimentId, [Metric.LOSS]);
+    expect(res.evaluation).toMatchObject({ baseModelId: 'tiny-gpt2', jobId: 'job-bitfit', method: MethodKind.BITFIT });
+    const e = await until(res.evaluation?.id ?? '');
+    expect(e.status).toBe(EvaluationStatus.SUCCEEDED);
+    const loss = e.results.find((r) => r.metric === Metric.LOSS)?.value ?? Number.NaN;
+    expect(loss).toBeCloseTo((await engineReference(dir)).loss, 5);
+    expect(Math.abs(loss - (await engineReference()).loss)).toBeGreaterThan(1e-3);
+  }, 30_000);
 
   it('compares models side by side on the same examples', async () => {
     const res = await client.compareAdapters({

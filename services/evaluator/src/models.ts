@@ -201,15 +201,20 @@ export async function adapterMethod(dir: string): Promise<MethodKind> {
 
 /** A job's adapter directory on the base its adapter_config.json names (base_model_name_or_path). */
 export async function jobAdapter(jobId: string, adapterDir: string, paths: ModelPaths): Promise<ResolvedModel> {
-  let config: { base_model_name_or_path?: unknown };
-  try {
-    config = JSON.parse(await readFile(join(adapterDir, 'adapter_config.json'), 'utf8'));
-  } catch {
-    throw new NotFoundError(`job ${JSON.stringify(jobId)} has no adapter (adapter_config.json) at ${adapterDir}`);
+  // PEFT methods write adapter_config.json; BitFit, which PEFT lacks, writes tunemesh_config.json.
+  const file =
+    (await readJson(join(adapterDir, 'adapter_config.json'))) !== undefined
+      ? 'adapter_config.json'
+      : 'tunemesh_config.json';
+  const config = await readJson(join(adapterDir, file));
+  if (config === undefined) {
+    throw new NotFoundError(
+      `job ${JSON.stringify(jobId)} has no adapter (adapter_config.json or tunemesh_config.json) at ${adapterDir}`,
+    );
   }
   const base = config.base_model_name_or_path;
   if (typeof base !== 'string' || base === '') {
-    throw new FailedPreconditionError(`job ${jobId}'s adapter_config.json does not name its base model`);
+    throw new FailedPreconditionError(`job ${jobId}'s ${file} does not name its base model`);
   }
   // PEFT writes whatever path or hub id the base was loaded from; try it as written, then its last part.
   const b = await baseModel(base, paths, 'base_model_name_or_path').catch(() =>
