@@ -43,7 +43,6 @@ import {
   type ListEvaluationsResponse,
   type MergeAdapterRequest,
   type MergeAdapterResponse,
-  MethodKind,
   Metric,
   type StreamGenerateRequest,
   type StreamGenerateResponse,
