@@ -136,16 +136,19 @@ export async function computeMetrics(input: ComputeInput): Promise<ComputeOutput
     // Each example's prompt as the dataset tokenised it, then each label word's tokens after it.
     const prompts = examples.map((e) => e.inputIds.slice(0, firstLoss(e.labels)));
     let scores: number[][];
-    if (prompts.every((p) => p.length > 0)) {
+    const decoder = await model.decoder();
+    // A prompt-learning adapter starts the decode graph from a virtual-token cache (DecoderModel.prefix); those
+    // prompts, and empty ones (nothing to cache), are scored as whole rows as before.
+    const cacheable = (decoder as { prefix?: unknown }).prefix === undefined && prompts.every((p) => p.length > 0);
+    if (cacheable) {
       // The prompt runs once and every label word on its KV cache: k + 1 passes' worth of work, not 2k.
-      scores = await scoreContinuations(await model.decoder(), prompts, wordIds, {
+      scores = await scoreContinuations(decoder, prompts, wordIds, {
         padId,
         batchSize: input.batchSize,
         signal,
         onProgress: progress,
       });
     } else {
-      // A prompt with no token leaves nothing to cache; every (example, word) row runs whole.
       const candidates = prompts.flatMap((prompt) =>
         wordIds.map((ids) => ({ inputIds: [...prompt, ...ids], labels: [...prompt.map(() => IGNORE_INDEX), ...ids] })),
       );

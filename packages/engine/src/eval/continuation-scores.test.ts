@@ -43,4 +43,14 @@ describe('scoreContinuations', () => {
       }
     });
   }
+
+  it('refuses a decoder that starts from a virtual-token cache (prompt learning) instead of ignoring it', async () => {
+    const m = await openModel(join(fixtures, 'models', 'tiny-qwen2'), { threads: 1 });
+    try {
+      const decoder = { ...(await m.decoder()), prefix: { length: 2, keys: [], values: [] } };
+      await expect(scoreContinuations(decoder, [[1, 2]], [[3]], { padId: 0 })).rejects.toThrow(/virtual-token prefix/);
+    } finally {
+      await m.release();
+    }
+  });
 });

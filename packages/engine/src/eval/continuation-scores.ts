@@ -50,6 +50,10 @@ export async function scoreContinuations(
   continuations.forEach((c, j) => {
     if (c.length === 0) throw new InferError('empty_row', `continuation ${j} has no tokens`);
   });
+  // A decoder that starts from a virtual-token cache (prompt learning) needs that cache in front of every
+  // prompt; this scorer starts from an empty one, so it refuses rather than score without the adapter.
+  if ((model as { prefix?: unknown }).prefix !== undefined)
+    throw new InferError('unsupported', 'scoreContinuations does not take a decoder with a virtual-token prefix');
   const fetch = ['logits'];
   for (let l = 0; l < model.layers; l++) fetch.push(presentKeyName(l), presentValueName(l));
   const out: number[][] = [];
