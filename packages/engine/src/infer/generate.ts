@@ -55,6 +55,24 @@ function validate(prompts: readonly (readonly number[])[], opts: GenerateOptions
   });
 }
 
+/** The prefix cache (batch 1) repeated for every row. */
+function prefixPast(model: DecoderModel, batch: number): Record<string, TensorData> {
+  const prefix = model.prefix as NonNullable<DecoderModel['prefix']>;
+  const feeds: Record<string, TensorData> = {};
+  const tile = (t: TensorData): TensorData => {
+    if (!(t.data instanceof Float32Array))
+      throw new InferError('bad_model_output', `prefix cache is ${t.dtype}, expected float32`);
+    const data = new Float32Array(t.data.length * batch);
+    for (let r = 0; r < batch; r++) data.set(t.data, r * t.data.length);
+    return { dtype: 'float32', dims: [batch, ...t.dims.slice(1)], data };
+  };
+  for (let l = 0; l < model.layers; l++) {
+    feeds[pastKeyName(l)] = tile(prefix.keys[l] as TensorData);
+    feeds[pastValueName(l)] = tile(prefix.values[l] as TensorData);
+  }
+  return feeds;
+}
+
 function emptyPast(model: DecoderModel, batch: number): Record<string, TensorData> {
   const feeds: Record<string, TensorData> = {};
   const dims = [batch, model.kvHeads, 0, model.headDim];
@@ -80,13 +98,15 @@ export async function generate(
   stats?: { last?: GenerateStats },
 ): Promise<Generation[]> {
   validate(prompts, opts);
+  const virtual = model.prefix?.length ?? 0;
   if (model.maxPositions !== undefined) {
     const longest = Math.max(...prompts.map((p) => p.length));
     // The last new token is returned but never fed back, so it needs no position.
-    if (longest + opts.maxNewTokens - 1 > model.maxPositions) {
+    if (virtual + longest + opts.maxNewTokens - 1 > model.maxPositions) {
+      const v = virtual > 0 ? ` + virtual tokens (${virtual})` : '';
       throw new InferError(
         'too_long',
-        `prompt (${longest} tokens) + max new tokens (${opts.maxNewTokens}) exceeds the model's ${model.maxPositions} positions`,
+        `prompt (${longest} tokens)${v} + max new tokens (${opts.maxNewTokens}) exceeds the model's ${model.maxPositions} positions`,
       );
     }
   }
@@ -102,10 +122,23 @@ export async function generate(
   let newLen = padded.seq;
   let mask = padded.attentionMask;
   let totalLen = padded.seq;
-  let positions = positionIdsFromMask(mask, batch, totalLen);
+  if (virtual > 0) {
+    // the virtual positions lead every row's mask (ones), so positions count on from them
+    const withPrefix = new BigInt64Array(batch * (virtual + totalLen));
+    for (let b = 0; b < batch; b++) {
+      withPrefix.fill(1n, b * (virtual + totalLen), b * (virtual + totalLen) + virtual);
+      withPrefix.set(mask.subarray(b * totalLen, (b + 1) * totalLen), b * (virtual + totalLen) + virtual);
+    }
+    mask = withPrefix;
+    totalLen += virtual;
+  }
+  const allPositions = positionIdsFromMask(mask, batch, totalLen);
+  let positions = new BigInt64Array(batch * newLen);
+  for (let b = 0; b < batch; b++)
+    positions.set(allPositions.subarray(b * totalLen + totalLen - newLen, (b + 1) * totalLen), b * newLen);
   // Position of each row's last real token, to continue from.
-  const lastPos = Array.from({ length: batch }, (_, b) => Number(positions[b * totalLen + totalLen - 1]));
-  let past = emptyPast(model, batch);
+  const lastPos = Array.from({ length: batch }, (_, b) => Number(allPositions[b * totalLen + totalLen - 1]));
+  let past = virtual > 0 ? prefixPast(model, batch) : emptyPast(model, batch);
 
   const outputs = prompts.map(() => [] as number[]);
   // Ids already in each sequence (its prompt, not the padding, and what it generated), for the repetition penalty.

@@ -4,7 +4,9 @@
 import type { ModelConfig } from '../io/config.js';
 import type { CausalLMMode } from '../models/causal-lm.js';
 import type { LoadedCausalLM } from '../models/load.js';
-import { createSession, type Device, type Session } from '../onnx/runtime.js';
+import { buildVirtualCache } from '../models/virtual-cache.js';
+import type { TensorData } from '../onnx/ir.js';
+import { createSession, type Device, runGraph, type Session } from '../onnx/runtime.js';
 import { loadTrainedModel } from '../peft/load.js';
 import type { DecoderModel } from './session.js';
 
@@ -53,6 +55,27 @@ export async function openModel(dir: string, opts: OpenModelOptions = {}): Promi
   };
 
   const maxPositions = lm.config.family === 'gpt2' ? lm.config.maxPositionEmbeddings : undefined;
+  // Prompt learning: the virtual positions' keys and values, computed once, start every generation's cache.
+  let prefix: Promise<DecoderModel['prefix']> | undefined;
+  const prefixCache = (): Promise<DecoderModel['prefix']> => {
+    prefix ??= (async () => {
+      const v = lm.extensions.virtual;
+      if (v === undefined) return undefined;
+      const out = await runGraph(buildVirtualCache(lm.config, lm.weights, lm.extensions), {}, undefined, sessionOpts);
+      const get = (name: string): TensorData => {
+        const t = out[name];
+        if (t === undefined) throw new Error(`virtual cache graph produced no '${name}'`);
+        return t;
+      };
+      const layers = Array.from({ length: lm.config.numLayers }, (_, i) => i);
+      return {
+        length: v.count,
+        keys: layers.map((i) => get(`present.${i}.key`)),
+        values: layers.map((i) => get(`present.${i}.value`)),
+      };
+    })();
+    return prefix;
+  };
   return {
     config: lm.config,
     lm,
@@ -60,7 +83,9 @@ export async function openModel(dir: string, opts: OpenModelOptions = {}): Promi
     session,
     timings,
     async decoder() {
+      const p = await prefixCache();
       return {
+        ...(p !== undefined && { prefix: p }),
         session: await session('decode'),
         layers: lm.config.numLayers,
         kvHeads: lm.config.numKvHeads,

@@ -24,6 +24,16 @@ export interface DecoderModel {
   readonly kvDtype: 'float32' | 'float16';
   /** Learned position embeddings (GPT-2) cover only this many positions; undefined for RoPE models. */
   readonly maxPositions?: number;
+  /**
+   * Prompt learning: the cache generation starts from (models/virtual-cache.ts), batch 1: keys[i] / values[i]
+   * [1, kvHeads, length, headDim]. These positions come before every prompt, attended (mask 1) at positions
+   * 0..length-1; the prompt's tokens follow at length...
+   */
+  readonly prefix?: {
+    readonly length: number;
+    readonly keys: readonly TensorData[];
+    readonly values: readonly TensorData[];
+  };
 }
 
 export const pastKeyName = (layer: number): string => `past_key_values.${layer}.key`;

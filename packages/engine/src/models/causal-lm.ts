@@ -20,6 +20,7 @@ import { gpt2Forward } from './gpt2.js';
 import { llamaForward } from './llama.js';
 import { causalLMLoss } from './loss.js';
 import { pruneGraph } from './prune.js';
+import { dropVirtualRows, withVirtual } from './virtual.js';
 import { type TrainableSpec, Weights } from './weights.js';
 
 export type CausalLMMode = 'logits' | 'loss' | 'decode';
@@ -75,7 +76,7 @@ export function buildCausalLM(
     opts.opset === undefined ? {} : { opset: opts.opset },
   );
   const w = new Weights(b, weights, opts.trainable);
-  const parts: ModelParts = { b, cfg: config, w, ext: opts.extensions ?? {} };
+  const ext = opts.extensions ?? {};
 
   const decode = mode === 'decode';
   const seq = 'seq';
@@ -83,7 +84,7 @@ export function buildCausalLM(
   const inputIds = b.input(N.inputIds, 'int64', ['batch', seq]);
   const attentionMask = b.input(N.attentionMask, 'int64', ['batch', total]);
   const positionIds = (opts.positionIds ?? true) ? b.input(N.positionIds, 'int64', ['batch', seq]) : null;
-  const labels = mode === 'loss' ? b.input(N.labels, 'int64', ['batch', seq]) : null;
+  let labels = mode === 'loss' ? b.input(N.labels, 'int64', ['batch', seq]) : null;
 
   const presents: { k: Value; v: Value }[] = [];
   let cache: KVCache | null = null;
@@ -102,7 +103,21 @@ export function buildCausalLM(
     };
   }
 
-  const inputs: DecoderInputs = { inputIds, positionIds, attentionMask, cache };
+  let inputs: DecoderInputs = { inputIds, positionIds, attentionMask, cache };
+  let parts: ModelParts = { b, cfg: config, w, ext };
+  let dropRows = 0;
+  // Virtual tokens / prefixes (prompt learning) extend the sequence inside the graph; a decode graph leaves them
+  // out because generation starts from a KV cache that already holds them (models/virtual-cache.ts).
+  if (ext.virtual !== undefined && !decode) {
+    const v = withVirtual(b, config, ext.virtual, ext, inputs, labels);
+    inputs = { ...v.inputs, ...(v.prefixKeys > 0 && { prefixKeys: v.prefixKeys }) };
+    labels = v.labels;
+    parts = { b, cfg: config, w, ext: v.ext };
+    dropRows = v.dropRows;
+  } else if (ext.virtual !== undefined) {
+    const { virtual: _v, ...rest } = ext;
+    parts = { b, cfg: config, w, ext: rest };
+  }
   const out: DecoderOutput = config.family === 'gpt2' ? gpt2Forward(parts, inputs) : llamaForward(parts, inputs);
   const { ctx, logits } = out;
 
@@ -114,7 +129,8 @@ export function buildCausalLM(
   } else {
     const V = config.vocabSize;
     const shape3 = concat(b, [ctx.bt, const1d(b, [V])], 0);
-    b.output(reshape(b, logits, shape3, [ctx.dims.B, ctx.dims.T, V]), N.logits); // [B, T, V]
+    const logits3 = reshape(b, logits, shape3, [ctx.dims.B, ctx.dims.T, V]); // [B, T, V]
+    b.output(dropVirtualRows(b, logits3, dropRows), N.logits);
     presents.forEach(({ k, v }, i) => {
       b.output(k, N.presentKey(i));
       b.output(v, N.presentValue(i));

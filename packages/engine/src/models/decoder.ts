@@ -21,6 +21,8 @@ export interface DecoderInputs {
   /** [B, S] int64, 1 = attend, 0 = padding. */
   readonly attentionMask: Value;
   readonly cache: KVCache | null;
+  /** Keys the extensions put ahead of the first new position without a cache (prefix tuning), for shape hints. */
+  readonly prefixKeys?: number;
 }
 
 export interface DecoderOutput {

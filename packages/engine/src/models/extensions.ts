@@ -5,6 +5,7 @@
 
 import type { GraphBuilder } from '../onnx/builder.js';
 import type { Value } from '../onnx/ir.js';
+import { ModelError } from './errors.js';
 
 /** What a linear hook may need beyond the input: the frozen weight, its bias and its layout. */
 export interface LinearModule {
@@ -18,7 +19,26 @@ export interface LinearModule {
   readonly outFeatures: number;
 }
 
+/**
+ * Prompt learning's virtual positions: `count` positions before the real tokens that hold no token. With
+ * 'embeddings' (prompt tuning, P-tuning) they are input embeddings run through every layer; with 'keys'
+ * (prefix tuning) they exist only as keys/values in each layer's attention. buildCausalLM does the rest as PEFT
+ * does: attention_mask gets `count` ones in front, real tokens sit at positions count.., labels of virtual
+ * positions are -100, and logits are returned for the real tokens only. The decode graph leaves them out: in
+ * generation they are the first `count` entries of the KV cache (see models/virtual-cache.ts).
+ */
+export interface VirtualPositions {
+  readonly count: number;
+  readonly kind: 'embeddings' | 'keys';
+  /** 'embeddings': the virtual token embeddings [count, hidden]. */
+  embeddings?(b: GraphBuilder): Value;
+  /** 'keys': the layer's prefix keys and values, each [1, kvHeads, count, headDim] (no RoPE applied, as in PEFT). */
+  keys?(b: GraphBuilder, layer: number): { k: Value; v: Value };
+}
+
 export interface ModelExtensions {
+  /** Virtual tokens or prefixes (prompt tuning, P-tuning, prefix tuning); at most one extension has them. */
+  virtual?: VirtualPositions;
   /**
    * Every linear projection. `x` is [N, in] (N = batch·seq), `base` = x·W (+ bias) is [N, out]; return [N, out].
    * A hook that does not use `base` leaves dead nodes, which buildCausalLM prunes.
@@ -48,6 +68,10 @@ export function composeExtensions(...exts: readonly ModelExtensions[]): ModelExt
   const withKV = exts.filter((e) => e.attentionKV !== undefined);
   const withBlock = exts.filter((e) => e.blockOutput !== undefined);
   const out: ModelExtensions = {};
+  const withVirtual = exts.filter((e) => e.virtual !== undefined);
+  if (withVirtual.length > 1)
+    throw new ModelError('bad_option', 'only one prompt-learning method (virtual tokens or prefixes) fits a model');
+  if (withVirtual[0]?.virtual !== undefined) out.virtual = withVirtual[0].virtual;
   if (withLinear.length > 0) {
     out.linear = (b, name, x, base, module) =>
       withLinear.reduce((y, e) => e.linear?.(b, name, x, y, module) ?? y, base);

@@ -24,7 +24,7 @@ export function gpt2Forward(parts: ModelParts, inputs: DecoderInputs): DecoderOu
   const wpe = w.get('transformer.wpe.weight', [cfg.maxPositionEmbeddings, D]);
   let tokens = gather(b, wte, inputs.inputIds); // [B, T, D]
   if (ext.embed !== undefined) tokens = ext.embed(b, inputs.inputIds, tokens);
-  const ctx = contextFor(parts, tokens, inputs.cache?.pastDim ?? 0);
+  const ctx = contextFor(parts, tokens, inputs.cache?.pastDim ?? inputs.prefixKeys ?? 0);
   const { dims } = ctx;
   const positions = gather(b, wpe, positionsOrDefault(ctx, inputs)); // [B or 1, T, D]
   const embeds = add(b, tokens, positions); // [B, T, D]

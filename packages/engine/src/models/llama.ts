@@ -23,7 +23,7 @@ export function llamaForward(parts: ModelParts, inputs: DecoderInputs): DecoderO
   const wte = w.get('model.embed_tokens.weight', [cfg.vocabSize, D]);
   let embeds = gather(b, wte, inputs.inputIds); // [B, T, D]
   if (ext.embed !== undefined) embeds = ext.embed(b, inputs.inputIds, embeds);
-  const ctx = contextFor(parts, embeds, inputs.cache?.pastDim ?? 0);
+  const ctx = contextFor(parts, embeds, inputs.cache?.pastDim ?? inputs.prefixKeys ?? 0);
   const { dims } = ctx;
 
   const rope = ropeTables(ctx, positionsOrDefault(ctx, inputs));

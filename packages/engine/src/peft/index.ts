@@ -12,6 +12,9 @@ export * from './ia3/index.js';
 export { loadTrainedModel } from './load.js';
 export * from './lora/index.js';
 export { biasNames, isNoDecay, type LinearInfo, linearModules, parameterNames } from './modules.js';
+export * from './p-tuning/index.js';
+export * from './prefix-tuning/index.js';
+export * from './prompt-tuning/index.js';
 export { getMethod, listMethods, registerMethod } from './registry.js';
 export type {
   AppliedMethod,
@@ -21,3 +24,9 @@ export type {
   ParamCount,
   PeftMethod,
 } from './types.js';
+export {
+  ENCODER_FILE,
+  type LoadedPromptLearning,
+  loadPromptLearning,
+  PROMPT_EMBEDDINGS,
+} from './virtual-tokens.js';

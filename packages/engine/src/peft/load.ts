@@ -23,6 +23,9 @@ import { asLoraConfig } from './lora/config.js';
 import { doraExtension } from './lora/dora.js';
 import { paramNameOf } from './lora/state.js';
 import { linearModules } from './modules.js';
+import { savedPrefixExtension } from './prefix-tuning/apply.js';
+import { promptEmbeddingExtension } from './prompt-tuning/apply.js';
+import { checkAgainstModel, PROMPT_EMBEDDINGS } from './virtual-tokens.js';
 
 /** Splits a LoRA adapter into its A/B tensors and the checkpoint tensors it replaces (biases, modules_to_save). */
 function splitLora(
@@ -65,6 +68,19 @@ export async function loadTrainedModel(modelDir: string, adapterDir?: string): P
       const where = join(adapterDir, ADAPTER_CONFIG_FILE);
       if (adapter.config.peftType === 'IA3') {
         extensions = ia3Extension(resolveIa3Config(asIa3Config(adapter.config, where), config), adapter.tensors);
+      } else if (adapter.config.peftType !== 'LORA') {
+        // prompt learning: PEFT's prompt_embeddings (the encoder output) is all evaluation needs
+        checkAgainstModel(adapter.config, config, where);
+        const t = adapter.tensors.get(PROMPT_EMBEDDINGS) as TensorData;
+        if (adapter.config.peftType === 'PREFIX_TUNING') extensions = savedPrefixExtension(config, t, where);
+        else {
+          if (t.dims[1] !== config.hiddenSize)
+            throw new PeftError(
+              'adapter-mismatch',
+              `${where}: prompt_embeddings is [${t.dims.join(', ')}]; ${config.architecture} embeds tokens in ${config.hiddenSize} dimensions — an adapter for another base model?`,
+            );
+          extensions = promptEmbeddingExtension(PROMPT_EMBEDDINGS, t, false);
+        }
       } else {
         const cfg = asLoraConfig(adapter.config, where);
         const { lora, replaced } = splitLora(adapter, base);

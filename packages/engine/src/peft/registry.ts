@@ -7,6 +7,9 @@ import { PeftError } from './errors.js';
 import { fullMethod } from './full/index.js';
 import { ia3Method } from './ia3/index.js';
 import { loraMethod } from './lora/index.js';
+import { pTuningMethod } from './p-tuning/index.js';
+import { prefixTuningMethod } from './prefix-tuning/index.js';
+import { promptTuningMethod } from './prompt-tuning/index.js';
 import type { PeftMethod } from './types.js';
 
 const methods = new Map<string, PeftMethod<unknown>>();
@@ -52,3 +55,6 @@ registerMethod(loraMethod);
 registerMethod(bitfitMethod);
 registerMethod(ia3Method);
 registerMethod(adapterMethod);
+registerMethod(promptTuningMethod);
+registerMethod(pTuningMethod);
+registerMethod(prefixTuningMethod);
