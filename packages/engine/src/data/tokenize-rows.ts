@@ -1,3 +1,4 @@
+import type { TextPiece } from './added-token-split.js';
 import { ChatTemplateError, DataError } from './errors.js';
 import { alpacaToMessages, renderAlpacaPrompt } from './prompt-template.js';
 import { type AlpacaRow, type ChatMessage, type ClassificationRow, type DataRow, IGNORE_INDEX } from './rows.js';
@@ -108,7 +109,7 @@ export function tokenizeRow(row: DataRow, tokenizer: Tokenizer, opts: TokenizeRo
     out.input_ids.length = max;
     out.labels.length = max;
   }
-  return { ...out, truncated, line: row.line };
+  return { input_ids: out.input_ids, labels: out.labels, truncated, line: row.line };
 }
 
 /**
@@ -193,8 +194,19 @@ function tokenizeChat(
   opts: TokenizeRowsOptions,
 ): { input_ids: number[]; labels: number[] } {
   const where = { file: opts.file ?? '<rows>', line };
-  const render = (msgs: readonly ChatMessage[], addGenerationPrompt: boolean): string =>
-    tokenizer.applyChatTemplate(msgs, { addGenerationPrompt, chatTemplate: opts.chatTemplate });
+  // Renders of the same leading messages are asked for more than once (the last assistant message's span
+  // ends where the whole conversation does), so each result is kept for this conversation — keyed by how many
+  // leading messages it renders, as every render here is of messages[0..k).
+  const rendered = new Map<string, string>();
+  const render = (msgs: readonly ChatMessage[], addGenerationPrompt: boolean): string => {
+    const key = `${msgs.length}/${addGenerationPrompt}`;
+    let text = rendered.get(key);
+    if (text === undefined) {
+      text = tokenizer.applyChatTemplate(msgs, { addGenerationPrompt, chatTemplate: opts.chatTemplate });
+      rendered.set(key, text);
+    }
+    return text;
+  };
   let full: string;
   try {
     full = render(messages, false);
@@ -255,10 +267,10 @@ function prefixSpan(
 }
 
 /**
- * Encodes `text` in one piece — so the ids are exactly what the tokenizer gives for the whole text — and
- * labels the tokens inside `spans` (character ranges). A boundary's token index is how far the encoding of
- * the text before it agrees with the whole encoding; when a token straddles the boundary (BPE merged
- * across it), that token goes to the later side.
+ * Encodes `text` — the ids are exactly what the tokenizer gives for the whole text — and labels the tokens
+ * inside `spans` (character ranges). A boundary's token index is how far the encoding of the text before it
+ * agrees with the whole encoding; when a token straddles the boundary (BPE merged across it), that token
+ * goes to the later side.
  */
 function encodeWithSpans(
   tokenizer: Tokenizer,
@@ -268,20 +280,92 @@ function encodeWithSpans(
   /** Character positions whose token index the caller wants back (same boundary rule as spans). */
   marks: readonly number[] = [],
 ): { input_ids: number[]; labels: number[]; marks: number[] } {
-  const plain = tokenizer.encode(text, { addSpecialTokens: false });
+  const pieces = tokenizer.pieces?.(text);
+  const { plain, boundary } =
+    pieces === undefined ? wholeTextBoundaries(tokenizer, text) : pieceBoundaries(tokenizer, text, pieces);
   const ids = addSpecialTokens ? tokenizer.encode(text, { addSpecialTokens: true }) : plain;
   const lead = addSpecialTokens ? offsetOf(plain, ids) : 0;
-  const boundary = (c: number): number => {
-    if (c <= 0) return 0;
-    if (c >= text.length) return plain.length;
-    return commonPrefix(tokenizer.encode(text.slice(0, c), { addSpecialTokens: false }), plain);
-  };
   const labels = new Array<number>(ids.length).fill(IGNORE_INDEX);
   for (const span of spans) {
     const end = lead + boundary(span.end);
     for (let k = lead + boundary(span.start); k < end; k++) labels[k] = ids[k] as number;
   }
   return { input_ids: ids, labels, marks: marks.map((c) => lead + boundary(c)) };
+}
+
+interface Boundaries {
+  /** The text's ids without special tokens. */
+  plain: number[];
+  /** The token index of a character position (see encodeWithSpans). */
+  boundary: (c: number) => number;
+}
+
+/** The reference method, for any tokenizer: encode the whole text, and the whole text before each boundary. */
+function wholeTextBoundaries(tokenizer: Tokenizer, text: string): Boundaries {
+  const plain = tokenizer.encode(text, { addSpecialTokens: false });
+  const boundary = (c: number): number => {
+    if (c <= 0) return 0;
+    if (c >= text.length) return plain.length;
+    return commonPrefix(tokenizer.encode(text.slice(0, c), { addSpecialTokens: false }), plain, 0);
+  };
+  return { plain, boundary };
+}
+
+/**
+ * The same result from the tokenizer's pieces (see Tokenizer.pieces): the text's ids are the concatenation
+ * of the pieces' ids, and the text before a boundary splits into the same pieces up to the one the boundary
+ * falls in, cut there — so only that piece's start needs encoding. A boundary inside an added token (the cut
+ * would leave a fragment that no longer matches it) uses the reference method.
+ */
+function pieceBoundaries(tokenizer: Tokenizer, text: string, pieces: readonly TextPiece[]): Boundaries {
+  const firstToken: number[] = [];
+  const plain: number[] = [];
+  for (const p of pieces) {
+    firstToken.push(plain.length);
+    for (const id of encodePiece(tokenizer, text.slice(p.start, p.end))) plain.push(id);
+  }
+  const boundary = (c: number): number => {
+    if (c <= 0) return 0;
+    if (c >= text.length) return plain.length;
+    // The last piece starting at or before c.
+    let lo = 0;
+    let hi = pieces.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((pieces[mid] as TextPiece).start <= c) lo = mid;
+      else hi = mid - 1;
+    }
+    const piece = pieces[lo] as TextPiece;
+    const first = firstToken[lo] as number;
+    if (c === piece.start) return first;
+    if (piece.added) {
+      return commonPrefix(tokenizer.encode(text.slice(0, c), { addSpecialTokens: false }), plain, 0);
+    }
+    return first + commonPrefix(encodePiece(tokenizer, text.slice(piece.start, c)), plain, first);
+  };
+  return { plain, boundary };
+}
+
+/** Short pieces recur in every example (role headers, the newline between turns): their ids are kept. */
+const PIECE_CACHE_MAX_CHARS = 64;
+const PIECE_CACHE_ENTRIES = 4096;
+const pieceCaches = new WeakMap<Tokenizer, Map<string, readonly number[]>>();
+
+/** The ids of one piece (never mutated by callers: they copy). */
+function encodePiece(tokenizer: Tokenizer, piece: string): readonly number[] {
+  if (piece.length > PIECE_CACHE_MAX_CHARS) return tokenizer.encode(piece, { addSpecialTokens: false });
+  let cache = pieceCaches.get(tokenizer);
+  if (cache === undefined) {
+    cache = new Map();
+    pieceCaches.set(tokenizer, cache);
+  }
+  let ids = cache.get(piece);
+  if (ids === undefined) {
+    ids = tokenizer.encode(piece, { addSpecialTokens: false });
+    if (cache.size >= PIECE_CACHE_ENTRIES) cache.clear();
+    cache.set(piece, ids);
+  }
+  return ids;
 }
 
 /** Where `inner` sits inside `outer` (special tokens added around it); 0 when it is not found intact. */
@@ -294,9 +378,10 @@ function offsetOf(inner: readonly number[], outer: readonly number[]): number {
   return 0;
 }
 
-function commonPrefix(a: readonly number[], b: readonly number[]): number {
-  const n = Math.min(a.length, b.length);
+/** How many leading ids of `a` equal those of `b` from `from` on. */
+function commonPrefix(a: readonly number[], b: readonly number[], from: number): number {
+  const n = Math.min(a.length, b.length - from);
   let k = 0;
-  while (k < n && a[k] === b[k]) k++;
+  while (k < n && a[k] === b[from + k]) k++;
   return k;
 }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { AddedTokenSplitter, piecewiseObstacle, type TextPiece, unnormalizedAddedTokens } from './added-token-split.js';
 import { ChatTemplate, type TemplateMessage } from './chat-template.js';
 import { TokenizerError } from './errors.js';
 
@@ -57,6 +58,13 @@ export interface Tokenizer {
   applyChatTemplate(messages: readonly TemplateMessage[], opts?: ChatTemplateOptions & { tokenize?: false }): string;
   tokenId(token: string): number | undefined;
   idToken(id: number): string | undefined;
+  /**
+   * The pieces `encode` cuts `text` into before its model runs (each added token, and the text between
+   * them), when encode(text) without special tokens is exactly the concatenation of the pieces' encodings;
+   * undefined when this tokenizer does not work that way (then callers encode whole texts). Optional, so
+   * other Tokenizer implementations need not provide it.
+   */
+  pieces?(text: string): TextPiece[] | undefined;
 }
 
 type Json = Record<string, unknown>;
@@ -96,7 +104,12 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   } else {
     templateSource = pickChatTemplate(config.chat_template, configFile);
   }
-  return new LoadedTokenizer(dir, tokenizerFile, hf, config, generation, templateSource, templateOrigin);
+  // The library's own splitter is internal, so the same split is rebuilt from tokenizer.json's added tokens.
+  const splitter =
+    piecewiseObstacle(tokenizerJson) === undefined
+      ? new AddedTokenSplitter(unnormalizedAddedTokens(tokenizerJson))
+      : undefined;
+  return new LoadedTokenizer(dir, tokenizerFile, hf, config, generation, templateSource, templateOrigin, splitter);
 }
 
 class LoadedTokenizer implements Tokenizer {
@@ -118,6 +131,7 @@ class LoadedTokenizer implements Tokenizer {
   private readonly addEos: boolean | undefined;
   private readonly templateVars: Record<string, string | null>;
   private compiledTemplate: ChatTemplate | undefined;
+  private readonly overrideTemplates = new Map<string, ChatTemplate>();
 
   constructor(
     readonly dir: string,
@@ -127,6 +141,7 @@ class LoadedTokenizer implements Tokenizer {
     generation: Json,
     templateSource: string | undefined,
     private readonly templateOrigin: string,
+    private readonly splitter: AddedTokenSplitter | undefined,
   ) {
     const configFile = join(dir, 'tokenizer_config.json');
     const vocab = hf.get_vocab(true);
@@ -257,6 +272,10 @@ class LoadedTokenizer implements Tokenizer {
     return opts.tokenize === true ? this.encode(text, { addSpecialTokens: false }) : text;
   }
 
+  pieces(text: string): TextPiece[] | undefined {
+    return this.splitter?.split(text);
+  }
+
   tokenId(token: string): number | undefined {
     return this.hf.token_to_id(token);
   }
@@ -266,7 +285,16 @@ class LoadedTokenizer implements Tokenizer {
   }
 
   private template(override: string | undefined): ChatTemplate {
-    if (override !== undefined) return new ChatTemplate(override, 'chatTemplate option');
+    if (override !== undefined) {
+      // Compiling is far slower than rendering, and a dataset renders every example with the same override.
+      let compiled = this.overrideTemplates.get(override);
+      if (compiled === undefined) {
+        compiled = new ChatTemplate(override, 'chatTemplate option');
+        if (this.overrideTemplates.size >= 16) this.overrideTemplates.clear();
+        this.overrideTemplates.set(override, compiled);
+      }
+      return compiled;
+    }
     if (this.chatTemplate === undefined) {
       throw new TokenizerError(this.templateOrigin, 'this tokenizer has no chat_template; pass one explicitly');
     }

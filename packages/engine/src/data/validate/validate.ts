@@ -277,7 +277,17 @@ export class DataValidation {
           return false;
         }
         this.counts.truncated++;
-        tokens = tokenizeRow(row, tok, { ...base, maxLength: max });
+        // tokenizeRow keeps the first maxLength tokens of every format but classification, which cuts its text
+        // instead; only that one needs tokenising again.
+        tokens =
+          row.format === 'classification'
+            ? tokenizeRow(row, tok, { ...base, maxLength: max })
+            : {
+                input_ids: tokens.input_ids.slice(0, max),
+                labels: tokens.labels.slice(0, max),
+                truncated: true,
+                line: tokens.line,
+              };
       }
     } catch (err) {
       if (!(err instanceof DataError)) throw err;
