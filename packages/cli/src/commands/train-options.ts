@@ -1,7 +1,15 @@
 // Option parsers and the method flags shared by `train` and `bench`. Parsers throw InvalidArgumentError, which
 // commander reports as one usage line (exit 2).
 
-import { getMethod, makeBottleneckConfig, makeIa3Config, makeLoraConfig } from '@tunemesh/engine';
+import {
+  getMethod,
+  makeBottleneckConfig,
+  makeIa3Config,
+  makeLoraConfig,
+  makePrefixTuningConfig,
+  makePromptTuningConfig,
+  makePTuningConfig,
+} from '@tunemesh/engine';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { finiteNumber, positiveInt } from '../parse.js';
@@ -49,7 +57,16 @@ export function targetModules(value: string): string[] | 'all-linear' {
   return names;
 }
 
-export const METHODS = ['lora', 'full', 'bitfit', 'ia3', 'adapter'] as const;
+export const METHODS = [
+  'lora',
+  'full',
+  'bitfit',
+  'ia3',
+  'adapter',
+  'prompt-tuning',
+  'p-tuning',
+  'prefix-tuning',
+] as const;
 export const LORA_BIAS = ['none', 'all', 'lora_only'] as const;
 
 /** The LoRA flags as given on the command line (absent: the method's defaults). */
@@ -69,7 +86,19 @@ export interface MethodFlags {
   adapterPlacement?: string;
   reductionFactor?: number;
   nonLinearity?: string;
+  /** Prompt learning: num_virtual_tokens; prompt tuning's init; P-tuning's encoder; prefix tuning's projection. */
+  numVirtualTokens?: number;
+  promptInit?: (typeof PROMPT_INITS)[number];
+  promptInitText?: string;
+  encoder?: (typeof P_TUNING_ENCODERS)[number];
+  encoderHiddenSize?: number;
+  encoderNumLayers?: number;
+  encoderDropout?: number;
+  prefixProjection?: boolean;
 }
+
+export const PROMPT_INITS = ['RANDOM', 'TEXT', 'SAMPLE_VOCAB'] as const;
+export const P_TUNING_ENCODERS = ['MLP', 'LSTM'] as const;
 
 export const ADAPTER_PLACEMENTS = ['houlsby', 'pfeiffer'] as const;
 export const NON_LINEARITIES = ['relu', 'swish', 'silu', 'gelu', 'gelu_new', 'tanh'] as const;
@@ -111,7 +140,35 @@ export function addMethodOptions(cmd: Command): Command {
         '--non-linearity <f>',
         'bottleneck adapters: relu, swish, silu, gelu, gelu_new, tanh (default: the placement’s, relu / swish)',
       ).argParser(choice(NON_LINEARITIES)),
-    );
+    )
+    .option(
+      '--num-virtual-tokens <n>',
+      'prompt tuning, P-tuning, prefix tuning: virtual tokens / prefix length (default 20)',
+      positiveInt,
+    )
+    .addOption(
+      new Option(
+        '--prompt-init <init>',
+        'prompt tuning: RANDOM, TEXT (the embeddings of --prompt-init-text) or SAMPLE_VOCAB (default RANDOM)',
+      ).argParser(choice(PROMPT_INITS)),
+    )
+    .option(
+      '--prompt-init-text <text>',
+      'prompt tuning with --prompt-init TEXT: the text whose tokens start the prompt',
+    )
+    .addOption(
+      new Option('--encoder <kind>', 'P-tuning: prompt encoder MLP or LSTM (bidirectional) (default MLP)').argParser(
+        choice(P_TUNING_ENCODERS),
+      ),
+    )
+    .option(
+      '--encoder-hidden-size <n>',
+      'P-tuning encoder / prefix projection hidden size (default: the model’s hidden size)',
+      positiveInt,
+    )
+    .option('--encoder-num-layers <n>', 'P-tuning LSTM layers (default 2)', positiveInt)
+    .option('--encoder-dropout <p>', 'P-tuning dropout between LSTM layers (default 0)', fraction)
+    .option('--prefix-projection', 'prefix tuning: reparameterise the prefixes through Linear → Tanh → Linear');
 }
 
 /** Which flags belong to which method (a flag given with another method is a usage error). */
@@ -127,6 +184,14 @@ const FLAG_METHODS: Readonly<Record<string, { flag: string; methods: readonly st
   adapterPlacement: { flag: '--adapter-placement', methods: ['adapter'] },
   reductionFactor: { flag: '--reduction-factor', methods: ['adapter'] },
   nonLinearity: { flag: '--non-linearity', methods: ['adapter'] },
+  numVirtualTokens: { flag: '--num-virtual-tokens', methods: ['prompt-tuning', 'p-tuning', 'prefix-tuning'] },
+  promptInit: { flag: '--prompt-init', methods: ['prompt-tuning'] },
+  promptInitText: { flag: '--prompt-init-text', methods: ['prompt-tuning'] },
+  encoder: { flag: '--encoder', methods: ['p-tuning'] },
+  encoderHiddenSize: { flag: '--encoder-hidden-size', methods: ['p-tuning', 'prefix-tuning'] },
+  encoderNumLayers: { flag: '--encoder-num-layers', methods: ['p-tuning'] },
+  encoderDropout: { flag: '--encoder-dropout', methods: ['p-tuning'] },
+  prefixProjection: { flag: '--prefix-projection', methods: ['prefix-tuning'] },
 };
 
 /** The method flags given on the command line (for --init-adapter, which takes its settings from the file). */
@@ -159,6 +224,26 @@ export function methodConfigFromFlags(flags: MethodFlags, method: string): unkno
       ...(flags.adapterPlacement !== undefined && { placement: flags.adapterPlacement }),
       ...(flags.reductionFactor !== undefined && { reductionFactor: flags.reductionFactor }),
       ...(flags.nonLinearity !== undefined && { nonLinearity: flags.nonLinearity }),
+    });
+  if (method === 'prompt-tuning')
+    return makePromptTuningConfig({
+      ...(flags.numVirtualTokens !== undefined && { numVirtualTokens: flags.numVirtualTokens }),
+      ...(flags.promptInit !== undefined && { init: flags.promptInit }),
+      ...(flags.promptInitText !== undefined && { initText: flags.promptInitText }),
+    });
+  if (method === 'p-tuning')
+    return makePTuningConfig({
+      ...(flags.numVirtualTokens !== undefined && { numVirtualTokens: flags.numVirtualTokens }),
+      ...(flags.encoder !== undefined && { encoder: flags.encoder }),
+      ...(flags.encoderHiddenSize !== undefined && { encoderHiddenSize: flags.encoderHiddenSize }),
+      ...(flags.encoderNumLayers !== undefined && { encoderNumLayers: flags.encoderNumLayers }),
+      ...(flags.encoderDropout !== undefined && { encoderDropout: flags.encoderDropout }),
+    });
+  if (method === 'prefix-tuning')
+    return makePrefixTuningConfig({
+      ...(flags.numVirtualTokens !== undefined && { numVirtualTokens: flags.numVirtualTokens }),
+      ...(flags.encoderHiddenSize !== undefined && { encoderHiddenSize: flags.encoderHiddenSize }),
+      ...(flags.prefixProjection === true && { prefixProjection: true }),
     });
   if (method !== 'lora') return getMethod(method).defaults();
   return makeLoraConfig({

@@ -16,7 +16,10 @@ import {
   loadBottleneck,
   loadModelDir,
   loadPeftAdapter,
+  loadPromptLearning,
+  type PromptTuningConfig,
   readLossHistory,
+  resolvePromptTuningInit,
   type TensorData,
   type TrainResult,
   train,
@@ -52,7 +55,11 @@ export interface MethodChoice {
 export async function chooseMethod(o: TrainFlags): Promise<MethodChoice> {
   if (o.initAdapter === undefined) {
     const method = o.method ?? 'lora';
-    return { method, config: methodConfigFromFlags(o, method) };
+    const config = methodConfigFromFlags(o, method);
+    // prompt tuning's TEXT init needs the tokenizer: the text's ids are resolved here, once
+    if (method === 'prompt-tuning')
+      return { method, config: await resolvePromptTuningInit(config as PromptTuningConfig, o.model) };
+    return { method, config };
   }
   const dir = o.initAdapter;
   if (!(await stat(dir).catch(() => undefined))?.isDirectory())
@@ -70,7 +77,12 @@ export async function chooseMethod(o: TrainFlags): Promise<MethodChoice> {
     const method = listMethods().find((m) => getMethod(m).peftType === a.config.peftType);
     if (method === undefined)
       throw new UsageError(`--init-adapter ${dir}: peft_type ${a.config.peftType} cannot be trained here`);
-    chosen = { method, config: a.config, init: a.tensors };
+    if (getMethod(method).peftType === a.config.peftType && a.config.peftType.endsWith('_TUNING')) {
+      // prompt learning: the method's own config from the file's fields, and the encoder file when there is one
+      const p = await loadPromptLearning(dir, a.config.peftType as 'P_TUNING');
+      const config = getMethod(method).parseConfig(a.config.extra ?? {}, join(dir, 'adapter_config.json'));
+      chosen = { method, config, init: p.tensors };
+    } else chosen = { method, config: a.config, init: a.tensors };
   }
   if (o.method !== undefined && o.method !== chosen.method)
     throw new UsageError(`--method ${o.method} contradicts --init-adapter ${dir}, which is a ${chosen.method} adapter`);
