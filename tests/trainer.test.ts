@@ -288,9 +288,18 @@ describe('jobs', () => {
     );
     expect((await create({ hyperparameters: { ...h, quantization: 3 } })).field).toBe('hyperparameters.quantization');
     const prompt = await create({
-      method: { config: { $case: 'promptTuning', value: { numVirtualTokens: 4, init: 0, initText: '' } } },
+      method: { config: { $case: 'promptTuning', value: { numVirtualTokens: 4, init: 2, initText: '' } } },
     });
-    expect(prompt.field).toBe('method.prompt_tuning');
+    expect(prompt.field).toBe('method.prompt_tuning.init_text');
+    const prefix = await create({
+      method: {
+        config: {
+          $case: 'prefixTuning',
+          value: { numVirtualTokens: 5000, prefixProjection: false, encoderHiddenSize: 0 },
+        },
+      },
+    });
+    expect(prefix.field).toBe('method.prefix-tuning');
   });
 
   it('trains a job for real: queued → running → succeeded, a PEFT adapter the engine loads, checkpoints, events', async () => {
@@ -391,6 +400,45 @@ describe('jobs', () => {
       reduction_factor: 4,
       non_linearity: 'silu',
     });
+  }, 90_000);
+
+  it('trains prompt-tuning (TEXT init), P-tuning (LSTM) and prefix-tuning jobs; each leaves a PEFT adapter', async () => {
+    const methods: CreateFineTuneJobRequest['method'][] = [
+      { config: { $case: 'promptTuning', value: { numVirtualTokens: 4, init: 2, initText: 'Answer briefly.' } } },
+      {
+        config: {
+          $case: 'pTuning',
+          value: { numVirtualTokens: 3, encoderType: 2, encoderHiddenSize: 8, encoderNumLayers: 0, encoderDropout: 0 },
+        },
+      },
+      {
+        config: {
+          $case: 'prefixTuning',
+          value: { numVirtualTokens: 3, prefixProjection: true, encoderHiddenSize: 16 },
+        },
+      },
+    ];
+    const h = request().hyperparameters as NonNullable<CreateFineTuneJobRequest['hyperparameters']>;
+    const ids = await Promise.all(
+      methods.map(async (method) => {
+        const r = await client.createFineTuneJob(
+          request({
+            method,
+            hyperparameters: { ...h, duration: { $case: 'maxSteps', value: 2n }, saveEverySteps: 0n },
+          }),
+        );
+        return r.job?.id as string;
+      }),
+    );
+    const jobs = await Promise.all(ids.map((id) => until(id, ended, 60_000)));
+    for (const j of jobs)
+      expect(`${j.name} ${j.status} ${j.failure?.message}`).toBe(`${j.name} ${JobStatus.SUCCEEDED} undefined`);
+    const types = await Promise.all(jobs.map(async (j) => (await loadPeftAdapter(j.adapter?.path as string)).config));
+    expect(types.map((c) => c.peftType)).toEqual(['PROMPT_TUNING', 'P_TUNING', 'PREFIX_TUNING']);
+    expect(types.map((c) => (c.peftType === 'LORA' || c.peftType === 'IA3' ? 0 : c.numVirtualTokens))).toEqual([
+      4, 3, 3,
+    ]);
+    expect(types[1]?.extra).toMatchObject({ encoder_reparameterization_type: 'LSTM', encoder_num_layers: 2 });
   }, 90_000);
 
   it('is idempotent: a retried create returns the same job; another request with the key is ALREADY_EXISTS', async () => {

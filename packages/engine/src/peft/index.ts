@@ -14,6 +14,7 @@ export * from './lora/index.js';
 export { biasNames, isNoDecay, type LinearInfo, linearModules, parameterNames } from './modules.js';
 export * from './p-tuning/index.js';
 export * from './prefix-tuning/index.js';
+export { prepareMethodConfig } from './prepare-config.js';
 export * from './prompt-tuning/index.js';
 export { getMethod, listMethods, registerMethod } from './registry.js';
 export type {

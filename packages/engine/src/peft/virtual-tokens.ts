@@ -8,7 +8,7 @@
 // (P-tuning's MLP/LSTM, prefix tuning's embedding and projection) to tunemesh_prompt_encoder.safetensors under
 // the graph names; PEFT ignores the extra file.
 
-import { stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { seededRandom } from '../data/batches.js';
 import type { ModelConfig } from '../io/config.js';
@@ -49,10 +49,11 @@ export function checkVirtualTokens(model: BaseModel, n: number, method: string):
   const cfg = model.config;
   if (!(Number.isInteger(n) && n >= 1))
     throw new PeftError('bad-config', `${method}: num_virtual_tokens must be an integer >= 1, got ${n}`);
-  if (cfg.family === 'gpt2' && n >= cfg.maxPositionEmbeddings)
+  // GPT-2 cannot embed a position past n_positions; RoPE models can, but were never trained there
+  if (n >= cfg.maxPositionEmbeddings)
     throw new PeftError(
       'bad-config',
-      `${method}: num_virtual_tokens ${n} overflows ${cfg.architecture}'s ${cfg.maxPositionEmbeddings} positions (n_positions); it must be below ${cfg.maxPositionEmbeddings}, minus the longest training sequence`,
+      `${method}: num_virtual_tokens ${n} overflows ${cfg.architecture}'s ${cfg.maxPositionEmbeddings} positions (${cfg.family === 'gpt2' ? 'n_positions' : 'max_position_embeddings'}); it must be below ${cfg.maxPositionEmbeddings}, minus the longest training sequence`,
     );
 }
 
@@ -157,6 +158,7 @@ export async function savePromptLearning(dir: string, s: SavePromptLearning): Pr
   for (const v of s.promptEmbeddings.data as Float32Array)
     if (!Number.isFinite(v))
       throw new PeftError('non-finite', `${s.peftType}: prompt_embeddings hold non-finite values`);
+  await mkdir(dir, { recursive: true });
   if (s.encoder.size > 0) await writeSafetensors(join(dir, ENCODER_FILE), s.encoder, { format: 'pt' });
   const config: PromptLearningAdapterConfig = {
     peftType: s.peftType,

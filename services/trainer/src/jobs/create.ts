@@ -3,7 +3,7 @@
 // hyperparameters are in range — then the job is recorded, put on the work queue and announced.
 
 import { createHash, randomUUID } from 'node:crypto';
-import { getMethod, loadModelDir, type ModelDir, type ParamCount } from '@tunemesh/engine';
+import { getMethod, loadModelDir, type ModelDir, type ParamCount, prepareMethodConfig } from '@tunemesh/engine';
 import {
   AlreadyExistsError,
   ClientError,
@@ -76,9 +76,11 @@ async function applyToModel(model: BaseModel, method: EngineMethod, seed: number
     );
   }
   try {
+    // prompt tuning's TEXT init tokenizes its text first
+    const config = await prepareMethodConfig(method.name, method.config, model.path);
     const applied = getMethod(method.name).apply(
       { config: dir.config, weights: dir.weights, dir: model.path },
-      method.config,
+      config,
       {
         seed,
       },

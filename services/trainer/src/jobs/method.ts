@@ -9,23 +9,28 @@ import {
   type LoraConfig,
   makeBottleneckConfig,
   makeIa3Config,
+  makePrefixTuningConfig,
+  makePromptTuningConfig,
+  makePTuningConfig,
 } from '@tunemesh/engine';
 import { InvalidArgumentError } from '@tunemesh/kit';
-import { AdapterNonLinearity, AdapterPlacement, LoraBias, MethodKind, type MethodSpec } from '@tunemesh/proto';
+import {
+  AdapterNonLinearity,
+  AdapterPlacement,
+  LoraBias,
+  MethodKind,
+  type MethodSpec,
+  PromptEncoderType,
+  PromptTuningInit,
+} from '@tunemesh/proto';
 import { isCodedError } from '../engine-errors.js';
 
 export interface EngineMethod {
   readonly kind: MethodKind;
   /** Name in the engine's method registry. */
-  readonly name: 'lora' | 'full' | 'bitfit' | 'ia3' | 'adapter';
+  readonly name: 'lora' | 'full' | 'bitfit' | 'ia3' | 'adapter' | 'prompt-tuning' | 'p-tuning' | 'prefix-tuning';
   readonly config: unknown;
 }
-
-const NOT_IN_ENGINE: Readonly<Record<string, string>> = {
-  promptTuning: 'method.prompt_tuning',
-  pTuning: 'method.p_tuning',
-  prefixTuning: 'method.prefix_tuning',
-};
 
 const bad = (field: string, message: string) => new InvalidArgumentError(`${field}: ${message}`, { field });
 
@@ -38,6 +43,10 @@ export const METHOD_KIND_OF: Readonly<Record<string, MethodKind>> = {
   prefixTuning: MethodKind.PREFIX_TUNING,
   adapter: MethodKind.ADAPTER,
   ia3: MethodKind.IA3,
+  // the engine's names of the prompt-learning methods (the others are spelled alike)
+  'prompt-tuning': MethodKind.PROMPT_TUNING,
+  'p-tuning': MethodKind.P_TUNING,
+  'prefix-tuning': MethodKind.PREFIX_TUNING,
 };
 
 function loraConfig(l: NonNullable<Extract<MethodSpec['config'], { $case: 'lora' }>>['value']): LoraConfig {
@@ -142,12 +151,64 @@ function adapterConfig(v: NonNullable<Extract<MethodSpec['config'], { $case: 'ad
   );
 }
 
+type Value<C extends string> = NonNullable<Extract<MethodSpec['config'], { $case: C }>>['value'];
+
+/** Proto's "0 means the default" sizes; PEFT's default num_virtual_tokens here is 20 (the proto's). */
+const orDefault = (v: number, d: number): number => (v === 0 ? d : v);
+
+function promptTuningConfig(v: Value<'promptTuning'>): unknown {
+  const init = {
+    [PromptTuningInit.UNSPECIFIED]: 'RANDOM',
+    [PromptTuningInit.RANDOM]: 'RANDOM',
+    [PromptTuningInit.TEXT]: 'TEXT',
+    [PromptTuningInit.SAMPLE_VOCAB]: 'SAMPLE_VOCAB',
+  }[v.init as number] as 'RANDOM' | 'TEXT' | 'SAMPLE_VOCAB' | undefined;
+  if (init === undefined) throw bad('method.prompt_tuning.init', `unknown init ${v.init}`);
+  if (init === 'TEXT' && v.initText.trim() === '')
+    throw bad('method.prompt_tuning.init_text', 'PROMPT_TUNING_INIT_TEXT needs the text whose tokens start the prompt');
+  return asField('method.prompt_tuning', () =>
+    makePromptTuningConfig({
+      numVirtualTokens: orDefault(v.numVirtualTokens, 20),
+      init,
+      ...(init === 'TEXT' && { initText: v.initText }),
+    }),
+  );
+}
+
+function pTuningConfig(v: Value<'pTuning'>): unknown {
+  const encoder = {
+    [PromptEncoderType.UNSPECIFIED]: 'MLP',
+    [PromptEncoderType.MLP]: 'MLP',
+    [PromptEncoderType.LSTM]: 'LSTM',
+  }[v.encoderType as number] as 'MLP' | 'LSTM' | undefined;
+  if (encoder === undefined) throw bad('method.p_tuning.encoder_type', `unknown encoder type ${v.encoderType}`);
+  if (!(v.encoderDropout >= 0 && v.encoderDropout < 1))
+    throw bad('method.p_tuning.encoder_dropout', `must be in [0, 1), got ${v.encoderDropout}`);
+  return asField('method.p_tuning', () =>
+    makePTuningConfig({
+      numVirtualTokens: orDefault(v.numVirtualTokens, 20),
+      encoder,
+      ...(v.encoderHiddenSize !== 0 && { encoderHiddenSize: v.encoderHiddenSize }),
+      encoderNumLayers: orDefault(v.encoderNumLayers, 2),
+      encoderDropout: v.encoderDropout,
+    }),
+  );
+}
+
+function prefixTuningConfig(v: Value<'prefixTuning'>): unknown {
+  return asField('method.prefix_tuning', () =>
+    makePrefixTuningConfig({
+      numVirtualTokens: orDefault(v.numVirtualTokens, 20),
+      prefixProjection: v.prefixProjection,
+      ...(v.encoderHiddenSize !== 0 && { encoderHiddenSize: v.encoderHiddenSize }),
+    }),
+  );
+}
+
 /** The engine's form of a method spec; INVALID_ARGUMENT naming the field for what it cannot train. */
 export function engineMethod(spec: MethodSpec | undefined): EngineMethod {
   const m = spec?.config;
   if (m === undefined) throw bad('method', 'exactly one method must be set');
-  const unsupported = NOT_IN_ENGINE[m.$case];
-  if (unsupported !== undefined) throw bad(unsupported, 'this method is not available in the training engine yet');
   switch (m.$case) {
     case 'full':
       if (m.value.freezeEmbeddings) throw bad('method.full.freeze_embeddings', 'not supported by this engine');
@@ -164,8 +225,14 @@ export function engineMethod(spec: MethodSpec | undefined): EngineMethod {
       return { kind: MethodKind.IA3, name: 'ia3', config: ia3Config(m.value) };
     case 'adapter':
       return { kind: MethodKind.ADAPTER, name: 'adapter', config: adapterConfig(m.value) };
+    case 'promptTuning':
+      return { kind: MethodKind.PROMPT_TUNING, name: 'prompt-tuning', config: promptTuningConfig(m.value) };
+    case 'pTuning':
+      return { kind: MethodKind.P_TUNING, name: 'p-tuning', config: pTuningConfig(m.value) };
+    case 'prefixTuning':
+      return { kind: MethodKind.PREFIX_TUNING, name: 'prefix-tuning', config: prefixTuningConfig(m.value) };
     default:
-      throw bad('method', `unknown method ${m.$case}`);
+      throw bad('method', `unknown method ${(m as { $case: string }).$case}`);
   }
 }
 

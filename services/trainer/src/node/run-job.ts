@@ -13,6 +13,7 @@ import {
   latestCheckpoint,
   listCheckpoints,
   loadModelDir,
+  prepareMethodConfig,
   readLossHistory,
   TrainError,
   type TrainResult,
@@ -164,9 +165,11 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
         cause: err,
       });
     }
+    // prompt tuning's TEXT init tokenizes its text first
+    const methodConfig = await prepareMethodConfig(method.name, method.config, item.baseModelPath);
     const applied = getMethod(method.name).apply(
       { config: base.config, weights: base.weights, dir: item.baseModelPath },
-      method.config,
+      methodConfig,
       { seed: ehp.seed ?? 42 },
     );
     let rows: Awaited<ReturnType<typeof streamRows>>;
