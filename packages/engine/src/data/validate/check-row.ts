@@ -1,12 +1,21 @@
 // Checks of one record beyond its shape (which the engine's parseDataRow checks): empty fields, chat turn
 // order, something left to train on, known classification labels. Each problem is one finding.
 
-import type { DataError } from '../errors.js';
+import type { DataErrorCode } from '../errors.js';
 import { type DataRow, IGNORE_INDEX } from '../rows.js';
 import type { Finding, FindingKind } from './report.js';
 
+/** What a finding needs of a DataError (the error itself, or the same as data from another thread). */
+export interface DataErrorFacts {
+  code: DataErrorCode | string;
+  message: string;
+  file?: string | undefined;
+  line?: number | undefined;
+  field?: string | undefined;
+}
+
 /** The report kind for an engine DataError raised while parsing or tokenising a row. */
-export function kindOfDataError(err: DataError): FindingKind {
+export function kindOfDataError(err: DataErrorFacts): FindingKind {
   switch (err.code) {
     case 'DATA_NOT_OBJECT':
       return 'NOT_AN_OBJECT';
@@ -35,7 +44,7 @@ export function kindOfDataError(err: DataError): FindingKind {
 }
 
 /** A DataError as a finding: the engine's "file:line (field 'x'): " prefix is dropped, line and field kept. */
-export function findingOfDataError(err: DataError, line: number): Finding {
+export function findingOfDataError(err: DataErrorFacts, line: number): Finding {
   const prefix = err.line === undefined ? `${err.file}: ` : `${err.file}:${err.line}`;
   let message = err.message;
   if (err.file !== undefined && message.startsWith(prefix)) {

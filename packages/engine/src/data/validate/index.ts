@@ -1,5 +1,5 @@
 // Validation reports shared by the CLI and the dataset service.
-export { checkRow, findingOfDataError, kindOfDataError } from './check-row.js';
+export { checkRow, type DataErrorFacts, findingOfDataError, kindOfDataError } from './check-row.js';
 export { applyMapping, type ColumnMapping, typeCsvCells } from './mapping.js';
 export { readParquet } from './parquet.js';
 export {
@@ -26,10 +26,16 @@ export {
 } from './sources.js';
 export { type HistogramBucket, type LengthStatistics, LengthStatsBuilder } from './stats.js';
 export {
+  type DataErrorData,
   DataValidation,
+  effectiveMaxLength,
   type OverlengthPolicy,
   type RowCounts,
+  type RowTokenization,
+  type RowTokenizeSettings,
   rowKey,
+  rowTokenizeSettings,
+  tokenizeForValidation,
   type ValidatedExample,
   type ValidateOptions,
   type ValidationSummary,
