@@ -157,8 +157,9 @@ type Value<C extends string> = NonNullable<Extract<MethodSpec['config'], { $case
 const orDefault = (v: number, d: number): number => (v === 0 ? d : v);
 
 function promptTuningConfig(v: Value<'promptTuning'>): unknown {
+  // unspecified with a text: the text initialises (what a client that sets only init_text means)
   const init = {
-    [PromptTuningInit.UNSPECIFIED]: 'RANDOM',
+    [PromptTuningInit.UNSPECIFIED]: v.initText.trim() === '' ? 'RANDOM' : 'TEXT',
     [PromptTuningInit.RANDOM]: 'RANDOM',
     [PromptTuningInit.TEXT]: 'TEXT',
     [PromptTuningInit.SAMPLE_VOCAB]: 'SAMPLE_VOCAB',
