@@ -24,7 +24,10 @@ export interface InferenceModel {
   session(mode: CausalLMMode): Promise<Session>;
   /** The decode session with the cache geometry generate() needs. */
   decoder(): Promise<DecoderModel>;
-  /** Positions the model can embed when they are learned (GPT-2); undefined for RoPE models. */
+  /**
+   * Positions left for real tokens when they are learned (GPT-2): the model's, less the virtual tokens of a
+   * prompt-learning adapter; undefined for RoPE models.
+   */
   readonly maxPositions: number | undefined;
   /** Milliseconds spent building each mode's graph and creating its session. */
   readonly timings: Partial<Record<CausalLMMode, { buildMs: number; sessionMs: number }>>;
@@ -79,7 +82,7 @@ export async function openModel(dir: string, opts: OpenModelOptions = {}): Promi
   return {
     config: lm.config,
     lm,
-    maxPositions,
+    maxPositions: maxPositions === undefined ? undefined : maxPositions - (lm.extensions.virtual?.count ?? 0),
     session,
     timings,
     async decoder() {

@@ -242,6 +242,22 @@ describe('prompt learning: PEFT fixture and bad input', () => {
     }
   });
 
+  it('on GPT-2 the virtual tokens take positions: fewer left for the prompt, generation past them is refused', async () => {
+    const gpt2 = await loadBase('tiny-gpt2');
+    const m = getMethod('prefix-tuning');
+    const prefix = m.apply(gpt2, m.parseConfig({ num_virtual_tokens: 4 }, 'x'), { seed: 1 });
+    await withTempDir(async (dir) => {
+      await prefix.save(dir, prefix.params);
+      const model = await open('tiny-gpt2', dir);
+      expect(model.maxPositions).toBe(124);
+      const long = Array.from({ length: 124 }, (_, i) => 100 + (i % 50));
+      await expect(generate(await model.decoder(), [long], { maxNewTokens: 2, padId: 0 })).rejects.toThrow(
+        /prompt \(124 tokens\) \+ virtual tokens \(4\) \+ max new tokens \(2\) exceeds the model's 128 positions/,
+      );
+      expect((await generate(await model.decoder(), [long], { maxNewTokens: 1, padId: 0 }))[0]?.ids).toHaveLength(1);
+    });
+  });
+
   it('an adapter of one method loaded as another, and one made for another base, are refused', async () => {
     await expect(loadPromptLearning(adapterPath('tiny-qwen2-prompt'), 'PREFIX_TUNING')).rejects.toThrow(
       /peft_type PROMPT_TUNING; it cannot be loaded as PREFIX_TUNING/,
