@@ -64,3 +64,20 @@ describe.each([
     });
   });
 });
+
+describe('virtual tokens and GPT-2’s learned positions', () => {
+  it('rows plus virtual tokens past n_positions are refused before training, naming both', async () => {
+    const base = await loadBase('tiny-gpt2');
+    const rows = await fixtureRows();
+    const m = getMethod('prefix-tuning');
+    const run = train({
+      model: base,
+      method: m.apply(base, m.parseConfig({ num_virtual_tokens: 100 }, 'test'), { seed: 5 }),
+      train: rows,
+      hyperparameters: { lr: 1e-2, maxSteps: 1, batchSize: 4 },
+    });
+    await expect(run).rejects.toThrow(
+      /rows of up to \d+ tokens after 100 virtual tokens \(num_virtual_tokens\) exceed GPT2LMHeadModel's 128 positions; cut rows to 28 tokens/,
+    );
+  });
+});

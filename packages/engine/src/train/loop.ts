@@ -124,6 +124,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
   if (method.params.size === 0)
     throw new TrainError('bad_hyperparameter', `method '${method.method}' has no trainable params`);
+  // Learned positions (GPT-2) end at n_positions; prompt learning's virtual tokens take the first of them.
+  if (model.config.family === 'gpt2') {
+    const virtual = method.extensions?.virtual?.count ?? 0;
+    const longest = Math.max(...rows.map((r) => r.input_ids.length), ...val.map((r) => r.input_ids.length));
+    const limit = model.config.maxPositionEmbeddings;
+    if (longest + virtual > limit)
+      throw new TrainError(
+        'bad_hyperparameter',
+        `rows of up to ${longest} tokens${virtual > 0 ? ` after ${virtual} virtual tokens (num_virtual_tokens)` : ''} exceed ${model.config.architecture}'s ${limit} positions; cut rows to ${limit - virtual} tokens (max sequence length)${virtual > 0 ? ' or use fewer virtual tokens' : ''}`,
+      );
+  }
 
   const { totalSteps } = countSteps(rows.length, hp);
   const schedule = createSchedule({
