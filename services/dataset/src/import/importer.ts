@@ -8,7 +8,6 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  type AlpacaRow,
   DataError,
   DataValidation,
   type Finding,
@@ -17,15 +16,19 @@ import {
   loadTokenizer,
   ReportBuilder,
   type Tokenizer,
-  type ValidateOptions,
   type ValidationReport,
   type ValidationSummary,
 } from '@tunemesh/engine';
 import { CancelledError } from '@tunemesh/kit';
 import type { ArtefactStore } from '../store/artefacts.js';
 import type { DatasetRecord, DatasetRecords, SplitRecord, SplitStatisticsRecord } from '../store/records.js';
+import { FactsTable } from './facts.js';
 import { contentHash, type ImportSettings } from './settings.js';
-import { chooseValidation } from './split.js';
+import { chooseValidationByScore, splitScore } from './split.js';
+import { defaultTokenizeThreads, TokenizePool } from './tokenize-pool.js';
+import { validateOptions } from './validate-options.js';
+
+export { fillTemplate, validateOptions } from './validate-options.js';
 
 /** A file written into the staging folder, with what was learnt while writing it. */
 export interface StagedFile {
@@ -51,6 +54,11 @@ export interface ImportOutcome {
 export interface ImporterDeps {
   records: DatasetRecords;
   artefacts: ArtefactStore;
+  /**
+   * Worker threads that tokenise (default one per core; 0: none). Imports of sources smaller than `minBytes`
+   * (default 1 MiB) tokenise on the calling thread: starting threads costs more than it saves there.
+   */
+  tokenizeThreads?: { threads?: number; minBytes?: number };
   /** Called once the record is READY or FAILED (events). Failures here are logged by the caller, not fatal. */
   onFinished?: (record: DatasetRecord) => Promise<void>;
   now?: () => Date;
@@ -88,61 +96,6 @@ export function tokenizerFor(dir: string): Promise<Tokenizer> {
   return t;
 }
 
-/** Validation options for the engine from the import settings. */
-export function validateOptions(
-  settings: ImportSettings,
-  tokenizer: Tokenizer | undefined,
-  name: string,
-): ValidateOptions {
-  const t = settings.template;
-  const hasClassification = t.promptTemplate !== undefined || t.labelWords !== undefined;
-  return {
-    name,
-    ...(settings.fileFormat !== undefined && { fileFormat: settings.fileFormat }),
-    ...(settings.format !== undefined && { format: settings.format }),
-    ...(settings.mapping !== undefined && { mapping: settings.mapping }),
-    ...(tokenizer !== undefined && { tokenizer }),
-    ...(settings.maxLength !== undefined && { maxLength: settings.maxLength }),
-    overlength: settings.overlength,
-    removeDuplicates: settings.removeDuplicates,
-    trainOnPrompt: t.trainOnPrompt === true,
-    ...(t.defaultSystemPrompt !== undefined && { defaultSystemPrompt: t.defaultSystemPrompt }),
-    template: {
-      // An alpaca prompt template names record fields in braces; the output follows the rendered prompt.
-      ...(t.promptTemplate !== undefined && {
-        template: (row: AlpacaRow) => fillTemplate(t.promptTemplate as string, row),
-      }),
-      ...(t.chatTemplate !== undefined && { chatTemplate: t.chatTemplate }),
-      ...(t.appendEos !== undefined && { appendEos: t.appendEos }),
-      ...(hasClassification && {
-        classification: {
-          ...(t.promptTemplate !== undefined && { template: t.promptTemplate }),
-          ...(t.labelWords !== undefined && { labelWords: t.labelWords }),
-        },
-      }),
-    },
-  };
-}
-
-/** "{instruction}" and friends replaced by the row's fields (absent ones by ''); other braces stay. */
-export function fillTemplate(template: string, row: AlpacaRow): string {
-  const fields: Record<string, string | undefined> = {
-    instruction: row.instruction,
-    input: row.input,
-    system: row.system,
-  };
-  return template.replace(/\{(instruction|input|system)\}/g, (_, k: string) => fields[k] ?? '');
-}
-
-interface ExampleFacts {
-  key: string;
-  fromValidationFile: boolean;
-  length: number;
-  lengthBefore: number;
-  loss: number;
-  label: string | undefined;
-}
-
 /** Writes a line and waits when the stream's buffer is full, so memory stays flat on large files. */
 async function writeLine(out: WriteStream, line: string): Promise<void> {
   if (!out.write(line)) await new Promise<void>((resolve) => out.once('drain', resolve));
@@ -177,6 +130,9 @@ function mergeReports(reports: readonly ValidationReport[]): ValidationReport {
     findingsTruncated: errorCount + warningCount > merged.findings.length,
   };
 }
+
+/** Sources from this size on are tokenised in worker threads (see ImporterDeps.tokenizeThreads). */
+const THREADS_MIN_BYTES = 1 << 20;
 
 export class Importer {
   constructor(private readonly deps: ImporterDeps) {}
@@ -242,8 +198,15 @@ export class Importer {
   private async process(record: DatasetRecord, staged: StagedImport, settings: ImportSettings): Promise<void> {
     const tokenizer = settings.tokenizer === undefined ? undefined : await tokenizerFor(settings.tokenizer.dir);
     const out = createWriteStream(join(staged.staging, ARTEFACTS.examples));
-    const facts: ExampleFacts[] = [];
+    const facts = new FactsTable();
     const summaries: ValidationSummary[] = [];
+    const threads = this.deps.tokenizeThreads;
+    const size = staged.source.size + (staged.validation?.size ?? 0);
+    const threadCount = threads?.threads ?? defaultTokenizeThreads();
+    const pool =
+      tokenizer !== undefined && threadCount > 0 && size >= (threads?.minBytes ?? THREADS_MIN_BYTES)
+        ? new TokenizePool(settings, threadCount)
+        : undefined;
     try {
       const files = [staged.source, ...(staged.validation === undefined ? [] : [staged.validation])];
       for (const [f, file] of files.entries()) {
@@ -253,6 +216,7 @@ export class Importer {
         const main = summaries[0];
         if (fromValidationFile && opts.format === undefined && main?.format !== undefined) opts.format = main.format;
         if (fromValidationFile) opts.inValidationFile = true;
+        if (pool !== undefined) opts.tokenizeBatch = pool.tokenizerFor(file.name);
         const v = new DataValidation(file.path, opts);
         for await (const e of v.examples()) {
           const { line: _line, ...row } = e.row;
@@ -263,31 +227,33 @@ export class Importer {
             row,
           };
           await writeLine(out, `${JSON.stringify(stored)}\n`);
-          const loss =
-            e.tokens === undefined ? 0 : e.tokens.labels.reduce((n, l, k) => (k > 0 && l !== -100 ? n + 1 : n), 0);
+          let loss = 0;
+          if (e.tokens !== undefined) {
+            const labels = e.tokens.labels;
+            for (let k = 1; k < labels.length; k++) if (labels[k] !== -100) loss++;
+          }
           facts.push({
-            key: e.key,
             fromValidationFile,
             length: e.tokens?.input_ids.length ?? 0,
             lengthBefore: e.lengthBefore ?? 0,
             loss,
             label: e.row.format === 'classification' ? String(e.row.label) : undefined,
+            score: splitScore(settings.seed, e.key),
           });
         }
         summaries.push(v.summary());
       }
     } finally {
+      await pool?.close();
       await closeStream(out);
     }
     const main = summaries[0] as ValidationSummary;
-    const validation =
-      staged.validation !== undefined
-        ? new Set(facts.flatMap((f, i) => (f.fromValidationFile ? [i] : [])))
-        : chooseValidation(
-            facts.map((f) => f.key),
-            settings.split,
-            settings.seed,
-          );
+    const validation = new Set<number>();
+    if (staged.validation !== undefined) {
+      for (let i = 0; i < facts.length; i++) if (facts.get(i).fromValidationFile) validation.add(i);
+    } else {
+      for (const i of chooseValidationByScore(facts.scores(), settings.split)) validation.add(i);
+    }
     await writeFile(
       join(staged.staging, ARTEFACTS.split),
       JSON.stringify({ validation: [...validation].sort((a, b) => a - b) }),
@@ -330,7 +296,7 @@ function splitRecord(settings: ImportSettings, separateFile: boolean): SplitReco
 }
 
 function splitStatistics(
-  facts: readonly ExampleFacts[],
+  facts: FactsTable,
   validation: ReadonlySet<number>,
   withTokens: boolean,
 ): SplitStatisticsRecord[] {
@@ -343,13 +309,14 @@ function splitStatistics(
     { split: 'train', stats: new LengthStatsBuilder(), labels: {}, n: 0 },
     { split: 'validation', stats: new LengthStatsBuilder(), labels: {}, n: 0 },
   ];
-  facts.forEach((f, i) => {
+  for (let i = 0; i < facts.length; i++) {
+    const f = facts.get(i);
     const p = parts[validation.has(i) ? 1 : 0];
-    if (p === undefined) return;
+    if (p === undefined) continue;
     p.n++;
     if (withTokens) p.stats.add(f.length, f.loss, f.lengthBefore);
     if (f.label !== undefined) p.labels[f.label] = (p.labels[f.label] ?? 0) + 1;
-  });
+  }
   return parts
     .filter((p) => p.split === 'train' || p.n > 0)
     .map((p) => ({

@@ -12,16 +12,31 @@ export function validationSize(n: number, split: SplitSetting): number {
 }
 
 /**
+ * An example's place in the split order: the first 48 bits of sha256(seed, key) as a number (exact in a
+ * double), so the import keeps 8 bytes per example instead of its key.
+ */
+export function splitScore(seed: number, key: string): number {
+  return Number.parseInt(createHash('sha256').update(`${seed}:${key}`).digest('hex').slice(0, 12), 16);
+}
+
+/**
  * Indices (into `keys`, the examples' content hashes) of the validation split: the `size` examples with the
  * smallest hash of (seed, key), ties (duplicates) broken by position.
  */
 export function chooseValidation(keys: readonly string[], split: SplitSetting, seed: number): Set<number> {
-  const size = validationSize(keys.length, split);
+  return chooseValidationByScore(
+    keys.map((key) => splitScore(seed, key)),
+    split,
+  );
+}
+
+/** chooseValidation from the examples' splitScore values (in example order). */
+export function chooseValidationByScore(scores: ArrayLike<number>, split: SplitSetting): Set<number> {
+  const n = scores.length;
+  const size = validationSize(n, split);
   if (size === 0) return new Set();
-  const scored = keys.map((key, i) => ({
-    i,
-    score: createHash('sha256').update(`${seed}:${key}`).digest('hex').slice(0, 12),
-  }));
-  scored.sort((a, b) => (a.score < b.score ? -1 : a.score > b.score ? 1 : a.i - b.i));
-  return new Set(scored.slice(0, size).map((s) => s.i));
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  order.sort((a, b) => (scores[a] as number) - (scores[b] as number) || a - b);
+  return new Set(order.subarray(0, size));
 }
