@@ -14,7 +14,11 @@ import { loadBase } from './testing.js';
 afterAll(releaseAllSessions);
 
 describe.each([
-  ['p-tuning', { num_virtual_tokens: 3, encoder_reparameterization_type: 'LSTM', encoder_hidden_size: 8 }, 2e-2],
+  [
+    'p-tuning',
+    { num_virtual_tokens: 3, encoder_reparameterization_type: 'LSTM', encoder_hidden_size: 8, encoder_dropout: 0.2 },
+    2e-2,
+  ],
   ['prefix-tuning', { num_virtual_tokens: 3, prefix_projection: true, encoder_hidden_size: 16 }, 1e-2],
   ['prompt-tuning', { num_virtual_tokens: 4, prompt_tuning_init: 'SAMPLE_VOCAB' }, 3e-2],
 ] as const)('%s in the training loop', (name, config, lr) => {

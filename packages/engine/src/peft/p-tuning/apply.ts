@@ -21,7 +21,13 @@ import {
   uniform,
 } from '../virtual-tokens.js';
 import { checkPTuningConfig, type PTuningConfig, pTuningFields } from './config.js';
-import { buildPromptEncoder, type EncoderShape, encoderTensors, initializerGetter } from './encoder.js';
+import {
+  buildPromptEncoder,
+  type EncoderShape,
+  encoderTensors,
+  initializerGetter,
+  lstmDropoutFeeds,
+} from './encoder.js';
 
 export function pTuningShape(model: BaseModel, c: PTuningConfig): EncoderShape {
   const D = model.config.hiddenSize;
@@ -33,7 +39,7 @@ export function pTuningExtension(
   c: PTuningConfig,
   s: EncoderShape,
   params: ReadonlyMap<string, TensorData>,
-  opts: { trainable: boolean; training: boolean; seed: number },
+  opts: { trainable: boolean; training: boolean },
 ): ModelExtensions {
   const made = new WeakMap<GraphBuilder, Value>();
   return {
@@ -70,8 +76,9 @@ export function applyPTuning(model: BaseModel, config: PTuningConfig, opts: Appl
     ]),
   );
   const params = takeInit(fresh, init, 'P-tuning');
-  const ext = (training: boolean) =>
-    pTuningExtension(config, s, params, { trainable: true, training, seed: opts.seed });
+  const ext = (training: boolean) => pTuningExtension(config, s, params, { trainable: true, training });
+  const dropout =
+    config.encoderReparameterizationType === 'LSTM' && config.encoderDropout > 0 && config.encoderNumLayers > 1;
   return makeApplied({
     method: 'p-tuning',
     config,
@@ -83,7 +90,7 @@ export function applyPTuning(model: BaseModel, config: PTuningConfig, opts: Appl
     extraTotal: sumNumel(params.values()),
     save: async (dir, trained) => {
       const promptEmbeddings = await evaluate(trained, (b, get) =>
-        buildPromptEncoder(b, config, s, get, { training: false, seed: opts.seed }),
+        buildPromptEncoder(b, config, s, get, { training: false }),
       );
       await savePromptLearning(dir, {
         peftType: 'P_TUNING',
@@ -95,5 +102,6 @@ export function applyPTuning(model: BaseModel, config: PTuningConfig, opts: Appl
         baseDir: model.dir,
       });
     },
+    ...(dropout && { stepFeeds: (step: number) => lstmDropoutFeeds(config, s, opts.seed, step) }),
   });
 }

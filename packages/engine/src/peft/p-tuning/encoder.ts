@@ -3,13 +3,15 @@
 //   LSTM: bidirectional nn.LSTM(D→h, encoder_num_layers layers, batch_first), then
 //         Linear(2h→2h) → ReLU → Linear(2h→D)                                  (lstm_head, mlp_head.0 / .2)
 // The LSTM is unrolled over the n virtual tokens from MatMul, Sigmoid, Tanh, Mul, Add, Slice and Concat, so
-// its gradient comes from the existing rules (checked by central differences in p-tuning.test.ts). torch's
+// its gradient comes from the existing rules (checked by central differences in p-tuning.test.ts). Dropout
+// between layers multiplies by masks fed as graph inputs (lstmDropoutFeeds), so resuming repeats them. torch's
 // gate order: i, f, g, o; c' = f·c + i·g, h' = o·tanh(c'), with h and c starting at 0; the reverse direction
 // reads the tokens from last to first and its output at t is the state after reading t..n-1.
 
+import { seededRandom } from '../../data/batches.js';
 import type { GraphBuilder } from '../../onnx/builder.js';
-import { attr, type TensorData, type Value } from '../../onnx/ir.js';
-import { add, concat, fusedMatMul, mul, relu, scalar, sigmoid, slice, tanh } from '../../onnx/ops.js';
+import type { TensorData, Value } from '../../onnx/ir.js';
+import { add, concat, fusedMatMul, mul, relu, sigmoid, slice, tanh } from '../../onnx/ops.js';
 import type { PTuningConfig } from './config.js';
 
 export const P_TUNING_PREFIX = 'prompt_encoder.default.';
@@ -61,18 +63,39 @@ function linear(b: GraphBuilder, x: Value, w: Value, bias: Value): Value {
   return add(b, fusedMatMul(b, x, w, { transB: true }), bias);
 }
 
-function dropout(b: GraphBuilder, x: Value, ratio: number, seed: number): Value {
-  const [y] = b.op(
-    'Dropout',
-    [x, scalar(b, ratio, x.dtype), scalar(b, 1, 'bool')],
-    { seed: attr.int(seed) },
-    {
-      outputs: 2,
-      dtypes: [x.dtype, 'bool'],
-      shapes: [x.shape, x.shape],
-    },
-  );
-  return y as Value;
+/** Graph input holding the dropout mask (already scaled by 1/(1-p)) on the input of LSTM layer `layer` ≥ 1. */
+export const lstmDropoutMaskName = (layer: number): string => `p_tuning_dropout_mask:${layer}`;
+
+// A 32-bit mix of (seed, step, layer): each mask its own stream.
+function mix(...parts: number[]): number {
+  let h = 0x811c9dc5;
+  for (const p of parts) {
+    h = Math.imul(h ^ (p >>> 0), 0x01000193) >>> 0;
+    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
+  }
+  return h;
+}
+
+/**
+ * The masks of one micro-step, drawn from (seed, micro-step, layer) alone, so a resumed run draws the masks the
+ * uninterrupted one drew (as LoRA's fed dropout does).
+ */
+export function lstmDropoutFeeds(
+  c: PTuningConfig,
+  s: EncoderShape,
+  seed: number,
+  step: number,
+): Record<string, TensorData> {
+  const out: Record<string, TensorData> = {};
+  if (c.encoderReparameterizationType !== 'LSTM' || c.encoderDropout === 0) return out;
+  const keep = 1 / (1 - c.encoderDropout);
+  for (let l = 1; l < c.encoderNumLayers; l++) {
+    const random = seededRandom(mix(seed, step, l));
+    const data = new Float32Array(s.n * 2 * s.h);
+    for (let j = 0; j < data.length; j++) data[j] = random() < c.encoderDropout ? 0 : keep;
+    out[lstmDropoutMaskName(l)] = { dtype: 'float32', dims: [s.n, 2 * s.h], data };
+  }
+  return out;
 }
 
 /** One direction of one LSTM layer over x [n, in]; returns the hidden state at each position, [n, h]. */
@@ -112,9 +135,8 @@ function lstmDirection(
 }
 
 export interface EncoderBuild {
-  /** Training graph: dropout between LSTM layers when encoder_dropout > 0. */
+  /** Training graph: dropout between LSTM layers when encoder_dropout > 0 (masks fed per micro-step). */
   readonly training: boolean;
-  readonly seed: number;
 }
 
 /** The encoder's output, the virtual tokens [n, D]. `get` gives each tensor by name as a graph value. */
@@ -133,7 +155,9 @@ export function buildPromptEncoder(
   }
   let x = e;
   for (let l = 0; l < c.encoderNumLayers; l++) {
-    if (l > 0 && opts.training && c.encoderDropout > 0) x = dropout(b, x, c.encoderDropout, opts.seed + l);
+    // torch's nn.LSTM drops the output of every layer but the last, i.e. the input of layers 1..
+    if (l > 0 && opts.training && c.encoderDropout > 0)
+      x = mul(b, x, b.input(lstmDropoutMaskName(l), 'float32', [s.n, 2 * s.h]));
     const fwd = lstmDirection(b, x, get, l, false, s);
     const bwd = lstmDirection(b, x, get, l, true, s);
     x = concat(b, [fwd, bwd], 1); // [n, 2h]

@@ -107,7 +107,6 @@ describe.each([
     const b = new GraphBuilder('p-tuning-encoder');
     const out = buildPromptEncoder(b, config, s, initializerGetter(b, applied.params, true), {
       training: false,
-      seed: 0,
     });
     const r = b.initializer('R', { dtype: 'float32', dims: [s.n, s.D], data: R });
     b.output(out, 'out');
@@ -166,19 +165,30 @@ describe('P-tuning config', () => {
     expect(() => applyPTuning(base, makePTuningConfig({ numVirtualTokens: 3 }), { seed: 1, init })).toThrow(PeftError);
   });
 
-  it('encoder_dropout drops between LSTM layers in the training graph only', async () => {
+  it('encoder_dropout: fed masks on the input of LSTM layers 1.. in the training graph only, drawn per micro-step', async () => {
     const base = await loadBase('tiny-qwen2');
     const c = makePTuningConfig({
       numVirtualTokens: 2,
       encoder: 'LSTM',
       encoderHiddenSize: 4,
-      encoderNumLayers: 2,
-      encoderDropout: 0.1,
+      encoderNumLayers: 3,
+      encoderDropout: 0.25,
     });
     const a = applyPTuning(base, c, { seed: 1 });
-    const ops = (training: boolean) =>
-      a.buildGraph('loss', { training }).nodes.filter((n) => n.opType === 'Dropout').length;
-    expect(ops(true)).toBe(1);
-    expect(ops(false)).toBe(0);
+    const masks = (training: boolean) =>
+      a
+        .buildGraph('loss', { training })
+        .inputs.map((i) => i.name)
+        .filter((n) => n.startsWith('p_tuning_dropout_mask:'));
+    expect(masks(true)).toEqual(['p_tuning_dropout_mask:1', 'p_tuning_dropout_mask:2']);
+    expect(masks(false)).toEqual([]);
+    const f0 = a.stepFeeds?.(0, 8) ?? {};
+    const again = applyPTuning(base, c, { seed: 1 }).stepFeeds?.(0, 8) ?? {};
+    const f1 = a.stepFeeds?.(1, 8) ?? {};
+    const m0 = f0['p_tuning_dropout_mask:1']?.data as Float32Array;
+    expect(f0['p_tuning_dropout_mask:1']?.dims).toEqual([2, 8]);
+    expect(m0).toEqual(again['p_tuning_dropout_mask:1']?.data);
+    expect(m0).not.toEqual(f1['p_tuning_dropout_mask:1']?.data);
+    expect([...m0].every((v) => v === 0 || Math.abs(v - 1 / 0.75) < 1e-6)).toBe(true);
   });
 });
