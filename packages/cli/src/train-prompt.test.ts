@@ -117,7 +117,14 @@ describe('tunemesh train: prompt tuning, P-tuning, prefix tuning', () => {
       expect(JSON.parse(r.stdout.trim().split('\n').at(-1) as string)).toMatchObject({ done: true, method, steps: 8 });
     }
     const cfg = JSON.parse(await readFile(join(outs.prompt, 'adapter_config.json'), 'utf8'));
-    expect(cfg).toMatchObject({ peft_type: 'PROMPT_TUNING', num_virtual_tokens: 8, prompt_tuning_init: 'TEXT' });
+    expect(cfg).toMatchObject({
+      peft_type: 'PROMPT_TUNING',
+      num_virtual_tokens: 8,
+      prompt_tuning_init: 'TEXT',
+      prompt_tuning_init_text: 'Answer the question.',
+      // PEFT refuses a TEXT config without a tokenizer when it reads the file
+      tokenizer_name_or_path: model,
+    });
     expect(await readdir(outs.ptuning)).toEqual(
       expect.arrayContaining([
         'adapter_config.json',

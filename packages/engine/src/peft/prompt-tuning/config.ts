@@ -70,11 +70,16 @@ export function parsePromptTuningConfig(json: unknown, where: string): PromptTun
   return c;
 }
 
-export function promptTuningFields(c: PromptTuningConfig): Record<string, unknown> {
+/**
+ * The PEFT fields of a saved adapter. PEFT's PromptTuningConfig refuses TEXT without tokenizer_name_or_path when
+ * the file is read, so TEXT adapters name the tokenizer used (the model directory when none was given).
+ */
+export function promptTuningFields(c: PromptTuningConfig, modelDir?: string): Record<string, unknown> {
+  const tokenizer = c.tokenizerNameOrPath ?? (c.promptTuningInit === 'TEXT' ? (modelDir ?? null) : null);
   return {
     prompt_tuning_init: c.promptTuningInit,
     prompt_tuning_init_text: c.promptTuningInitText,
-    tokenizer_name_or_path: c.tokenizerNameOrPath,
+    tokenizer_name_or_path: tokenizer,
     tokenizer_kwargs: null,
   };
 }
