@@ -1,11 +1,12 @@
 // Readers that turn a data file into raw records (line + parsed value) or findings, never throwing for bad
 // content: the validator decides what each problem means. JSONL streams line by line; CSV streams through
-// csv-parse; a JSON array is parsed whole (JSON.parse needs it all), so it has a size cap.
+// csv-parse; a JSON array streams element by element through @streamparser/json.
 
 import { isUtf8 } from 'node:buffer';
 import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
+import { JSONParser } from '@streamparser/json';
 import { parse as parseCsv } from 'csv-parse';
 import { DataError } from '../errors.js';
 import type { Finding } from './report.js';
@@ -18,7 +19,7 @@ export type RawRecord =
   | { line: number; value: unknown; fromText?: boolean; finding?: undefined }
   | { line: number; finding: Finding; value?: undefined };
 
-/** A JSON array file is parsed in memory; past this size the user is told to convert it to JSONL. */
+/** A JSON file that is not an array is parsed whole, to say what it holds; past this size it is refused. */
 export const MAX_JSON_ARRAY_BYTES = 512 * 1024 * 1024;
 
 const NEWLINE = 0x0a;
@@ -158,43 +159,108 @@ async function firstNonUtf8Line(path: string): Promise<Finding | undefined> {
   return undefined;
 }
 
-/** A JSON array of records; element i (0-based) is reported as line i + 1. */
+/**
+ * A JSON array of records; element i (0-based) is reported as line i + 1. The array is parsed as it streams
+ * (@streamparser/json, dropping each element once it is handed on), so memory stays flat however long the
+ * array; invalid JSON ends the file with a finding after the elements before it.
+ */
 export async function* readJsonArray(path: string): AsyncGenerator<RawRecord> {
   const bad = await firstNonUtf8Line(path);
   if (bad !== undefined) {
     yield { line: bad.line, finding: bad };
     return;
   }
+  if (!(await startsWithArray(path))) {
+    yield* readWholeJson(path);
+    return;
+  }
+  const parser = new JSONParser({ paths: ['$.*'], keepStack: false });
+  let ready: RawRecord[] = [];
+  let elements = 0;
+  parser.onValue = ({ value, key }) => {
+    elements++;
+    ready.push({ line: (key as number) + 1, value });
+  };
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  let first = true;
+  let failure: string | undefined;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      let bytes: Uint8Array = chunk;
+      if (first && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) bytes = chunk.subarray(3);
+      first = false;
+      try {
+        parser.write(bytes);
+      } catch (cause) {
+        failure = cause instanceof Error ? cause.message : String(cause);
+      }
+      const out = ready;
+      ready = [];
+      yield* out;
+      if (failure !== undefined) break;
+    }
+    if (failure === undefined && !parser.isEnded) {
+      try {
+        parser.end();
+      } catch (cause) {
+        failure = cause instanceof Error ? cause.message : String(cause);
+      }
+      yield* ready;
+    }
+  } finally {
+    stream.destroy();
+  }
+  if (failure !== undefined) {
+    yield { line: 0, finding: malformed(0, `invalid JSON after element ${elements}: ${failure}`) };
+  }
+}
+
+/** Whether the first character of the file (after a byte-order mark and whitespace) opens an array. */
+async function startsWithArray(path: string): Promise<boolean> {
+  const stream = createReadStream(path, { highWaterMark: 64 * 1024 });
+  let skippedBom = false;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      let i = 0;
+      if (!skippedBom && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) i = 3;
+      skippedBom = true;
+      while (i < chunk.length && (chunk[i] === 0x20 || chunk[i] === 0x0a || chunk[i] === 0x0d || chunk[i] === 0x09))
+        i++;
+      if (i < chunk.length) return chunk[i] === 0x5b;
+    }
+    return false;
+  } finally {
+    stream.destroy();
+  }
+}
+
+/** Content that is not an array (a declared JSON file holding one object, a number...): what it is, said whole. */
+async function* readWholeJson(path: string): AsyncGenerator<RawRecord> {
   const { size } = await stat(path);
   if (size > MAX_JSON_ARRAY_BYTES) {
     throw new DataError(
       'DATA_IO',
       { file: path },
-      `a JSON array file is read whole and this one has ${size} bytes (limit ${MAX_JSON_ARRAY_BYTES}); convert it to JSONL`,
+      `a JSON file must hold one array of records, and this one (${size} bytes) does not start with one; convert it to JSONL`,
     );
   }
-  let text = utf8.decode(await import('node:fs/promises').then((fs) => fs.readFile(path)));
+  let text = utf8.decode(await readFile(path));
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    JSON.parse(text);
   } catch (cause) {
     yield { line: 0, finding: malformed(0, `invalid JSON: ${cause instanceof Error ? cause.message : String(cause)}`) };
     return;
   }
-  if (!Array.isArray(value)) {
-    yield {
+  yield {
+    line: 0,
+    finding: {
+      kind: 'FORMAT_MISMATCH',
+      severity: 'error',
       line: 0,
-      finding: {
-        kind: 'FORMAT_MISMATCH',
-        severity: 'error',
-        line: 0,
-        message: 'a JSON file must hold one array of records (or be JSONL: one object per line)',
-      },
-    };
-    return;
-  }
-  for (let i = 0; i < value.length; i++) yield { line: i + 1, value: value[i] };
+      message: 'a JSON file must hold one array of records (or be JSONL: one object per line)',
+    },
+  };
 }
 
 /**
