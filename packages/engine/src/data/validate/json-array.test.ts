@@ -73,10 +73,10 @@ describe('readJsonArray', () => {
     out.write('[');
     for (let i = 0; i < 250_000; i++) {
       const line = `${i === 0 ? '' : ','}\n${JSON.stringify({ text: `${filler}${i}`, label: i % 2 })}`;
-      if (!out.write(line)) await new Promise((r) => out.once('drain', r));
+      if (!out.write(line)) await new Promise<void>((r) => out.once('drain', () => r()));
     }
     out.write(']\n');
-    await new Promise((r) => out.end(r));
+    await new Promise<void>((r) => out.end(() => r()));
     const base = process.memoryUsage().heapUsed;
     let peak = 0;
     let n = 0;
