@@ -8,6 +8,8 @@ import type { GraphBuilder } from '../onnx/builder.js';
 import { attr, type TensorData, type Value } from '../onnx/ir.js';
 import * as ops from '../onnx/ops.js';
 import { releaseAllSessions } from '../onnx/runtime.js';
+import { dequantizeInt8 } from '../quant/graph.js';
+import { dequantize, quantizeInt4, quantizeInt8 } from '../quant/quantize.js';
 import { GRADIENT_RULES } from './rules/table.js';
 import { checkRow, type Row } from './testing/fd.js';
 
@@ -40,6 +42,13 @@ function raw(
 }
 
 const P = (...shape: number[]) => ({ shape });
+
+/** A frozen [5, 64] weight for the quantized rows. */
+const QW: TensorData = {
+  dtype: 'float32',
+  dims: [5, 64],
+  data: Float32Array.from({ length: 320 }, (_, i) => Math.sin(i * 0.7) * (1 + (i % 3))),
+};
 const Ppos = (...shape: number[]) => ({ shape, init: 'positive' as const });
 const Psigned = (...shape: number[]) => ({ shape, init: 'signed' as const });
 
@@ -471,6 +480,52 @@ const rows: Row[] = [
       const masked = ops.where(b, causal, scores, -1e9);
       return ops.matmul(b, ops.softmax(b, masked, -1), p.v as Value);
     },
+  },
+  // --- quantized frozen weights (float32 only in onnxruntime): the reference multiplies by the dequantized weight
+  ...([4, 8] as const).map(
+    (bits): Row => ({
+      name: `MatMulNBits float32 ${bits} bits, block 32, [2,3,64] x W[5,64]ᵀ`,
+      dtype: 'float32',
+      params: { a: P(2, 3, 64) },
+      build: (b, p) => {
+        const q = quantizeInt4('w', QW, 'out_in', 32);
+        // 8 bits: the same codes widened to a byte, zero point 128 instead of 8
+        const data =
+          bits === 4
+            ? q.packed
+            : Uint8Array.from({ length: 5 * 64 }, (_, i) => ((q.packed[i >> 1]! >> (i & 1 ? 4 : 0)) & 15) + 120);
+        const packed = b.constant({ dtype: 'uint8', dims: [5, 2, bits === 4 ? 16 : 32], data }, 'packed');
+        const scales = b.constant({ dtype: 'float32', dims: [10], data: q.scales }, 'scales');
+        const attrs = { K: attr.int(64), N: attr.int(5), bits: attr.int(bits), block_size: attr.int(32) };
+        return b.op1('MatMulNBits', [p.a as Value, packed, scales], attrs, {
+          domain: 'com.microsoft',
+          dtypes: ['float32'],
+        });
+      },
+      reference: (b, p) => {
+        const w = dequantize(quantizeInt4('w', QW, 'out_in', 32)).data as Float32Array;
+        const wc = b.constant({ dtype: 'float64', dims: [5, 64], data: Float64Array.from(w) }, 'wq');
+        return refMatMul(b, p.a as Value, wc, false, true, 1);
+      },
+      tol: F32_TOL,
+    }),
+  ),
+  {
+    name: 'composite: int8 DequantizeLinear weight (recomputed in the backward) into FusedMatMul',
+    dtype: 'float32',
+    params: { a: P(3, 64) },
+    build: (b, p) => {
+      const q = quantizeInt8('w', QW, 'out_in');
+      const data = b.constant({ dtype: 'int8', dims: [5, 64], data: q.q }, 'q');
+      const w = dequantizeInt8(b, data, b.constant({ dtype: 'float32', dims: [5], data: q.scales }, 's'));
+      return ops.fusedMatMul(b, p.a as Value, w, { transB: true });
+    },
+    reference: (b, p) => {
+      const w = dequantize(quantizeInt8('w', QW, 'out_in')).data as Float32Array;
+      const wc = b.constant({ dtype: 'float64', dims: [5, 64], data: Float64Array.from(w) }, 'wq');
+      return refMatMul(b, p.a as Value, wc, false, true, 1);
+    },
+    tol: F32_TOL,
   },
   {
     name: 'composite: LoRA linear x·W + (x·A)·B·s with frozen W',

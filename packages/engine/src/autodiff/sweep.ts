@@ -23,6 +23,12 @@ export interface GradientOptions {
   readonly seed?: 'ones';
   /** Give a `wrt` tensor that does not reach the loss a zero gradient instead of failing. */
   readonly allowUnused?: boolean;
+  /**
+   * Gradient checkpointing: the segment (e.g. a decoder block) a forward node belongs to, or null. The backward
+   * of a segment reads none of the segment's forward values: it recomputes them from the values entering the
+   * segment (its checkpoint), after the gradient has reached it. Nodes with random outputs are never recomputed.
+   */
+  readonly recompute?: (node: Node) => string | null;
 }
 
 export interface GradientGraph {
@@ -70,12 +76,13 @@ export function buildGradientGraph(forward: Graph, opts: GradientOptions): Gradi
   const b = GraphBuilder.extend(withSaves, 'grad');
   const grads = new Map<string, Value>();
   grads.set(loss.name, seed(b, loss));
+  const recomputer = new Recomputer(b, withSaves, inits, opts.recompute);
   for (let n = withSaves.nodes.length - 1; n >= 0; n--) {
     if (!onPath[n]) continue;
     const node = withSaves.nodes[n] as Node;
     if (!node.outputs.some((o) => grads.has(o))) continue;
     const rule = rules.get(n) as RuleEntry;
-    const ctx = makeContext(b, withSaves, node, grads, needed, inits, wrt);
+    const ctx = makeContext(b, withSaves, node, grads, needed, inits, wrt, recomputer, n);
     const result = b.scope(node.name, () => rule.grad(ctx));
     node.inputs.forEach((name, i) => {
       const g = result[i];
@@ -237,12 +244,19 @@ function makeContext(
   needed: ReadonlySet<string>,
   inits: ReadonlyMap<string, Initializer>,
   wrt: readonly Value[],
+  recomputer: Recomputer,
+  index: number,
 ): GradContext {
   const where = `${node.domain === '' ? '' : `${node.domain}.`}${node.opType} node '${node.name}'`;
   const unsupported = (why: string): never => {
     throw new AutodiffError('unsupported', `${where}: ${why}`);
   };
   const wrtNames = new Set(wrt.map((w) => w.name));
+  const gateRef = (): Value => {
+    const g = node.outputs.map((o) => grads.get(o)).find((v): v is Value => v !== undefined);
+    return g ?? unsupported('no output gradient to order the backward after');
+  };
+  const read = (name: string): Value => recomputer.read(name, index, gateRef);
   const constant = (i: number): TensorData | undefined => {
     const name = node.inputs[i] ?? '';
     if (name === '' || wrtNames.has(name)) return undefined;
@@ -260,13 +274,13 @@ function makeContext(
     I: (i) => {
       const name = node.inputs[i] ?? '';
       if (name === '') unsupported(`input ${i} is absent`);
-      return b.value(name);
+      return read(name);
     },
     hasInput: (i) => (node.inputs[i] ?? '') !== '',
     O: (i) => {
       const name = node.outputs[i] ?? '';
       if (name === '') unsupported(`output ${i} is absent`);
-      return b.value(name);
+      return read(name);
     },
     hasOutput: (i) => (node.outputs[i] ?? '') !== '',
     GO: (i) => grads.get(node.outputs[i] ?? '') ?? null,
@@ -293,6 +307,112 @@ function makeContext(
       if (t === undefined || isFloat(t.dtype) || t.dtype === 'bool') return undefined;
       return Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v));
     },
+    after: (v) => gate(b, v, gateRef()),
     unsupported,
   };
+}
+
+/**
+ * `v` made to depend on `ref` at no cost: Squeeze(Unsqueeze(v, axes), axes) with axes = [0·Size(ref)]. Both are
+ * views; the int64 arithmetic is a scalar. onnxruntime then cannot run what reads the result before `ref`
+ * exists, nor merge it with the same computation on `v` itself (common-subexpression elimination). (A Reshape
+ * to Shape(v) + 0 was tried first: onnxruntime's reshape fusion rewrote it into an invalid graph.)
+ */
+function gate(b: GraphBuilder, v: Value, ref: Value): Value {
+  const zero = ops.mul(b, b.op1('Size', [ref], {}, { dtypes: ['int64'], shapes: [[]] }), 0);
+  const axes = ops.unsqueeze(b, zero, [0]); // [1] = [0], known only at run time
+  const up = b.op1('Unsqueeze', [v, axes], {}, { shapes: [v.shape === undefined ? undefined : [1, ...v.shape]] });
+  return b.op1('Squeeze', [up, axes], {}, { shapes: [v.shape] });
+}
+
+const RANDOM_OPS = new Set([
+  'Dropout',
+  'RandomNormal',
+  'RandomNormalLike',
+  'RandomUniform',
+  'RandomUniformLike',
+  'Bernoulli',
+  'Multinomial',
+]);
+
+/**
+ * Serves the forward values rules read. A value produced in a recomputed segment, read by a rule of the same
+ * segment, is recomputed: its producer is cloned (recursively within the segment) into the backward, with the
+ * values entering the segment gated on the gradient. A DequantizeLinear of constants (a quantized frozen weight)
+ * is its own segment and always recomputed, so the forward's float weight never lives until the backward.
+ */
+class Recomputer {
+  private readonly producer = new Map<string, number>();
+  private readonly segments: (string | null)[];
+  private readonly clones = new Map<number, string[]>();
+  private readonly gated = new Map<string, Value>();
+
+  constructor(
+    private readonly b: GraphBuilder,
+    private readonly graph: Graph,
+    inits: ReadonlyMap<string, Initializer>,
+    segmentOf: ((node: Node) => string | null) | undefined,
+  ) {
+    graph.nodes.forEach((node, n) => {
+      for (const o of node.outputs) if (o !== '') this.producer.set(o, n);
+    });
+    this.segments = graph.nodes.map((node) => {
+      if (node.domain !== '' && node.domain !== 'ai.onnx') return segmentOf?.(node) ?? null;
+      if (RANDOM_OPS.has(node.opType)) return null;
+      if (node.opType === 'DequantizeLinear' && node.inputs.every((i) => i === '' || inits.has(i))) {
+        return `dq:${node.name}`;
+      }
+      return segmentOf?.(node) ?? null;
+    });
+  }
+
+  /** The value to use for forward value `name` in the backward of node `reader`. */
+  read(name: string, reader: number, gateRef: () => Value): Value {
+    const p = this.producer.get(name);
+    const seg = p === undefined ? null : this.segments[p];
+    if (p === undefined || seg === null || seg === undefined) return this.b.value(name);
+    if (!seg.startsWith('dq:') && this.segments[reader] !== seg) return this.b.value(name);
+    const node = this.graph.nodes[p] as Node;
+    const outs = this.clone(p, seg, gateRef);
+    return this.b.value(outs[node.outputs.indexOf(name)] as string);
+  }
+
+  private clone(n: number, seg: string, gateRef: () => Value): string[] {
+    const hit = this.clones.get(n);
+    if (hit !== undefined) return hit;
+    const node = this.graph.nodes[n] as Node;
+    const inputs = node.inputs.map((name, i) => {
+      if (name === '') return null;
+      const p = this.producer.get(name);
+      if (p !== undefined && this.segments[p] === seg) {
+        const src = this.graph.nodes[p] as Node;
+        return this.b.value(this.clone(p, seg, gateRef)[src.outputs.indexOf(name)] as string);
+      }
+      // Entering values: activations from outside the segment, and a dequantized weight's stored data.
+      if (p !== undefined || (seg.startsWith('dq:') && i === 0)) return this.gateOnce(name, seg, gateRef);
+      return this.b.value(name);
+    });
+    const outs = node.outputs.map((o) => (o === '' ? undefined : this.graph.values.get(o)));
+    const produced = this.b.scope(`recompute/${node.name}`, () =>
+      this.b.op(node.opType, inputs, node.attrs, {
+        domain: node.domain,
+        outputs: node.outputs.length,
+        dtypes: outs.map((v) => v?.dtype ?? 'float32'),
+        shapes: outs.map((v) => v?.shape),
+      }),
+    );
+    const names = produced.map((v) => v.name);
+    this.clones.set(n, names);
+    return names;
+  }
+
+  private gateOnce(name: string, seg: string, gateRef: () => Value): Value {
+    const key = `${seg}|${name}`;
+    let v = this.gated.get(key);
+    if (v === undefined) {
+      v = this.b.scope(`recompute/${seg}`, () => gate(this.b, this.b.value(name), gateRef()));
+      this.gated.set(key, v);
+    }
+    return v;
+  }
 }

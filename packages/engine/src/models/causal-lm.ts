@@ -11,6 +11,7 @@ import { GraphBuilder } from '../onnx/builder.js';
 import { dimSum } from '../onnx/dims.js';
 import type { Graph, TensorData, Value } from '../onnx/ir.js';
 import { concat, const1d, reshape } from '../onnx/ops.js';
+import type { QuantizedWeight } from '../quant/types.js';
 import type { ModelConfig } from './config.js';
 import type { ModelParts } from './context.js';
 import type { DecoderInputs, DecoderOutput, KVCache } from './decoder.js';
@@ -31,6 +32,8 @@ export interface BuildCausalLMOptions {
   readonly extensions?: ModelExtensions;
   /** Checkpoint tensors to mark trainable (full fine-tuning, BitFit); adapters mark their own. */
   readonly trainable?: TrainableSpec;
+  /** Linear weights held quantized (quant/quantizeModel); they are absent from `weights`. */
+  readonly quantized?: ReadonlyMap<string, QuantizedWeight>;
   /**
    * Whether position_ids is a graph input (default true). Without it the positions are transformers' default,
    * the cache positions past .. past+seq-1 — right for right-padded or unpadded batches, not for left padding.
@@ -75,7 +78,7 @@ export function buildCausalLM(
     opts.name ?? `${config.architecture}.${mode}`,
     opts.opset === undefined ? {} : { opset: opts.opset },
   );
-  const w = new Weights(b, weights, opts.trainable);
+  const w = new Weights(b, weights, opts.trainable, opts.quantized);
   const ext = opts.extensions ?? {};
 
   const decode = mode === 'decode';

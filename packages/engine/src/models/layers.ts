@@ -17,6 +17,8 @@ import {
   simplifiedLayerNorm,
   tanh,
 } from '../onnx/ops.js';
+import { dequantizedWeight, quantizedMatMul } from '../quant/graph.js';
+import type { QuantizedWeight } from '../quant/types.js';
 import { type Activation, normEps } from './config.js';
 import type { BuildContext } from './context.js';
 import type { LinearModule } from './extensions.js';
@@ -40,12 +42,21 @@ export function linear(
 ): Value {
   const { b, w } = ctx;
   const weightName = opts.weightName ?? `${name}.weight`;
-  const weight = opts.layout === 'out_in' ? w.get(weightName, [outF, inF]) : w.get(weightName, [inF, outF]);
+  const quantized = w.quantized(weightName, opts.layout === 'out_in' ? [outF, inF] : [inF, outF]);
   const bias = opts.bias ? w.get(`${name}.bias`, [outF]) : null;
-  // transB instead of a Transpose node: a transposed frozen weight would be constant-folded into a second copy.
-  let y = opts.layout === 'out_in' ? fusedMatMul(b, x, weight, { transB: true }) : matmul(b, x, weight); // [N, out]
+  let y: Value;
+  let weight: Value | undefined;
+  if (quantized !== undefined)
+    y = quantizedMatMul(b, x, quantized); // [N, out], a QLoRA base
+  else {
+    weight = opts.layout === 'out_in' ? w.get(weightName, [outF, inF]) : w.get(weightName, [inF, outF]);
+    // transB instead of a Transpose node: a transposed frozen weight would be constant-folded into a second copy.
+    y = opts.layout === 'out_in' ? fusedMatMul(b, x, weight, { transB: true }) : matmul(b, x, weight); // [N, out]
+  }
   if (bias !== null) y = add(b, y, bias);
   if (ctx.ext.linear === undefined) return y;
+  // A hook that reads a quantized weight gets it dequantized (nodes pruned when no hook uses them).
+  weight ??= dequantizedWeight(b, quantized as QuantizedWeight);
   const module: LinearModule = { name, weight, bias, layout: opts.layout, inFeatures: inF, outFeatures: outF };
   return ctx.ext.linear(b, name, x, y, module);
 }

@@ -5,6 +5,7 @@
 
 import type { GraphBuilder } from '../onnx/builder.js';
 import type { TensorData, Value } from '../onnx/ir.js';
+import type { QuantizedWeight } from '../quant/types.js';
 import { ModelError } from './errors.js';
 
 /** Which initialisers training differentiates: a list of checkpoint names or a predicate over them. */
@@ -19,12 +20,15 @@ export class Weights {
     private readonly b: GraphBuilder,
     private readonly tensors: ReadonlyMap<string, TensorData>,
     trainable: TrainableSpec | undefined,
+    /** Linear weights held quantized (a QLoRA base), by checkpoint name; they are not in `tensors`. */
+    private readonly quant: ReadonlyMap<string, QuantizedWeight> = new Map(),
   ) {
     if (trainable === undefined) this.isTrainable = () => false;
     else if (typeof trainable === 'function') this.isTrainable = trainable;
     else {
       for (const n of trainable) {
-        if (!tensors.has(n)) throw new ModelError('bad_option', `trainable weight '${n}' is not in the checkpoint`);
+        if (!tensors.has(n) && !quant.has(n))
+          throw new ModelError('bad_option', `trainable weight '${n}' is not in the checkpoint`);
       }
       const set = new Set(trainable);
       this.isTrainable = (n) => set.has(n);
@@ -32,12 +36,36 @@ export class Weights {
   }
 
   has(name: string): boolean {
-    return this.tensors.has(name);
+    return this.tensors.has(name) || this.quant.has(name);
+  }
+
+  /**
+   * The quantized form of checkpoint tensor `name` when the base holds it quantized, else undefined. `dims` are
+   * the checkpoint dims the config implies (checked like get's).
+   */
+  quantized(name: string, dims: readonly [number, number]): QuantizedWeight | undefined {
+    const q = this.quant.get(name);
+    if (q === undefined) return undefined;
+    const have = q.layout === 'out_in' ? [q.outFeatures, q.inFeatures] : [q.inFeatures, q.outFeatures];
+    if (have[0] !== dims[0] || have[1] !== dims[1]) {
+      throw new ModelError(
+        'weight_shape',
+        `tensor '${name}' is [${have.join(', ')}], the config implies [${dims.join(', ')}]`,
+      );
+    }
+    if (this.isTrainable(name)) {
+      throw new ModelError('bad_option', `weight '${name}' is quantized and frozen; it cannot also be trainable`);
+    }
+    this.used.add(name);
+    return q;
   }
 
   /** The initialiser for checkpoint tensor `name`, which must have exactly `dims`. Repeated calls share it. */
   get(name: string, dims: readonly number[]): Value {
     const t = this.tensors.get(name);
+    if (t === undefined && this.quant.has(name)) {
+      throw new ModelError('weight_dtype', `tensor '${name}' is quantized; only a linear layer can read it`);
+    }
     if (t === undefined)
       throw new ModelError('missing_weight', `checkpoint has no tensor '${name}' (expected [${dims.join(', ')}])`);
     if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
@@ -63,7 +91,7 @@ export class Weights {
 
   /** Fails on checkpoint tensors the model never read (a name-mapping mistake would otherwise pass silently). */
   checkAllUsed(ignore: (name: string) => boolean): void {
-    const unused = [...this.tensors.keys()].filter((n) => !this.used.has(n) && !ignore(n)).sort();
+    const unused = [...this.tensors.keys(), ...this.quant.keys()].filter((n) => !this.used.has(n) && !ignore(n)).sort();
     if (unused.length > 0) {
       const more = unused.length > 5 ? ` and ${unused.length - 5} more` : '';
       throw new ModelError(

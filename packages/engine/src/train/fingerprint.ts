@@ -31,6 +31,12 @@ export function computeFingerprint(model: TrainModel, method: TrainMethod, rows:
     // A tensor the method trains under its own name changes during the run; only its shape identifies the model.
     if (!method.params.has(name)) hashBytes(h, t);
   }
+  // A quantized base is a different base: the codes and scales identify it (resuming across modes is refused).
+  for (const [name, q] of [...(model.quantized ?? new Map())].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    h.update(`\n${name}:${q.kind}${q.kind === 'int4' ? `/${q.blockSize}` : ''}`);
+    h.update(q.kind === 'int8' ? q.q : q.packed);
+    h.update(new Uint8Array(q.scales.buffer, q.scales.byteOffset, q.scales.byteLength));
+  }
   const c = model.config;
   const modelSummary = `${c.architecture} (hidden ${c.hiddenSize}, ${c.numLayers} layers, vocab ${c.vocabSize})`;
   const d = createHash('sha256');

@@ -4,7 +4,7 @@
 
 import { buildGradientGraph } from '../autodiff/sweep.js';
 import { buildCausalLM, CAUSAL_LM_NAMES } from '../models/causal-lm.js';
-import type { Graph, TensorData } from '../onnx/ir.js';
+import type { Graph, Node, TensorData } from '../onnx/ir.js';
 import type { TrainMethod, TrainModel } from './types.js';
 
 export interface TrainGraphs {
@@ -14,7 +14,23 @@ export interface TrainGraphs {
   readonly gradients: Record<string, string>;
 }
 
-export function buildTrainGraphs(model: TrainModel, method: TrainMethod): TrainGraphs {
+export interface TrainGraphOptions {
+  /**
+   * Recompute each decoder block's activations in the backward instead of keeping them from the forward: only
+   * the residual stream entering each block is kept (see autodiff's `recompute`).
+   */
+  readonly gradientCheckpointing?: boolean;
+}
+
+// Node names carry the builder's scope: 'model.layers.3/...' (Llama family), 'transformer.h.3/...' (GPT-2).
+const BLOCK_SCOPE = /^((?:model\.layers|transformer\.h)\.\d+)\//;
+
+/** The decoder block a forward node belongs to, as a checkpointing segment. */
+export function blockSegment(node: Node): string | null {
+  return BLOCK_SCOPE.exec(node.name)?.[1] ?? null;
+}
+
+export function buildTrainGraphs(model: TrainModel, method: TrainMethod, opts: TrainGraphOptions = {}): TrainGraphs {
   const forward = (training: boolean): Graph => {
     if (method.buildGraph !== undefined) return method.buildGraph('loss', { training });
     const trainable = method.trainable ?? [...method.params.keys()].filter((n) => model.weights.has(n));
@@ -24,13 +40,18 @@ export function buildTrainGraphs(model: TrainModel, method: TrainMethod): TrainG
     return buildCausalLM(model.config, weights, {
       mode: 'loss',
       trainable,
+      ...(model.quantized === undefined ? {} : { quantized: model.quantized }),
       ...(ext === undefined ? {} : { extensions: ext }),
     });
   };
   const wrt = [...method.params.keys()];
   // The gradient of the summed NLL: the loop adds it over an accumulation window and divides by the window's
   // token count, so a step's gradient is that of the window's token mean (Hugging Face's rule).
-  const { graph, gradients } = buildGradientGraph(forward(true), { loss: CAUSAL_LM_NAMES.lossSum, wrt });
+  const { graph, gradients } = buildGradientGraph(forward(true), {
+    loss: CAUSAL_LM_NAMES.lossSum,
+    wrt,
+    ...(opts.gradientCheckpointing === true ? { recompute: blockSegment } : {}),
+  });
   return { train: graph, eval: paramsAsInputs(forward(false), wrt), gradients };
 }
 

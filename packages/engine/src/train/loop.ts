@@ -185,7 +185,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     badEvals = ck.state.earlyStopping.badEvals;
   }
 
-  const graphs = buildTrainGraphs(model, method);
+  const graphs = buildTrainGraphs(model, method, { gradientCheckpointing: opts.gradientCheckpointing === true });
   const sessionOpts = {
     ...(opts.device === undefined ? {} : { device: opts.device }),
     ...(opts.threads === undefined ? {} : { threads: opts.threads }),

@@ -7,6 +7,7 @@ import type { CausalLMMode } from '../models/causal-lm.js';
 import type { ModelExtensions } from '../models/extensions.js';
 import type { Graph, TensorData } from '../onnx/ir.js';
 import type { Device } from '../onnx/runtime.js';
+import type { QuantizedWeight } from '../quant/types.js';
 import type { SchedulerName } from './schedule.js';
 
 export interface TrainMethod {
@@ -34,6 +35,8 @@ export interface TrainModel {
   readonly config: ModelConfig;
   /** Base weights (not updated; a method that trains checkpoint tensors holds its own copies in params). */
   readonly weights: ReadonlyMap<string, TensorData>;
+  /** Linear weights held quantized (a QLoRA base, quant/quantizeModel); absent from `weights`. */
+  readonly quantized?: ReadonlyMap<string, QuantizedWeight>;
 }
 
 /** One tokenised example. Labels -100 carry no loss; absent labels mean every token is scored. */
@@ -162,6 +165,8 @@ export interface TrainOptions {
   readonly padId?: number;
   readonly device?: Device;
   readonly threads?: number;
+  /** Recompute each block's activations in the backward (less memory, about one more forward per step). */
+  readonly gradientCheckpointing?: boolean;
   readonly callbacks?: TrainCallbacks;
   /** Aborts at once (mid-step, throwing TrainError 'aborted'); nothing is saved. */
   readonly signal?: AbortSignal;

@@ -30,6 +30,12 @@ export interface GradContext {
   constant(i: number): TensorData | undefined;
   /** Input i as integers when it is a constant integer tensor, else undefined. */
   constInts(i: number): number[] | undefined;
+  /**
+   * `v` through a zero-cost dependency on this node's output gradient, so that whatever the rule computes from
+   * it (a dequantized weight, say) is scheduled in the backward, when it is needed, not early in the forward,
+   * and is not merged with an equal forward computation.
+   */
+  after(v: Value): Value;
   /** Throws the typed 'unsupported' error naming this node. */
   unsupported(why: string): never;
 }

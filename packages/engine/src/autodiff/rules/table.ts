@@ -8,6 +8,7 @@ import { gatherRules } from './gather.js';
 import { lossRules } from './loss.js';
 import { matmulRules } from './matmul.js';
 import { normRules } from './norm.js';
+import { quantRules } from './quant.js';
 import { reduceRules } from './reduce.js';
 import { shapeRules } from './shape.js';
 
@@ -30,6 +31,7 @@ export const GRADIENT_RULES: ReadonlyMap<string, RuleEntry> = merge(
   reduceRules,
   normRules,
   lossRules,
+  quantRules,
 );
 
 /**
