@@ -4,6 +4,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ServerError, Status } from '../packages/kit/src/index.js';
 import {
+  AdapterNonLinearity,
+  AdapterPlacement,
   BaseModel,
   Checkpoint,
   type CreateFineTuneJobRequest,
@@ -17,6 +19,8 @@ import {
   JobStatus,
   MethodKind,
   Metric,
+  PromptEncoderType,
+  PromptTuningInit,
 } from '../proto/src/index.js';
 import { type GatewayHarness, startGatewayHarness } from './gateway/harness.js';
 
@@ -319,6 +323,48 @@ describe('mutations', () => {
       maxSeqLength: 256,
       seed: 7,
     });
+  });
+
+  it('passes the enum settings of prompt tuning, P-tuning and adapters through to the trainer', async () => {
+    h.program('trainer', {
+      createFineTuneJob: () => ({ job: FineTuneJob.fromPartial({ id: 'j10', status: JobStatus.QUEUED }) }),
+    });
+    const cases: [Record<string, unknown>, unknown][] = [
+      [
+        { promptTuning: { numVirtualTokens: 8, init: 'SAMPLE_VOCAB' } },
+        {
+          $case: 'promptTuning',
+          value: expect.objectContaining({ numVirtualTokens: 8, init: PromptTuningInit.SAMPLE_VOCAB }),
+        },
+      ],
+      [
+        { promptTuning: { initText: 'Classify the review' } },
+        {
+          $case: 'promptTuning',
+          value: expect.objectContaining({ init: PromptTuningInit.TEXT, initText: 'Classify the review' }),
+        },
+      ],
+      [
+        { pTuning: { encoderType: 'LSTM' } },
+        { $case: 'pTuning', value: expect.objectContaining({ encoderType: PromptEncoderType.LSTM }) },
+      ],
+      [
+        { adapter: { nonLinearity: 'SILU', placement: 'SEQUENTIAL_BOTH' } },
+        {
+          $case: 'adapter',
+          value: expect.objectContaining({
+            nonLinearity: AdapterNonLinearity.SILU,
+            placement: AdapterPlacement.SEQUENTIAL_BOTH,
+          }),
+        },
+      ],
+    ];
+    for (const [method, config] of cases) {
+      h.calls.length = 0;
+      const result = await h.graphql(CREATE, { input: { ...input, idempotencyKey: null, method } });
+      expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
+      expect((h.calls[0]?.request as CreateFineTuneJobRequest).method?.config).toEqual(config);
+    }
   });
 
   it('refuses bad input before any gRPC call, naming the field', async () => {

@@ -165,7 +165,11 @@ export function methodSpec(method: MethodInput): DeepPartialMethod {
         $case: 'promptTuning',
         value: {
           numVirtualTokens: nonNegativeInt(m.numVirtualTokens, `${p}.promptTuning.numVirtualTokens`),
-          init: m.initText ? PromptTuningInit.TEXT : PromptTuningInit.RANDOM,
+          init: m.init
+            ? (toProtoEnum(PromptTuningInit, m.init) as PromptTuningInit)
+            : m.initText
+              ? PromptTuningInit.TEXT
+              : PromptTuningInit.RANDOM,
           initText: m.initText ?? '',
         },
       },
@@ -178,7 +182,9 @@ export function methodSpec(method: MethodInput): DeepPartialMethod {
         $case: 'pTuning',
         value: {
           numVirtualTokens: nonNegativeInt(m.numVirtualTokens, `${p}.pTuning.numVirtualTokens`),
-          encoderType: PromptEncoderType.MLP,
+          encoderType: m.encoderType
+            ? (toProtoEnum(PromptEncoderType, m.encoderType) as PromptEncoderType)
+            : PromptEncoderType.MLP,
           encoderHiddenSize: nonNegativeInt(m.encoderHiddenSize, `${p}.pTuning.encoderHiddenSize`),
           encoderNumLayers: nonNegativeInt(m.encoderNumLayers, `${p}.pTuning.encoderNumLayers`),
           encoderDropout: probability(m.encoderDropout, `${p}.pTuning.encoderDropout`),
@@ -206,8 +212,12 @@ export function methodSpec(method: MethodInput): DeepPartialMethod {
         $case: 'adapter',
         value: {
           bottleneckSize: nonNegativeInt(m.bottleneckSize, `${p}.adapter.bottleneckSize`),
-          nonLinearity: AdapterNonLinearity.UNSPECIFIED,
-          placement: AdapterPlacement.UNSPECIFIED,
+          nonLinearity: m.nonLinearity
+            ? (toProtoEnum(AdapterNonLinearity, m.nonLinearity) as AdapterNonLinearity)
+            : AdapterNonLinearity.UNSPECIFIED,
+          placement: m.placement
+            ? (toProtoEnum(AdapterPlacement, m.placement) as AdapterPlacement)
+            : AdapterPlacement.UNSPECIFIED,
           dropout: probability(m.dropout, `${p}.adapter.dropout`),
           scaling: m.scaling ?? undefined,
         },

@@ -97,6 +97,13 @@ const METHODS: readonly MethodSpecDoc[] = [
     description: 'Prompt tuning: trainable virtual token embeddings before the input.',
     properties: {
       numVirtualTokens: virtualTokens,
+      init: {
+        type: 'string',
+        peft: 'prompt_tuning_init',
+        description:
+          'How the virtual tokens start: RANDOM, TEXT (from initText) or SAMPLE_VOCAB; default TEXT with initText, else RANDOM.',
+        enum: ['RANDOM', 'TEXT', 'SAMPLE_VOCAB'],
+      },
       initText: {
         type: 'string',
         peft: 'prompt_tuning_init_text',
@@ -110,6 +117,13 @@ const METHODS: readonly MethodSpecDoc[] = [
     description: 'P-tuning: virtual tokens produced by a small prompt encoder.',
     properties: {
       numVirtualTokens: virtualTokens,
+      encoderType: {
+        type: 'string',
+        peft: 'encoder_reparameterization_type',
+        description: 'The prompt encoder: an MLP, or a bidirectional LSTM followed by an MLP.',
+        enum: ['MLP', 'LSTM'],
+        default: 'MLP',
+      },
       encoderHiddenSize,
       encoderNumLayers: {
         type: 'integer',
@@ -139,7 +153,7 @@ const METHODS: readonly MethodSpecDoc[] = [
   {
     key: 'adapter',
     kind: 'ADAPTER',
-    description: 'Adapter tuning: bottleneck MLPs inserted after the feed-forward blocks.',
+    description: 'Adapter tuning: bottleneck MLPs after the feed-forward blocks (and after attention, Houlsby).',
     properties: {
       bottleneckSize: {
         type: 'integer',
@@ -147,6 +161,21 @@ const METHODS: readonly MethodSpecDoc[] = [
         description: 'Down-projection size.',
         minimum: 1,
         default: 64,
+      },
+      nonLinearity: {
+        type: 'string',
+        peft: 'non_linearity',
+        description: 'Activation between the down- and up-projection.',
+        enum: ['RELU', 'GELU', 'SILU', 'TANH'],
+        default: 'RELU',
+      },
+      placement: {
+        type: 'string',
+        peft: 'mh_adapter / output_adapter',
+        description:
+          'SEQUENTIAL_FFN (Pfeiffer: after the feed-forward block) or SEQUENTIAL_BOTH (Houlsby: after attention too).',
+        enum: ['SEQUENTIAL_FFN', 'SEQUENTIAL_BOTH'],
+        default: 'SEQUENTIAL_FFN',
       },
       dropout: dropout('dropout'),
       scaling: { type: 'number', peft: 'scaling', description: "Multiplier on the adapter's output.", default: 1 },

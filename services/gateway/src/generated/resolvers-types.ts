@@ -597,13 +597,40 @@ export type BitFitInput = {
   targetModules?: InputMaybe<Array<Scalars['String']['input']>>;
 };
 
+export type PromptTuningInit =
+  | 'RANDOM'
+  /** From the embeddings of initText's tokens, repeated or cut to numVirtualTokens. */
+  | 'TEXT'
+  /** From the embeddings of tokens drawn from the vocabulary. */
+  | 'SAMPLE_VOCAB';
+
+export type PromptEncoderType =
+  | 'MLP'
+  /** A bidirectional LSTM followed by an MLP head. */
+  | 'LSTM';
+
+export type AdapterNonLinearity =
+  | 'RELU'
+  | 'GELU'
+  | 'SILU'
+  | 'TANH';
+
+export type AdapterPlacement =
+  /** Pfeiffer: after the feed-forward block. */
+  | 'SEQUENTIAL_FFN'
+  /** Houlsby: after the attention and after the feed-forward block. */
+  | 'SEQUENTIAL_BOTH';
+
 export type PromptTuningInput = {
   numVirtualTokens?: InputMaybe<Scalars['Int']['input']>;
+  /** Omitted: TEXT when initText is given, else RANDOM. */
+  init?: InputMaybe<PromptTuningInit>;
   initText?: InputMaybe<Scalars['String']['input']>;
 };
 
 export type PTuningInput = {
   numVirtualTokens?: InputMaybe<Scalars['Int']['input']>;
+  encoderType?: InputMaybe<PromptEncoderType>;
   encoderHiddenSize?: InputMaybe<Scalars['Int']['input']>;
   encoderNumLayers?: InputMaybe<Scalars['Int']['input']>;
   encoderDropout?: InputMaybe<Scalars['Float']['input']>;
@@ -617,6 +644,8 @@ export type PrefixTuningInput = {
 
 export type AdapterInput = {
   bottleneckSize?: InputMaybe<Scalars['Int']['input']>;
+  nonLinearity?: InputMaybe<AdapterNonLinearity>;
+  placement?: InputMaybe<AdapterPlacement>;
   dropout?: InputMaybe<Scalars['Float']['input']>;
   scaling?: InputMaybe<Scalars['Float']['input']>;
 };
@@ -1078,6 +1107,10 @@ export type ResolversTypes = {
   LoraBias: LoraBias;
   LoraInput: LoraInput;
   BitFitInput: BitFitInput;
+  PromptTuningInit: PromptTuningInit;
+  PromptEncoderType: PromptEncoderType;
+  AdapterNonLinearity: AdapterNonLinearity;
+  AdapterPlacement: AdapterPlacement;
   PromptTuningInput: PromptTuningInput;
   PTuningInput: PTuningInput;
   PrefixTuningInput: PrefixTuningInput;
