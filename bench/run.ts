@@ -7,10 +7,11 @@ import { releaseAllSessions } from '../packages/engine/src/index.js';
 import { datasetBench } from './dataset.js';
 import { evaluatorBench } from './evaluator.js';
 import { forward } from './forward.js';
+import { memoryBench } from './memory.js';
 import { trainBench } from './train.js';
 import type { Benchmark } from './types.js';
 
-const BENCHMARKS: readonly Benchmark[] = [forward, trainBench, datasetBench, evaluatorBench];
+const BENCHMARKS: readonly Benchmark[] = [forward, trainBench, datasetBench, evaluatorBench, memoryBench];
 
 async function main(): Promise<number> {
   const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -9,6 +9,7 @@ export * from './merge/index.js';
 export * from './models/index.js';
 export * from './onnx/index.js';
 export * from './peft/index.js';
+export * from './quant/index.js';
 export * from './report/index.js';
 export * from './tiny/index.js';
 export * from './train/index.js';

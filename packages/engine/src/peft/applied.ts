@@ -46,9 +46,13 @@ export function makeApplied(p: AppliedParts): AppliedMethod {
     buildGraph(mode, opts = {}) {
       const training = opts.training ?? mode === 'loss';
       const ext = training ? p.extensions : (p.evalExtensions ?? p.extensions);
+      // Built against a quantized base, the method drops its references to the float copies for good, so
+      // that they can be collected once the caller drops the loaded model.
+      for (const n of opts.quantized?.keys() ?? []) weights.delete(n);
       return buildCausalLM(p.model.config, weights, {
         mode,
         trainable,
+        ...(opts.quantized === undefined ? {} : { quantized: opts.quantized }),
         ...(ext === undefined ? {} : { extensions: ext }),
         ...(opts.opset === undefined ? {} : { opset: opts.opset }),
       });

@@ -7,6 +7,7 @@ import type { ModelConfig } from '../io/config.js';
 import type { CausalLMMode } from '../models/causal-lm.js';
 import type { ModelExtensions } from '../models/extensions.js';
 import type { Graph, TensorData } from '../onnx/ir.js';
+import type { QuantizedWeight } from '../quant/types.js';
 
 /** A loaded base model, as apply() receives it. `dir` lets full fine-tuning copy config and tokenizer files. */
 export interface BaseModel {
@@ -41,6 +42,8 @@ export interface BuildGraphOptions {
   /** Training graph (dropout active) or evaluation graph (default true for 'loss', false otherwise). */
   readonly training?: boolean;
   readonly opset?: number;
+  /** A quantized base (quant/quantizeModel): these linear weights are read quantized, not from `weights`. */
+  readonly quantized?: ReadonlyMap<string, QuantizedWeight>;
 }
 
 export interface AppliedMethod {

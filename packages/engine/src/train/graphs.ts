@@ -5,6 +5,7 @@
 import { buildGradientGraph } from '../autodiff/sweep.js';
 import { buildCausalLM, CAUSAL_LM_NAMES } from '../models/causal-lm.js';
 import type { Graph, Node, TensorData } from '../onnx/ir.js';
+import { TrainError } from './errors.js';
 import type { TrainMethod, TrainModel } from './types.js';
 
 export interface TrainGraphs {
@@ -32,7 +33,18 @@ export function blockSegment(node: Node): string | null {
 
 export function buildTrainGraphs(model: TrainModel, method: TrainMethod, opts: TrainGraphOptions = {}): TrainGraphs {
   const forward = (training: boolean): Graph => {
-    if (method.buildGraph !== undefined) return method.buildGraph('loss', { training });
+    if (method.buildGraph !== undefined) {
+      const q = model.quantized;
+      const g = method.buildGraph('loss', { training, ...(q === undefined ? {} : { quantized: q }) });
+      const missing = q === undefined ? undefined : [...q.keys()].find((n) => !g.values.has(`${n}.qweight`));
+      if (missing !== undefined) {
+        throw new TrainError(
+          'bad_hyperparameter',
+          `method '${method.method}' did not build on the quantized base ('${missing}' is not read quantized); train it without --quantize`,
+        );
+      }
+      return g;
+    }
     const trainable = method.trainable ?? [...method.params.keys()].filter((n) => model.weights.has(n));
     const weights = new Map<string, TensorData>(model.weights);
     for (const n of trainable) weights.set(n, method.params.get(n) as TensorData);

@@ -19,7 +19,7 @@ export {
 export { clipByGlobalNorm, globalNorm } from './clip.js';
 export { CheckpointMismatchError, TrainError, type TrainErrorCode } from './errors.js';
 export { computeFingerprint, type Fingerprint } from './fingerprint.js';
-export { buildTrainGraphs, paramsAsInputs, type TrainGraphs } from './graphs.js';
+export { blockSegment, buildTrainGraphs, paramsAsInputs, type TrainGraphOptions, type TrainGraphs } from './graphs.js';
 export { type ResolvedHyperparameters, resolveHyperparameters } from './hyperparameters.js';
 export { countSteps, train, validationLoss } from './loop.js';
 export {

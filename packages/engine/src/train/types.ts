@@ -24,7 +24,10 @@ export interface TrainMethod {
   /** Params without weight decay. */
   readonly noDecay: ReadonlySet<string>;
   /** When present, the loop builds its graphs with this instead of buildCausalLM(model, …). */
-  buildGraph?(mode: CausalLMMode, opts?: { training?: boolean }): Graph;
+  buildGraph?(
+    mode: CausalLMMode,
+    opts?: { training?: boolean; quantized?: ReadonlyMap<string, QuantizedWeight> },
+  ): Graph;
   /** Extra feeds per micro-batch (LoRA's fed dropout masks), drawn from the global micro-step alone. */
   stepFeeds?(microStep: number, rows: number): Record<string, TensorData>;
   /** Writes the trained state in the method's own format (a PEFT adapter directory for LoRA). */
