@@ -13,6 +13,7 @@ import { seededRandom, tokenizeRow } from '../packages/engine/src/index.js';
 import { Importer, tokenizerFor, validateOptions } from '../services/dataset/src/import/importer.js';
 import type { ImportSettings } from '../services/dataset/src/import/settings.js';
 import { stageCopy } from '../services/dataset/src/import/staging.js';
+import { defaultTokenizeThreads } from '../services/dataset/src/import/tokenize-pool.js';
 import { ArtefactStore } from '../services/dataset/src/store/artefacts.js';
 import { openDatabase } from '../services/dataset/src/store/db.js';
 import { DatasetRecords } from '../services/dataset/src/store/records.js';
@@ -52,6 +53,16 @@ async function writeChatFile(path: string, n: number): Promise<void> {
 
 const mib = (b: number) => b / 2 ** 20;
 
+/** The median of each tenth of a series of samples. */
+function tenths(xs: readonly number[]): number[] {
+  const out: number[] = [];
+  for (let t = 0; t < 10; t++) {
+    const part = xs.slice(Math.floor((t * xs.length) / 10), Math.floor(((t + 1) * xs.length) / 10));
+    out.push([...part].sort((a, b) => a - b)[part.length >> 1] ?? 0);
+  }
+  return out;
+}
+
 export const datasetBench: Benchmark = {
   name: 'dataset',
   description: `import + validate + tokenise ${N.toLocaleString('en-US')} chat examples (JSONL), then stream them back`,
@@ -67,7 +78,14 @@ export const datasetBench: Benchmark = {
       const db = await openDatabase({ kind: 'sqlite', path: join(dir, 'datasets.sqlite') });
       const artefacts = new ArtefactStore(join(dir, 'artefacts'));
       await artefacts.init();
-      const importer = new Importer({ records: new DatasetRecords(db), artefacts });
+      // BENCH_DATASET_THREADS: tokenising worker threads (default: the service's, one per core; 0: none).
+      const threadsEnv = process.env.BENCH_DATASET_THREADS;
+      const threads = threadsEnv === undefined ? defaultTokenizeThreads() : Number(threadsEnv);
+      const importer = new Importer({
+        records: new DatasetRecords(db),
+        artefacts,
+        tokenizeThreads: { threads },
+      });
       const settings: ImportSettings = {
         template: {},
         split: { kind: 'fraction', fraction: 0.1 },
@@ -80,7 +98,12 @@ export const datasetBench: Benchmark = {
       await tokenizerFor(MODEL); // loading the tokenizer is not part of the import
 
       const rss: number[] = [];
-      const sampler = setInterval(() => rss.push(process.memoryUsage().rss), 250);
+      const heap: number[] = [];
+      const sampler = setInterval(() => {
+        const m = process.memoryUsage();
+        rss.push(m.rss);
+        heap.push(m.heapUsed);
+      }, 250);
       const rssStart = process.memoryUsage().rss;
       t0 = performance.now();
       const staging = await artefacts.stage();
@@ -103,6 +126,10 @@ export const datasetBench: Benchmark = {
         rssSecondQuarterMedianMiB: +mib(median(rss.slice(quarter, 2 * quarter))).toFixed(0),
         rssLastQuarterMedianMiB: +mib(median(rss.slice(3 * quarter))).toFixed(0),
         rssPeakMiB: +mib(Math.max(...rss, rssStart)).toFixed(0),
+        // RSS at each tenth of the import (the median of that tenth's samples), to show whether it levels off.
+        rssByTenthMiB: tenths(rss).map((b) => +mib(b).toFixed(0)),
+        mainHeapByTenthMiB: tenths(heap).map((b) => +mib(b).toFixed(0)),
+        tokenizeThreads: threads,
       };
       log(
         `import: ${result.status} in ${result.importSeconds} s (${result.examplesPerSecond} examples/s, ${result.megabytesPerSecond} MiB/s), ${result.trainTokens} training tokens`,
@@ -110,6 +137,8 @@ export const datasetBench: Benchmark = {
       log(
         `RSS: start ${result.rssStartMiB} MiB, median 2nd quarter ${result.rssSecondQuarterMedianMiB} MiB, median last quarter ${result.rssLastQuarterMedianMiB} MiB, peak ${result.rssPeakMiB} MiB`,
       );
+      log(`RSS by tenth of the import (MiB): ${result.rssByTenthMiB.join(' ')}; tokenising threads: ${threads}`);
+      log(`main thread's V8 heap by tenth (MiB): ${result.mainHeapByTenthMiB.join(' ')}`);
 
       // Streaming: what StreamExamples does per example (seeded order, read by offset, tokenise), without gRPC.
       const tok = await tokenizerFor(MODEL);

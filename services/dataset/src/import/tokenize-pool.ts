@@ -16,9 +16,13 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-/** The default number of tokenising threads: one per core the process may use. */
+/**
+ * The default number of tokenising threads: one per core the process may use, at most 4 — the main thread
+ * still reads, checks, hashes and writes every row (about a fifth of the work per row), so it keeps up with
+ * about four, and each thread holds its own tokenizer and heap.
+ */
 export function defaultTokenizeThreads(): number {
-  return availableParallelism();
+  return Math.min(availableParallelism(), 4);
 }
 
 function startWorker(data: TokenizeWorkerData): Worker {
