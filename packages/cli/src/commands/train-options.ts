@@ -256,3 +256,45 @@ export function methodConfigFromFlags(flags: MethodFlags, method: string): unkno
     ...(flags.useDora === true && { useDora: true }),
   });
 }
+
+export const QUANTIZE_MODES = ['int8', 'int4'] as const;
+export const PRECISIONS = ['fp32', 'fp16', 'bf16'] as const;
+
+/** Memory and precision flags of `train`. */
+export interface MemoryFlags {
+  quantize?: (typeof QUANTIZE_MODES)[number];
+  quantBlockSize?: number;
+  gradientCheckpointing?: boolean;
+  precision?: (typeof PRECISIONS)[number];
+}
+
+export function addMemoryOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        '--quantize <mode>',
+        'hold the frozen base linear weights as int8 (per output channel) or int4 (blocks) — QLoRA',
+      ).argParser(choice(QUANTIZE_MODES)),
+    )
+    .option(
+      '--quant-block-size <n>',
+      'int4 block size: 32, 64 or 128, dividing every input dimension (default 64)',
+      positiveInt,
+    )
+    .option('--gradient-checkpointing', 'recompute each block’s activations in the backward pass (less memory, slower)')
+    .addOption(
+      new Option('--precision <p>', 'compute precision: fp32 (fp16/bf16 are for the CUDA provider)').argParser(
+        choice(PRECISIONS),
+      ),
+    );
+}
+
+/** Combinations of the memory flags commander cannot express; each a usage error naming the flag. */
+export function checkMemoryFlags(o: MemoryFlags): void {
+  if (o.quantBlockSize !== undefined && o.quantize !== 'int4')
+    throw new UsageError('--quant-block-size applies to --quantize int4 (int8 has one scale per output channel)');
+  if (o.precision !== undefined && o.precision !== 'fp32')
+    throw new UsageError(
+      `--precision ${o.precision}: tunemesh train runs on onnxruntime's CPU provider, which trains in fp32; give --precision fp32 or leave it out`,
+    );
+}

@@ -5,6 +5,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  DEFAULT_INT4_BLOCK_SIZE,
   formatParamCount,
   getMethod,
   isBitfitDir,
@@ -18,9 +19,11 @@ import {
   loadPeftAdapter,
   loadPromptLearning,
   type PromptTuningConfig,
+  quantizeModel,
   readLossHistory,
   resolvePromptTuningInit,
   type TensorData,
+  type TrainModel,
   type TrainResult,
   train,
   writeLossChartFile,
@@ -122,6 +125,20 @@ export async function runTrainCommand(o: TrainFlags, io: TrainIo): Promise<void>
   });
   const counts = applied.countParams();
   info(`${formatParamCount(counts)}\n`);
+  let model: TrainModel = { config: base.config, weights: base.weights };
+  if (o.quantize !== undefined) {
+    const q = quantizeModel(base.config, base.weights, {
+      mode: o.quantize,
+      ...(o.quantBlockSize === undefined ? {} : { blockSize: o.quantBlockSize }),
+    });
+    model = { config: base.config, weights: q.weights, quantized: q.quantized };
+    const mib = (n: number) => (n / 2 ** 20).toFixed(1);
+    const how =
+      o.quantize === 'int4' ? `int4, block ${o.quantBlockSize ?? DEFAULT_INT4_BLOCK_SIZE}` : 'int8 per channel';
+    info(
+      `base: ${q.quantized.size} linear weights quantized (${how}): ${mib(q.floatBytes)} → ${mib(q.quantBytes)} MiB\n`,
+    );
+  }
   await mkdir(o.out, { recursive: true });
 
   const bar = io.tty && !o.json ? new ProgressBar(io.printErr) : undefined;
@@ -130,7 +147,7 @@ export async function runTrainCommand(o: TrainFlags, io: TrainIo): Promise<void>
   let result: TrainResult;
   try {
     result = await train({
-      model: { config: base.config, weights: base.weights },
+      model,
       method: applied,
       train: d.rows,
       ...(data.val !== undefined && { validation: data.val.rows }),
@@ -158,6 +175,7 @@ export async function runTrainCommand(o: TrainFlags, io: TrainIo): Promise<void>
       ...(resumeFrom !== undefined && { resumeFrom }),
       padId: tokenizer?.padTokenId ?? base.config.padTokenId ?? 0,
       ...(o.threads !== undefined && { threads: o.threads }),
+      ...(o.gradientCheckpointing === true && { gradientCheckpointing: true }),
       callbacks: {
         onLog(e) {
           if (Number.isFinite(e.loss)) history.train.push({ step: e.step, loss: e.loss });

@@ -5,9 +5,12 @@ import { type Command, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { integer, nonNegativeInt, positiveInt } from '../parse.js';
 import {
+  addMemoryOptions,
   addMethodOptions,
+  checkMemoryFlags,
   choice,
   fraction,
+  type MemoryFlags,
   type MethodFlags,
   nonNegativeNumber,
   openFraction,
@@ -18,7 +21,7 @@ import { runTrainCommand } from './train-run.js';
 export const OPTIMIZERS = ['adamw', 'sgd'] as const;
 export const SCHEDULERS = ['constant', 'linear', 'cosine'] as const;
 
-export interface TrainFlags extends MethodFlags {
+export interface TrainFlags extends MethodFlags, MemoryFlags {
   model: string;
   data: string;
   valData?: string;
@@ -61,6 +64,7 @@ export function checkTrainFlags(o: TrainFlags): void {
     throw new UsageError('--resume continues the run in --out; --init-adapter starts a new one: give one of them');
   if (o.evalEvery !== undefined && o.valData === undefined && o.valSplit === undefined)
     throw new UsageError('--eval-every needs validation data: --val-data FILE or --val-split FRACTION');
+  checkMemoryFlags(o);
 }
 
 export function registerTrain(program: Command, print: (s: string) => void, printErr: (s: string) => void): void {
@@ -78,7 +82,7 @@ export function registerTrain(program: Command, print: (s: string) => void, prin
       'hold out this fraction of --data for validation (seeded by --seed)',
       openFraction,
     );
-  addMethodOptions(cmd)
+  addMemoryOptions(addMethodOptions(cmd))
     .option('--epochs <e>', 'passes over the data, fractions allowed (default 1)', positiveNumber)
     .option('--max-steps <n>', 'optimizer steps (instead of --epochs)', positiveInt)
     .option('--lr <lr>', 'peak learning rate', positiveNumber, 2e-4)
