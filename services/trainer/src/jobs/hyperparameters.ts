@@ -1,7 +1,7 @@
 // Hyperparameters (proto) checked at create time with the field named, their defaults written in, and their
 // translation to the engine's Hyperparameters for the trainer node.
 
-import type { Hyperparameters as EngineHyperparameters } from '@tunemesh/engine';
+import { type Hyperparameters as EngineHyperparameters, INT4_BLOCK_SIZES } from '@tunemesh/engine';
 import { InvalidArgumentError } from '@tunemesh/kit';
 import { type Hyperparameters, LrScheduler, MethodKind, OptimizerType, Precision, Quantization } from '@tunemesh/proto';
 
@@ -83,10 +83,11 @@ export function resolveJobHyperparameters(
     throw bad('early_stopping_patience', 'needs evaluations (eval_every_steps or eval_every_epoch)');
   if (!(src.earlyStoppingThreshold >= 0)) throw bad('early_stopping_threshold', 'must be >= 0');
   if (src.precision === Precision.FP16 || src.precision === Precision.BF16)
-    throw bad('precision', 'this engine trains in FP32 only');
-  if (src.quantization === Quantization.INT8 || src.quantization === Quantization.INT4)
-    throw bad('quantization', 'this engine cannot quantize the base weights');
-  if (src.gradientCheckpointing) throw bad('gradient_checkpointing', 'not supported by this engine');
+    throw bad('precision', "trainer nodes run onnxruntime's CPU provider, which trains in FP32: use PRECISION_FP32");
+  if (src.quantBlockSize !== undefined && src.quantization !== Quantization.INT4)
+    throw bad('quant_block_size', 'applies to QUANTIZATION_INT4 only (INT8 has one scale per output channel)');
+  if (src.quantBlockSize !== undefined && !INT4_BLOCK_SIZES.includes(src.quantBlockSize))
+    throw bad('quant_block_size', `must be one of ${INT4_BLOCK_SIZES.join(', ')}, got ${src.quantBlockSize}`);
   return {
     ...src,
     duration: d ?? { $case: 'epochs', value: 3 },

@@ -14,8 +14,10 @@ import {
   listCheckpoints,
   loadModelDir,
   prepareMethodConfig,
+  quantizeModel,
   readLossHistory,
   TrainError,
+  type TrainModel,
   type TrainResult,
   train,
   writeLossChartFile,
@@ -32,6 +34,7 @@ import {
   JobStarted,
   jobCancelSubject,
   jobSubject,
+  Quantization,
   STREAMS,
   type TrainWorkItem,
 } from '@tunemesh/proto';
@@ -172,6 +175,21 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
       methodConfig,
       { seed: ehp.seed ?? 42 },
     );
+    let model: TrainModel = { config: base.config, weights: base.weights };
+    if (hp.quantization === Quantization.INT8 || hp.quantization === Quantization.INT4) {
+      try {
+        const q = quantizeModel(base.config, base.weights, {
+          mode: hp.quantization === Quantization.INT8 ? 'int8' : 'int4',
+          ...(hp.quantBlockSize === undefined ? {} : { blockSize: hp.quantBlockSize }),
+        });
+        model = { config: base.config, weights: q.weights, quantized: q.quantized };
+      } catch (err) {
+        // e.g. an int4 block size that does not divide a layer's input dimension: the message names what fits
+        throw new JobFailure(JobFailureCode.MODEL_ERROR, `cannot quantize the base model: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+    }
     let rows: Awaited<ReturnType<typeof streamRows>>;
     let valRows: typeof rows | undefined;
     try {
@@ -232,7 +250,7 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
     let lastEpoch = 0;
     let lastLoss = Number.NaN;
     const result: TrainResult = await train({
-      model: { config: base.config, weights: base.weights },
+      model,
       method: applied,
       train: rows,
       ...(valRows !== undefined && { validation: valRows }),
@@ -241,6 +259,7 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
       ...(resumeFrom !== undefined && { resumeFrom }),
       padId: base.config.padTokenId ?? 0,
       ...(ctx.threads !== undefined && { threads: ctx.threads }),
+      ...(hp.gradientCheckpointing && { gradientCheckpointing: true }),
       // Cancel and drain are "save then stop": the loop ends the step in progress, checkpoints it and returns
       // 'stopped', so a released job resumes exactly there and a cancelled one keeps its last step.
       stopRequest: abort.signal,

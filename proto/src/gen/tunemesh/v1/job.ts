@@ -837,6 +837,11 @@ export interface Hyperparameters {
   device: Device;
   /** Publish a progress event every N optimiser steps. 0 means every step. */
   loggingSteps: number;
+  /**
+   * With QUANTIZATION_INT4: input elements per scale, 32, 64 or 128, dividing every input dimension of the
+   * base's linear layers. Unset means 64. Not allowed with other quantizations (INT8 scales per channel).
+   */
+  quantBlockSize?: number | undefined;
 }
 
 /** Why a job failed. */
@@ -2485,6 +2490,7 @@ function createBaseHyperparameters(): Hyperparameters {
     gradientCheckpointing: false,
     device: 0,
     loggingSteps: 0,
+    quantBlockSize: undefined,
   };
 }
 
@@ -2577,6 +2583,9 @@ export const Hyperparameters: MessageFns<Hyperparameters> = {
     }
     if (message.loggingSteps !== 0) {
       writer.uint32(192).uint32(message.loggingSteps);
+    }
+    if (message.quantBlockSize !== undefined) {
+      writer.uint32(200).uint32(message.quantBlockSize);
     }
     return writer;
   },
@@ -2786,6 +2795,14 @@ export const Hyperparameters: MessageFns<Hyperparameters> = {
             message.loggingSteps = reader.uint32();
             continue;
           }
+          case 25: {
+            if (tag !== 200) {
+              break;
+            }
+
+            message.quantBlockSize = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2896,6 +2913,11 @@ export const Hyperparameters: MessageFns<Hyperparameters> = {
         : isSet(object.logging_steps)
         ? globalThis.Number(object.logging_steps)
         : 0,
+      quantBlockSize: isSet(object.quantBlockSize)
+        ? globalThis.Number(object.quantBlockSize)
+        : isSet(object.quant_block_size)
+        ? globalThis.Number(object.quant_block_size)
+        : undefined,
     };
   },
 
@@ -2971,6 +2993,9 @@ export const Hyperparameters: MessageFns<Hyperparameters> = {
     if (message.loggingSteps !== 0) {
       obj.loggingSteps = Math.round(message.loggingSteps);
     }
+    if (message.quantBlockSize !== undefined) {
+      obj.quantBlockSize = Math.round(message.quantBlockSize);
+    }
     return obj;
   },
 
@@ -3033,6 +3058,7 @@ export const Hyperparameters: MessageFns<Hyperparameters> = {
     message.gradientCheckpointing = object.gradientCheckpointing ?? false;
     message.device = object.device ?? 0;
     message.loggingSteps = object.loggingSteps ?? 0;
+    message.quantBlockSize = object.quantBlockSize ?? undefined;
     return message;
   },
 };
