@@ -18,6 +18,8 @@ import { PeftError } from '../peft/errors.js';
 import { type WeightDType, writeHfModelDir } from '../peft/hf-model-dir.js';
 import { mergeIa3 } from '../peft/ia3/merge.js';
 import { mergeLora } from '../peft/lora/merge.js';
+import { dequantize, quantizeModel } from '../quant/quantize.js';
+import type { QuantOptions } from '../quant/types.js';
 
 export const MERGE_RECORD_FILE = 'tunemesh_merge.json';
 
@@ -30,6 +32,8 @@ export interface MergeResult {
   readonly method: 'lora' | 'dora' | 'ia3' | 'bitfit';
   /** Tensors whose values changed. */
   readonly changed: number;
+  /** With a quantized base: how many weights were dequantized and written in float32. */
+  readonly dequantizedToFloat32?: number;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -62,7 +66,21 @@ async function storedDTypes(files: readonly string[]): Promise<Map<string, Weigh
   return out;
 }
 
-export async function mergeAdapter(modelDir: string, adapterDir: string, outDir: string): Promise<MergeResult> {
+export interface MergeOptions {
+  /**
+   * The adapter was trained on a quantized base (QLoRA): the quantized linear weights are dequantized, the
+   * update is added to those values, and they are written in float32 — merging back into 4 or 8 bits would
+   * round the update away and change the outputs.
+   */
+  readonly quantize?: QuantOptions;
+}
+
+export async function mergeAdapter(
+  modelDir: string,
+  adapterDir: string,
+  outDir: string,
+  opts: MergeOptions = {},
+): Promise<MergeResult> {
   if (
     resolve(outDir) === resolve(modelDir) ||
     ((await exists(outDir)) && (await realpath(outDir)) === (await realpath(modelDir)))
@@ -92,6 +110,14 @@ export async function mergeAdapter(modelDir: string, adapterDir: string, outDir:
     );
 
   const base = await loadModelDir(modelDir, { dtype: 'float32' });
+  const dequantized = new Set<string>();
+  if (opts.quantize !== undefined) {
+    const q = quantizeModel(base.config, base.weights, opts.quantize);
+    for (const [n, w] of q.quantized) {
+      base.weights.set(n, dequantize(w));
+      dequantized.add(n);
+    }
+  }
   const model = { config: base.config, weights: base.weights, dir: modelDir };
   let merged: Map<string, TensorData>;
   let method: MergeResult['method'] = 'bitfit';
@@ -117,10 +143,13 @@ export async function mergeAdapter(modelDir: string, adapterDir: string, outDir:
   for (const [k, t] of merged) if (base.weights.get(k) !== t) changed++;
 
   const dtypes = await storedDTypes(base.files);
-  await writeHfModelDir(outDir, merged, { baseDir: modelDir, dtype: (name) => dtypes.get(name) ?? 'float32' });
+  await writeHfModelDir(outDir, merged, {
+    baseDir: modelDir,
+    dtype: (name) => (dequantized.has(name) ? 'float32' : (dtypes.get(name) ?? 'float32')),
+  });
   const next: MergeRecord = {
     merged: [...record.merged, { adapter: adapterDir, method, sha256: digest }],
   };
   await writeFile(join(outDir, MERGE_RECORD_FILE), `${JSON.stringify(next, null, 2)}\n`);
-  return { outDir, method, changed };
+  return { outDir, method, changed, ...(dequantized.size > 0 && { dequantizedToFloat32: dequantized.size }) };
 }
