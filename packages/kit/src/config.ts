@@ -83,12 +83,29 @@ export function booleanVar(name: string, fallback: boolean): EnvVar<boolean> {
   return envVar(name, schema, 'true or false', String(fallback));
 }
 
-export const TRACES_EXPORTERS = ['none', 'console'] as const;
+export const TRACES_EXPORTERS = ['none', 'console', 'otlp'] as const;
 export type TracesExporter = (typeof TRACES_EXPORTERS)[number];
 
 /** OTEL_TRACES_EXPORTER, the standard OpenTelemetry variable, restricted to what is installed. */
 export function tracesExporterVar(): EnvVar<TracesExporter> {
   return envVar('OTEL_TRACES_EXPORTER', z.enum(TRACES_EXPORTERS), `one of ${TRACES_EXPORTERS.join(', ')}`, 'none');
+}
+
+/**
+ * OTEL_EXPORTER_OTLP_ENDPOINT, the standard variable: the collector's OTLP/HTTP base URL; spans go to
+ * `<it>/v1/traces`. Read only when OTEL_TRACES_EXPORTER=otlp.
+ */
+export function otlpEndpointVar(): EnvVar<string> {
+  const schema = z
+    .string()
+    .regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/)
+    .transform((s) => s.replace(/\/+$/, ''));
+  return envVar(
+    'OTEL_EXPORTER_OTLP_ENDPOINT',
+    schema,
+    'an http(s) URL like http://otel-collector:4318',
+    'http://127.0.0.1:4318',
+  );
 }
 
 /** The variables every gRPC service reads; a service spreads this into its own spec. */
@@ -99,6 +116,7 @@ export function serviceConfigSpec(defaultPort: number) {
     natsUrl: natsUrlVar(),
     logLevel: logLevelVar(),
     tracesExporter: tracesExporterVar(),
+    otlpEndpoint: otlpEndpointVar(),
     shutdownTimeoutMs: durationMsVar('SHUTDOWN_TIMEOUT_MS', 10_000),
   };
 }

@@ -13,6 +13,8 @@ export interface RunningService {
 export interface ProcessConfig {
   logLevel: LogLevel;
   tracesExporter: TracesExporter;
+  /** The collector's OTLP/HTTP base URL, used when tracesExporter is 'otlp'. */
+  otlpEndpoint?: string;
   shutdownTimeoutMs: number;
 }
 
@@ -37,7 +39,11 @@ export async function runProcess<C extends ProcessConfig>(options: RunProcessOpt
     throw err;
   }
 
-  const telemetry = setupTelemetry({ serviceName: `tunemesh-${options.name}`, exporter: config.tracesExporter });
+  const telemetry = setupTelemetry({
+    serviceName: `tunemesh-${options.name}`,
+    exporter: config.tracesExporter,
+    ...(config.otlpEndpoint !== undefined && { otlpEndpoint: config.otlpEndpoint }),
+  });
   const logger = createLogger(options.name, config.logLevel);
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception');

@@ -2,6 +2,7 @@
 // AsyncLocalStorage context manager (both set by register()). Services take the tracer from the global API, so
 // tests can install an in-memory exporter once for every service started in-process.
 import { context, propagation, trace } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BatchSpanProcessor,
@@ -23,13 +24,20 @@ export interface TelemetryOptions {
   serviceName: string;
   /** 'none' still creates real spans and propagates context; they are just not exported. */
   exporter?: TracesExporter | SpanExporter;
+  /** Base URL of the OTLP/HTTP collector for exporter 'otlp' (spans go to `<it>/v1/traces`). */
+  otlpEndpoint?: string;
   /** Export each span as it ends (tests) instead of in batches. */
   synchronous?: boolean;
 }
 
 export function setupTelemetry(options: TelemetryOptions): Telemetry {
   const processors: SpanProcessor[] = [];
-  const exporter = options.exporter === 'console' ? new ConsoleSpanExporter() : options.exporter;
+  const exporter =
+    options.exporter === 'console'
+      ? new ConsoleSpanExporter()
+      : options.exporter === 'otlp'
+        ? new OTLPTraceExporter({ url: `${options.otlpEndpoint ?? 'http://127.0.0.1:4318'}/v1/traces` })
+        : options.exporter;
   if (exporter !== undefined && exporter !== 'none') {
     processors.push(options.synchronous ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter));
   }

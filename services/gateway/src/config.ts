@@ -8,6 +8,7 @@ import {
   loadConfig,
   logLevelVar,
   natsUrlVar,
+  otlpEndpointVar,
   portVar,
   tracesExporterVar,
 } from '@tunemesh/kit';
@@ -44,6 +45,7 @@ export const gatewayConfigSpec = {
   keysFile: envVar('GATEWAY_KEYS_FILE', z.string().min(1), 'a file path', 'data/gateway-keys.json'),
   logLevel: logLevelVar(),
   tracesExporter: tracesExporterVar(),
+  otlpEndpoint: otlpEndpointVar(),
   shutdownTimeoutMs: durationMsVar('SHUTDOWN_TIMEOUT_MS', 10_000),
 };
 function countVar(name: string, fallback: number, what: string) {
