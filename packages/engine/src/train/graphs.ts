@@ -6,6 +6,7 @@ import { buildGradientGraph } from '../autodiff/sweep.js';
 import { buildCausalLM, CAUSAL_LM_NAMES } from '../models/causal-lm.js';
 import type { Graph, Node, TensorData } from '../onnx/ir.js';
 import { TrainError } from './errors.js';
+import { type HalfDType, toMixedPrecision } from './mixed-precision.js';
 import type { TrainMethod, TrainModel } from './types.js';
 
 export interface TrainGraphs {
@@ -21,6 +22,11 @@ export interface TrainGraphOptions {
    * the residual stream entering each block is kept (see autodiff's `recompute`).
    */
   readonly gradientCheckpointing?: boolean;
+  /**
+   * Compute precision of the training graph. float16/bfloat16: the model in half, float32 master weights and
+   * loss, a fed `loss_scale` (mixed-precision.ts) — meant for the CUDA provider; default float32.
+   */
+  readonly precision?: 'float32' | HalfDType;
 }
 
 // Node names carry the builder's scope: 'model.layers.3/...' (Llama family), 'transformer.h.3/...' (GPT-2).
@@ -59,8 +65,18 @@ export function buildTrainGraphs(model: TrainModel, method: TrainMethod, opts: T
   const wrt = [...method.params.keys()];
   // The gradient of the summed NLL: the loop adds it over an accumulation window and divides by the window's
   // token count, so a step's gradient is that of the window's token mean (Hugging Face's rule).
-  const { graph, gradients } = buildGradientGraph(forward(true), {
-    loss: CAUSAL_LM_NAMES.lossSum,
+  let fwd = forward(true);
+  let loss: string = CAUSAL_LM_NAMES.lossSum;
+  if (opts.precision !== undefined && opts.precision !== 'float32') {
+    const logits = fwd.nodes.find((n) => n.opType === 'LogSoftmax')?.inputs[0];
+    if (logits === undefined)
+      throw new TrainError('bad_hyperparameter', 'mixed precision: the loss graph has no LogSoftmax');
+    const mp = toMixedPrecision(fwd, { dtype: opts.precision, logits, loss });
+    fwd = mp.graph;
+    loss = mp.scaledLoss;
+  }
+  const { graph, gradients } = buildGradientGraph(fwd, {
+    loss,
     wrt,
     ...(opts.gradientCheckpointing === true ? { recompute: blockSegment } : {}),
   });

@@ -15,6 +15,7 @@ import { CheckpointMismatchError, TrainError } from './errors.js';
 import { computeFingerprint } from './fingerprint.js';
 import { buildTrainGraphs } from './graphs.js';
 import { type ResolvedHyperparameters, resolveHyperparameters } from './hyperparameters.js';
+import { LossScaler } from './mixed-precision.js';
 import { createAdamW } from './optim/adamw.js';
 import { createSgd } from './optim/sgd.js';
 import type { Optimizer } from './optim/types.js';
@@ -185,7 +186,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     badEvals = ck.state.earlyStopping.badEvals;
   }
 
-  const graphs = buildTrainGraphs(model, method, { gradientCheckpointing: opts.gradientCheckpointing === true });
+  const precision = opts.precision ?? 'float32';
+  const graphs = buildTrainGraphs(model, method, {
+    gradientCheckpointing: opts.gradientCheckpointing === true,
+    precision,
+  });
+  // Dynamic loss scaling for half precision: an overflowing step is skipped like any non-finite one, and halves it.
+  const scaler = precision === 'float32' ? undefined : new LossScaler(2 ** 12);
   const sessionOpts = {
     ...(opts.device === undefined ? {} : { device: opts.device }),
     ...(opts.threads === undefined ? {} : { threads: opts.threads }),
@@ -259,6 +266,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
             // run, and the index only needs to be a pure function of the step for resume to repeat it).
             stepFeeds: method.stepFeeds?.bind(method),
             firstMicroStep: step * hp.gradAccum,
+            lossScale: scaler?.scale,
           },
         );
         tokensSeen += w.inputTokens;
@@ -271,6 +279,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         const gradList = [...w.grads.values()];
         const gradNorm = globalNorm(gradList);
         const lr = hp.lr * schedule.factor(step - 1);
+        scaler?.update(Number.isFinite(gradNorm));
         if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
           // Skip: no parameter or optimiser update; the data and the schedule move on.
           inARow++;

@@ -8,6 +8,7 @@ import type { TensorData } from '../onnx/ir.js';
 import type { Session } from '../onnx/runtime.js';
 import { scaleInPlace } from './clip.js';
 import { TrainError } from './errors.js';
+import { LOSS_SCALE } from './mixed-precision.js';
 import type { TrainRow } from './types.js';
 
 const N = CAUSAL_LM_NAMES;
@@ -59,6 +60,8 @@ export async function windowGradient(
     stepFeeds?: ((microStep: number, rows: number) => Record<string, TensorData>) | undefined;
     /** Global index of this window's first micro-batch; with stepFeeds it makes a resumed run draw the same masks. */
     firstMicroStep?: number;
+    /** Mixed precision: the fed loss scale; the gradients come back multiplied by it and are divided here. */
+    lossScale?: number | undefined;
   } = {},
 ): Promise<WindowGradient> {
   const names = [...params.keys()];
@@ -80,6 +83,8 @@ export async function windowGradient(
       Object.assign(feeds, opts.stepFeeds(micro, batch * seq));
     }
     micro++;
+    if (opts.lossScale !== undefined)
+      feeds[LOSS_SCALE] = { dtype: 'float32', dims: [], data: Float32Array.from([opts.lossScale]) };
     const out = await session.run(feeds, fetch);
     lossSum += scalarOf(out[N.lossSum]);
     lossTokens += scalarOf(out[N.lossTokens]);
@@ -94,7 +99,7 @@ export async function windowGradient(
       }
   }
   const list = acc ?? names.map((n) => new Float32Array((params.get(n) as TensorData).data.length));
-  if (lossTokens > 0) scaleInPlace(list, 1 / lossTokens);
+  if (lossTokens > 0) scaleInPlace(list, 1 / (lossTokens * (opts.lossScale ?? 1)));
   return {
     loss: lossTokens > 0 ? lossSum / lossTokens : Number.NaN,
     lossTokens,
