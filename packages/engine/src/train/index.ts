@@ -29,6 +29,7 @@ export {
   writeLossChartFile,
   writeLossHistorySync,
 } from './loss-history.js';
+export { type HalfDType, LOSS_SCALE, LossScaler, toMixedPrecision } from './mixed-precision.js';
 export { type AdamWOptions, createAdamW, createSgd, type Optimizer, type SgdOptions } from './optim/index.js';
 export {
   createSchedule,
