@@ -283,7 +283,12 @@ function encodeWithSpans(
   const pieces = tokenizer.pieces?.(text);
   const { plain, boundary } =
     pieces === undefined ? wholeTextBoundaries(tokenizer, text) : pieceBoundaries(tokenizer, text, pieces);
-  const ids = addSpecialTokens ? tokenizer.encode(text, { addSpecialTokens: true }) : plain;
+  // The reference path encodes the whole text again, as it always did; the piece path hands its ids over.
+  const ids = !addSpecialTokens
+    ? plain
+    : pieces === undefined
+      ? tokenizer.encode(text, { addSpecialTokens: true })
+      : tokenizer.encode(text, { addSpecialTokens: true, plainIds: plain });
   const lead = addSpecialTokens ? offsetOf(plain, ids) : 0;
   const labels = new Array<number>(ids.length).fill(IGNORE_INDEX);
   for (const span of spans) {

@@ -10,6 +10,11 @@ export type PaddingSide = 'left' | 'right';
 export interface EncodeOptions {
   /** Add the tokenizer's special tokens (e.g. a BOS) as its post-processor and add_bos_token say. Default true. */
   addSpecialTokens?: boolean;
+  /**
+   * The text's ids without special tokens, when the caller already has them (exactly encode(text,
+   * {addSpecialTokens: false})): spares encoding the text a second time when special tokens are added.
+   */
+  plainIds?: readonly number[];
 }
 
 export interface DecodeOptions {
@@ -214,8 +219,8 @@ class LoadedTokenizer implements Tokenizer {
   }
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
-    const plain = this.hf.encode(text, { add_special_tokens: false }).ids;
-    if (opts.addSpecialTokens === false) return plain;
+    if (opts.addSpecialTokens === false) return this.hf.encode(text, { add_special_tokens: false }).ids;
+    const plain = opts.plainIds ?? this.hf.encode(text, { add_special_tokens: false }).ids;
     const ids = this.hf.encode(text, { add_special_tokens: true }).ids;
     // add_bos_token / add_eos_token in tokenizer_config.json override the post-processor, as transformers'
     // Llama-style tokenizers do by rebuilding theirs.
