@@ -26,6 +26,7 @@ import {
   type JobEventEnvelope,
   JobFailureCode,
   JobStatus,
+  Quantization,
   TrainerServiceDefinition,
 } from '../proto/src/index.js';
 import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
@@ -400,6 +401,32 @@ describe('jobs', () => {
       reduction_factor: 4,
       non_linearity: 'silu',
     });
+  }, 90_000);
+
+  it('trains a QLoRA job (int4 base, gradient checkpointing); a block size that does not fit fails naming it', async () => {
+    const h = request().hyperparameters as NonNullable<CreateFineTuneJobRequest['hyperparameters']>;
+    const job = (quantBlockSize: number) =>
+      client.createFineTuneJob(
+        request({
+          hyperparameters: {
+            ...h,
+            duration: { $case: 'maxSteps', value: 2n },
+            saveEverySteps: 0n,
+            quantization: Quantization.INT4,
+            quantBlockSize,
+            gradientCheckpointing: true,
+          },
+        }),
+      );
+    const [ok, bad] = await Promise.all([job(32), job(128)]);
+    const [done, failed] = await Promise.all([ok, bad].map((r) => until(r.job?.id as string, ended, 60_000)));
+    expect([done?.status, done?.failure]).toEqual([JobStatus.SUCCEEDED, undefined]);
+    expect((await loadPeftAdapter(done?.adapter?.path as string)).config.peftType).toBe('LORA');
+    expect(failed?.status).toBe(JobStatus.FAILED);
+    expect(failed?.failure?.code).toBe(JobFailureCode.MODEL_ERROR);
+    expect(failed?.failure?.message).toMatch(
+      /quant block size 128 does not divide the input dimension 64 .*fit this model: 32, 64/,
+    );
   }, 90_000);
 
   it('trains prompt-tuning (TEXT init), P-tuning (LSTM) and prefix-tuning jobs; each leaves a PEFT adapter', async () => {
