@@ -4,6 +4,7 @@
 
 import { parseArgs } from 'node:util';
 import {
+  dequantizedWeights,
   getMethod,
   loadModelDir,
   makeLoraConfig,
@@ -32,13 +33,9 @@ const rssMb = () => process.memoryUsage().rss / 2 ** 20;
 
 async function main(): Promise<void> {
   const base = await loadModelDir(a.model as string, { dtype: 'float32' });
-  const applied = getMethod('lora').apply(
-    { config: base.config, weights: base.weights, dir: a.model as string },
-    makeLoraConfig({ r: 8, loraAlpha: 16, targetModules: ['q_proj', 'v_proj'] }),
-    { seed: 0 },
-  );
   let model: TrainModel = { config: base.config, weights: base.weights };
   let bytes = { float: 0, quant: 0 };
+  let applyWeights = base.weights;
   if (a.quantize !== 'none') {
     const mode = a.quantize as 'int8' | 'int4';
     const q = quantizeModel(base.config, base.weights, {
@@ -47,8 +44,14 @@ async function main(): Promise<void> {
     });
     model = { config: base.config, weights: q.weights, quantized: q.quantized };
     bytes = { float: q.floatBytes, quant: q.quantBytes };
+    applyWeights = dequantizedWeights(q); // what the quantized model computes with; dropped once graphs are built
     base.weights.clear(); // the loaded float copies of the quantized tensors: nothing else holds them
   }
+  const applied = getMethod('lora').apply(
+    { config: base.config, weights: applyWeights, dir: a.model as string },
+    makeLoraConfig({ r: 8, loraAlpha: 16, targetModules: ['q_proj', 'v_proj'] }),
+    { seed: 0 },
+  );
   gc();
   const rssBefore = rssMb();
   const r = seededRandom(7);

@@ -6,6 +6,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DEFAULT_INT4_BLOCK_SIZE,
+  dequantizedWeights,
   formatParamCount,
   getMethod,
   isBitfitDir,
@@ -118,13 +119,6 @@ export async function runTrainCommand(o: TrainFlags, io: TrainIo): Promise<void>
   );
   if (data.val !== undefined)
     info(`validation: ${data.val.rows.length} rows, ${data.val.truncated} truncated, ${data.val.dropped} dropped\n`);
-  const method = getMethod(choice.method);
-  const applied = method.apply({ config: base.config, weights: base.weights, dir: o.model }, choice.config, {
-    seed: o.seed,
-    ...(choice.init !== undefined && { init: choice.init }),
-  });
-  const counts = applied.countParams();
-  info(`${formatParamCount(counts)}\n`);
   let model: TrainModel = { config: base.config, weights: base.weights };
   if (o.quantize !== undefined) {
     const q = quantizeModel(base.config, base.weights, {
@@ -139,6 +133,15 @@ export async function runTrainCommand(o: TrainFlags, io: TrainIo): Promise<void>
       `base: ${q.quantized.size} linear weights quantized (${how}): ${mib(q.floatBytes)} → ${mib(q.quantBytes)} MiB\n`,
     );
   }
+  const method = getMethod(choice.method);
+  // On a quantized base the method is applied to the weights the quantized model computes with.
+  const applyWeights = model.quantized === undefined ? base.weights : dequantizedWeights(model as Required<TrainModel>);
+  const applied = method.apply({ config: base.config, weights: applyWeights, dir: o.model }, choice.config, {
+    seed: o.seed,
+    ...(choice.init !== undefined && { init: choice.init }),
+  });
+  const counts = applied.countParams();
+  info(`${formatParamCount(counts)}\n`);
   await mkdir(o.out, { recursive: true });
 
   const bar = io.tty && !o.json ? new ProgressBar(io.printErr) : undefined;

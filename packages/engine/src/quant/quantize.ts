@@ -186,3 +186,17 @@ export function quantizeModel(
   }
   return { weights: float, quantized, floatBytes, quantBytes };
 }
+
+/**
+ * The weights a quantized model computes with, all in float32: what a method's apply() should see (DoRA's
+ * magnitude starts from the norm of these, as PEFT's does on a quantized base). Training drops these float
+ * copies again once the graphs are built against the quantized weights.
+ */
+export function dequantizedWeights(q: {
+  readonly weights: ReadonlyMap<string, TensorData>;
+  readonly quantized: ReadonlyMap<string, QuantizedWeight>;
+}): Map<string, TensorData> {
+  const out = new Map(q.weights);
+  for (const [n, w] of q.quantized) out.set(n, dequantize(w));
+  return out;
+}

@@ -8,6 +8,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   checkpointDirName,
+  dequantizedWeights,
   getMethod,
   type LossHistory,
   latestCheckpoint,
@@ -170,11 +171,6 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
     }
     // prompt tuning's TEXT init tokenizes its text first
     const methodConfig = await prepareMethodConfig(method.name, method.config, item.baseModelPath);
-    const applied = getMethod(method.name).apply(
-      { config: base.config, weights: base.weights, dir: item.baseModelPath },
-      methodConfig,
-      { seed: ehp.seed ?? 42 },
-    );
     let model: TrainModel = { config: base.config, weights: base.weights };
     if (hp.quantization === Quantization.INT8 || hp.quantization === Quantization.INT4) {
       try {
@@ -190,6 +186,14 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
         });
       }
     }
+    // On a quantized base the method is applied to the weights the quantized model computes with.
+    const applyWeights =
+      model.quantized === undefined ? base.weights : dequantizedWeights(model as Required<TrainModel>);
+    const applied = getMethod(method.name).apply(
+      { config: base.config, weights: applyWeights, dir: item.baseModelPath },
+      methodConfig,
+      { seed: ehp.seed ?? 42 },
+    );
     let rows: Awaited<ReturnType<typeof streamRows>>;
     let valRows: typeof rows | undefined;
     try {
