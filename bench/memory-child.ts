@@ -52,6 +52,8 @@ async function main(): Promise<void> {
     makeLoraConfig({ r: 8, loraAlpha: 16, targetModules: ['q_proj', 'v_proj'] }),
     { seed: 0 },
   );
+  // The dequantized copies were only for apply(): drop them (training reads the quantized weights).
+  for (const n of model.quantized?.keys() ?? []) if (applyWeights !== base.weights) applyWeights.delete(n);
   gc();
   const rssBefore = rssMb();
   const r = seededRandom(7);

@@ -126,6 +126,7 @@ export async function runTrainCommand(o: TrainFlags, io: TrainIo): Promise<void>
       ...(o.quantBlockSize === undefined ? {} : { blockSize: o.quantBlockSize }),
     });
     model = { config: base.config, weights: q.weights, quantized: q.quantized };
+    for (const n of q.quantized.keys()) base.weights.delete(n); // the loaded float copies: not kept
     const mib = (n: number) => (n / 2 ** 20).toFixed(1);
     const how =
       o.quantize === 'int4' ? `int4, block ${o.quantBlockSize ?? DEFAULT_INT4_BLOCK_SIZE}` : 'int8 per channel';
@@ -142,6 +143,8 @@ export async function runTrainCommand(o: TrainFlags, io: TrainIo): Promise<void>
   });
   const counts = applied.countParams();
   info(`${formatParamCount(counts)}\n`);
+  // The dequantized copies were only for apply(): drop them (training reads the quantized weights).
+  for (const n of model.quantized?.keys() ?? []) if (applyWeights !== base.weights) applyWeights.delete(n);
   await mkdir(o.out, { recursive: true });
 
   const bar = io.tty && !o.json ? new ProgressBar(io.printErr) : undefined;

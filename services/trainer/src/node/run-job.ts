@@ -179,6 +179,7 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
           ...(hp.quantBlockSize === undefined ? {} : { blockSize: hp.quantBlockSize }),
         });
         model = { config: base.config, weights: q.weights, quantized: q.quantized };
+        for (const n of q.quantized.keys()) base.weights.delete(n); // the loaded float copies: not kept
       } catch (err) {
         // e.g. an int4 block size that does not divide a layer's input dimension: the message names what fits
         throw new JobFailure(JobFailureCode.MODEL_ERROR, `cannot quantize the base model: ${(err as Error).message}`, {
@@ -194,6 +195,8 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
       methodConfig,
       { seed: ehp.seed ?? 42 },
     );
+    // The dequantized copies were only for apply(): drop them (training reads the quantized weights).
+    for (const n of model.quantized?.keys() ?? []) if (applyWeights !== base.weights) applyWeights.delete(n);
     let rows: Awaited<ReturnType<typeof streamRows>>;
     let valRows: typeof rows | undefined;
     try {
