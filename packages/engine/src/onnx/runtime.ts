@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { EngineError } from '../errors.js';
+import type { OptimizerSpec, ResidentStepRequest, ResidentStepResult } from '../train/resident.js';
 import type { Graph, TensorData } from './ir.js';
 import { graphHash, type SerializeOptions, serializeModel } from './serialize.js';
 import type { OrtSessionConfig, Reply, Request } from './worker-protocol.js';
@@ -191,8 +192,8 @@ class SessionImpl implements Session {
   lastRunMs = 0;
 
   constructor(
-    private readonly host: WorkerHost,
-    private readonly id: number,
+    readonly host: WorkerHost,
+    readonly id: number,
     readonly key: string,
     private readonly cacheKey: string,
     readonly inputNames: readonly string[],
@@ -266,6 +267,94 @@ class SessionImpl implements Session {
     }
     this.host.sessionGone(this);
   }
+}
+
+/**
+ * Training state held in the worker of a session (train/resident.ts): the trainable params, their accumulated
+ * gradient and the optimiser. Runs feed only the batch; reads return copies.
+ */
+export interface ResidentTrainer {
+  /** Runs the session with the resident params added to `feeds`; accumulates the gradients; returns `fetch`. */
+  run(feeds: Record<string, TensorData>, fetch: readonly string[]): Promise<Record<string, TensorData>>;
+  /** Ends the window: scale, global norm, clip and optimiser step (skipped when not finite). */
+  step(req: ResidentStepRequest): Promise<ResidentStepResult>;
+  /** Copies of the current params and optimiser state. */
+  read(): Promise<{
+    params: Map<string, Float32Array>;
+    optimizerStep: number;
+    optimizerState: Map<string, Float32Array>;
+  }>;
+  close(): Promise<void>;
+}
+
+let nextResidentId = 1;
+
+/**
+ * Moves trainable params into the worker that runs `session`. `params` are copied (the caller's arrays stay
+ * valid and are not updated until read()); their order is the order gradients are added and normed in.
+ */
+export async function openResidentTrainer(
+  session: Session,
+  init: {
+    params: readonly { name: string; grad: string; dims: readonly number[]; data: Float32Array }[];
+    optimizer: OptimizerSpec;
+    restore?: { step: number; state: ReadonlyMap<string, Float32Array> };
+  },
+): Promise<ResidentTrainer> {
+  if (!(session instanceof SessionImpl) || session.closed) {
+    throw new OnnxRuntimeError('SESSION_CLOSED', 'resident training state needs an open session of this runtime');
+  }
+  const { host } = session;
+  const resident = nextResidentId++;
+  type Ok = Extract<Reply, { ok: true }>;
+  const expect = <K extends Ok['kind']>(r: Reply, kind: K, what: string): Extract<Ok, { kind: K }> => {
+    if (!r.ok) throw new OnnxRuntimeError('RUN_FAILED', `onnxruntime worker: ${what} failed: ${r.message}`);
+    if (r.kind !== kind) throw new OnnxRuntimeError('PROTOCOL', `unexpected worker reply '${r.kind}' to ${what}`);
+    return r as Extract<Ok, { kind: K }>;
+  };
+  expect(
+    await host.request({
+      kind: 'resident-open',
+      session: session.id,
+      resident,
+      params: init.params.map((p) => ({ name: p.name, grad: p.grad, dims: [...p.dims], data: p.data })),
+      optimizer: init.optimizer,
+      restore: init.restore === undefined ? null : { step: init.restore.step, state: [...init.restore.state] },
+    }),
+    'released',
+    'opening resident training state',
+  );
+  return {
+    async run(feeds, fetch) {
+      const r = expect(
+        await host.request({ kind: 'resident-run', resident, feeds, fetch: [...fetch] }),
+        'ran',
+        'training run',
+      );
+      session.lastRunMs = r.runMs;
+      return r.outputs;
+    },
+    async step(req) {
+      const r = expect(
+        await host.request({ kind: 'resident-step', resident, ...req }),
+        'resident-stepped',
+        'optimizer step',
+      );
+      return { gradNorm: r.gradNorm, applied: r.applied };
+    },
+    async read() {
+      const r = expect(await host.request({ kind: 'resident-read', resident }), 'resident-state', 'reading state');
+      return {
+        params: new Map(r.params),
+        optimizerStep: r.optimizerStep,
+        optimizerState: new Map(r.optimizerState),
+      };
+    },
+    async close() {
+      if (host.error !== null) return;
+      expect(await host.request({ kind: 'resident-close', resident }), 'released', 'closing resident state');
+    },
+  };
 }
 
 function feedBuffers(feeds: Record<string, TensorData>): ArrayBuffer[] {

@@ -4,6 +4,7 @@
 
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
+import { ResidentTrainingState } from '../train/resident.js';
 import type { DType, TensorArray, TensorData } from './ir.js';
 import type { Reply, Request } from './worker-protocol.js';
 
@@ -11,6 +12,26 @@ const port = parentPort;
 if (port === null) throw new Error('onnx/worker.ts must run as a worker thread');
 
 const sessions = new Map<number, ort.InferenceSession>();
+interface Resident {
+  session: number;
+  grads: string[];
+  /** The params as onnxruntime tensors over the resident arrays (the optimiser updates those in place). */
+  feeds: Record<string, ort.Tensor>;
+  state: ResidentTrainingState;
+}
+const residents = new Map<number, Resident>();
+
+function residentOf(id: number): Resident & { run: ort.InferenceSession } {
+  const r = residents.get(id);
+  const run = r === undefined ? undefined : sessions.get(r.session);
+  if (r === undefined || run === undefined) throw new Error(`resident training state ${id} does not exist`);
+  return { ...r, run };
+}
+
+/** Fresh copies, owned by the reply (the originals stay resident). */
+function copies(entries: Iterable<[string, Float32Array]>): [string, Float32Array][] {
+  return [...entries].map(([k, a]) => [k, a.slice()]);
+}
 
 function toOrt(name: string, t: TensorData): ort.Tensor {
   if (t.dtype === 'bfloat16') throw new Error(`feed '${name}': bfloat16 tensors cannot be fed to onnxruntime-node`);
@@ -87,8 +108,58 @@ async function handle(req: Request): Promise<{ reply: Reply; transfer: ArrayBuff
       }
       return { reply: { id: req.id, ok: true, kind: 'ran', outputs, runMs }, transfer: transferables(outputs) };
     }
+    case 'resident-open': {
+      if (!sessions.has(req.session)) throw new Error(`session ${req.session} does not exist in the worker`);
+      const params = new Map(req.params.map((p) => [p.name, p.data]));
+      const restore = req.restore === null ? undefined : { step: req.restore.step, state: new Map(req.restore.state) };
+      const state = new ResidentTrainingState(params, req.optimizer, restore);
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const p of req.params) feeds[p.name] = new ort.Tensor('float32', p.data, p.dims);
+      residents.set(req.resident, { session: req.session, grads: req.params.map((p) => p.grad), feeds, state });
+      return { reply: { id: req.id, ok: true, kind: 'released' }, transfer: [] };
+    }
+    case 'resident-run': {
+      const { run, grads, state, feeds: paramFeeds } = residentOf(req.resident);
+      const feeds: Record<string, ort.Tensor> = { ...paramFeeds };
+      for (const [k, t] of Object.entries(req.feeds)) feeds[k] = toOrt(k, t);
+      const t0 = performance.now();
+      const res = await run.run(feeds, [...req.fetch, ...grads]);
+      const runMs = performance.now() - t0;
+      const outputs: Record<string, TensorData> = {};
+      for (const k of req.fetch) outputs[k] = fromOrt(k, res[k] as ort.Tensor);
+      const g: Float32Array[] = [];
+      for (const k of grads) {
+        const t = res[k];
+        if (t === undefined || !(t.data instanceof Float32Array))
+          throw new Error(`gradient '${k}' is not a float32 output`);
+        g.push(t.data);
+      }
+      for (const t of Object.values(res)) t.dispose();
+      state.accumulate(g);
+      return { reply: { id: req.id, ok: true, kind: 'ran', outputs, runMs }, transfer: transferables(outputs) };
+    }
+    case 'resident-step': {
+      const { state } = residentOf(req.resident);
+      const r = state.step(req);
+      return { reply: { id: req.id, ok: true, kind: 'resident-stepped', ...r }, transfer: [] };
+    }
+    case 'resident-read': {
+      const { state } = residentOf(req.resident);
+      const params = copies(state.params);
+      const optimizerState = copies(state.optimizerState());
+      const transfer = [...params, ...optimizerState].map(([, a]) => a.buffer as ArrayBuffer);
+      return {
+        reply: { id: req.id, ok: true, kind: 'resident-state', params, optimizerStep: state.stepCount, optimizerState },
+        transfer,
+      };
+    }
+    case 'resident-close': {
+      residents.delete(req.resident);
+      return { reply: { id: req.id, ok: true, kind: 'released' }, transfer: [] };
+    }
     case 'release': {
       const s = sessions.get(req.session);
+      for (const [k, r] of residents) if (r.session === req.session) residents.delete(k);
       sessions.delete(req.session);
       if (s !== undefined) await s.release();
       return { reply: { id: req.id, ok: true, kind: 'released' }, transfer: [] };

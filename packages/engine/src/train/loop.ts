@@ -8,7 +8,7 @@
 import { planBatches } from '../data/batches.js';
 import { CAUSAL_LM_NAMES } from '../models/causal-lm.js';
 import type { TensorData } from '../onnx/ir.js';
-import { createSession, type Session } from '../onnx/runtime.js';
+import { createSession, openResidentTrainer, type ResidentTrainer, type Session } from '../onnx/runtime.js';
 import { checkFingerprint, readCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { clipByGlobalNorm, globalNorm } from './clip.js';
 import { CheckpointMismatchError, TrainError } from './errors.js';
@@ -19,8 +19,9 @@ import { LossScaler } from './mixed-precision.js';
 import { createAdamW } from './optim/adamw.js';
 import { createSgd } from './optim/sgd.js';
 import type { Optimizer } from './optim/types.js';
+import type { OptimizerSpec } from './resident.js';
 import { createSchedule } from './schedule.js';
-import { batchFeeds, scalarOf, windowGradient } from './step.js';
+import { batchFeeds, residentWindow, scalarOf, windowGradient } from './step.js';
 import type { StopReason, TrainOptions, TrainResult, TrainRow } from './types.js';
 
 const N = CAUSAL_LM_NAMES;
@@ -89,6 +90,18 @@ function makeOptimizer(
     : createSgd(sizes, { momentum: hp.momentum, nesterov: hp.nesterov, weightDecay: hp.weightDecay, noDecay });
 }
 
+function optimizerSpec(hp: ResolvedHyperparameters, noDecay: ReadonlySet<string>): OptimizerSpec {
+  return hp.optimizer === 'adamw'
+    ? { name: 'adamw', betas: hp.betas, eps: hp.eps, weightDecay: hp.weightDecay, noDecay: [...noDecay] }
+    : {
+        name: 'sgd',
+        momentum: hp.momentum,
+        nesterov: hp.nesterov,
+        weightDecay: hp.weightDecay,
+        noDecay: [...noDecay],
+      };
+}
+
 /**
  * The saved data position is a batch index into the plan of its epoch; the plan depends on these settings, so
  * a resume that changes them would continue at a meaningless place. Other settings (lr, steps) may change.
@@ -146,7 +159,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   });
   const params = f32Params(method.params);
   const sizes = new Map([...params].map(([n, a]) => [n, a.length]));
-  const optimizer = makeOptimizer(hp, sizes, method.noDecay);
+  // Resident (the default): params, gradients and optimiser live in the session's worker (train/resident.ts);
+  // the main thread's optimiser then exists only to check and carry a resumed run's state there.
+  const resident = opts.residentOptimizer !== false;
+  let optimizer: Optimizer | undefined =
+    resident && opts.resumeFrom === undefined ? undefined : makeOptimizer(hp, sizes, method.noDecay);
+  let optimizerStep = 0;
   const fingerprint = computeFingerprint(model, method, rows);
 
   let step = 0;
@@ -176,7 +194,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       }
       a.set(saved);
     }
-    optimizer.load(ck.state.optimizer.step, ck.optimizer);
+    optimizer?.load(ck.state.optimizer.step, ck.optimizer);
+    optimizerStep = ck.state.optimizer.step;
     step = ck.state.step;
     epoch = ck.state.data.epoch;
     batchInEpoch = ck.state.data.batch;
@@ -198,6 +217,34 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     ...(opts.threads === undefined ? {} : { threads: opts.threads }),
   };
   const trainSession = await createSession(graphs.train, sessionOpts);
+  let trainer: ResidentTrainer | undefined;
+  if (resident) {
+    try {
+      trainer = await openResidentTrainer(trainSession, {
+        params: [...method.params].map(([name, t]) => ({
+          name,
+          grad: graphs.gradients[name] as string,
+          dims: t.dims,
+          data: params.get(name) as Float32Array,
+        })),
+        optimizer: optimizerSpec(hp, method.noDecay),
+        ...(optimizer === undefined ? {} : { restore: { step: optimizer.stepCount, state: optimizer.state() } }),
+      });
+    } catch (e) {
+      await trainSession.release();
+      throw e;
+    }
+    optimizer = undefined;
+  }
+  // Brings the worker's params (and, for a checkpoint, the optimiser state) back into method.params.
+  let residentOptState: Map<string, Float32Array> | undefined;
+  const syncFromWorker = async (withOptimizer: boolean): Promise<void> => {
+    if (trainer === undefined) return;
+    const r = await trainer.read();
+    for (const [n, a] of params) a.set(r.params.get(n) as Float32Array);
+    optimizerStep = r.optimizerStep;
+    residentOptState = withOptimizer ? r.optimizerState : undefined;
+  };
   let evalSession: Session | undefined;
   const cb = opts.callbacks ?? {};
   const losses: { step: number; loss: number }[] = [];
@@ -224,6 +271,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   const evaluate = async (): Promise<{ loss: number; tokens: number }> => {
     evalSession ??= await createSession(graphs.eval, sessionOpts);
+    await syncFromWorker(false);
     return validationLoss(evalSession, val, method.params, hp.evalBatchSize, padId);
   };
 
@@ -234,7 +282,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     totalSteps,
     epoch: epochFloat,
     data: { epoch: dataEpoch, batch: dataBatch },
-    optimizer: { name: hp.optimizer, step: optimizer.stepCount },
+    optimizer: { name: hp.optimizer, step: optimizer?.stepCount ?? optimizerStep },
     schedule: { name: schedule.name, warmupSteps: schedule.warmupSteps, totalSteps, stepsTaken: step },
     rng: { shuffleSeed: hp.seed, shuffle: hp.shuffle },
     nonFinite: { inARow, total: nonFiniteTotal },
@@ -253,22 +301,21 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const plan = planFor(epoch);
       while (batchInEpoch < plan.length && step < totalSteps) {
         const window = plan.slice(batchInEpoch, batchInEpoch + hp.gradAccum);
-        const w = await windowGradient(
-          trainSession,
-          graphs.gradients,
-          method.params,
-          window.map((indices) => indices.map((i) => rows[i] as TrainRow)),
-          {
-            padId,
-            signal: opts.signal,
-            step,
-            // Steps before this one each took gradAccum micro-batches (a short window only ever ends an epoch
-            // run, and the index only needs to be a pure function of the step for resume to repeat it).
-            stepFeeds: method.stepFeeds?.bind(method),
-            firstMicroStep: step * hp.gradAccum,
-            lossScale: scaler?.scale,
-          },
-        );
+        const windowRows = window.map((indices) => indices.map((i) => rows[i] as TrainRow));
+        const windowOpts = {
+          padId,
+          signal: opts.signal,
+          step,
+          // Steps before this one each took gradAccum micro-batches (a short window only ever ends an epoch
+          // run, and the index only needs to be a pure function of the step for resume to repeat it).
+          stepFeeds: method.stepFeeds?.bind(method),
+          firstMicroStep: step * hp.gradAccum,
+          lossScale: scaler?.scale,
+        };
+        const w =
+          trainer === undefined
+            ? await windowGradient(trainSession, graphs.gradients, method.params, windowRows, windowOpts)
+            : await residentWindow(trainer, windowRows, windowOpts);
         tokensSeen += w.inputTokens;
         logTokens += w.inputTokens;
         batchInEpoch += window.length;
@@ -276,9 +323,24 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         const endOfEpoch = batchInEpoch >= plan.length;
         epochFloat = epoch + batchInEpoch / plan.length;
         const loss = w.loss;
-        const gradList = [...w.grads.values()];
-        const gradNorm = globalNorm(gradList);
         const lr = hp.lr * schedule.factor(step - 1);
+        let gradNorm: number;
+        if ('grads' in w) {
+          const gradList = [...w.grads.values()];
+          gradNorm = globalNorm(gradList);
+          if (Number.isFinite(loss) && Number.isFinite(gradNorm)) {
+            clipByGlobalNorm(gradList, gradNorm, hp.maxGradNorm);
+            (optimizer as Optimizer).step(params, w.grads, lr);
+          }
+        } else {
+          const r = await (trainer as ResidentTrainer).step({
+            gradScale: w.gradScale,
+            lossFinite: Number.isFinite(loss),
+            lr,
+            maxGradNorm: hp.maxGradNorm,
+          });
+          gradNorm = r.gradNorm;
+        }
         scaler?.update(Number.isFinite(gradNorm));
         if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
           // Skip: no parameter or optimiser update; the data and the schedule move on.
@@ -293,8 +355,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           }
         } else {
           inARow = 0;
-          clipByGlobalNorm(gradList, gradNorm, hp.maxGradNorm);
-          optimizer.step(params, w.grads, lr);
           losses.push({ step, loss });
           logLosses.push(loss);
         }
@@ -347,14 +407,16 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           (hp.saveEachEpoch && endOfEpoch) ||
           stopReason === 'stopped';
         if (saveNow && opts.outputDir !== undefined) {
+          await syncFromWorker(true);
           const state = endOfEpoch ? stateAt(epoch + 1, 0) : stateAt(epoch, batchInEpoch);
           lastCheckpoint = await saveCheckpoint({
             outputDir: opts.outputDir,
             state,
             method,
-            optimizer: optimizer.state(),
+            optimizer: optimizer?.state() ?? (residentOptState as Map<string, Float32Array>),
             ...(hp.keepLast === undefined ? {} : { keepLast: hp.keepLast }),
           });
+          residentOptState = undefined;
           cb.onCheckpoint?.({ step, dir: lastCheckpoint });
         }
         if (stopReason !== 'completed') break outer;
@@ -364,7 +426,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         batchInEpoch = 0;
       }
     }
+    // The trained params end where the caller reads them (method.params), as on the main-thread path.
+    await syncFromWorker(false);
   } finally {
+    if (trainer !== undefined && !trainSession.closed) await trainer.close();
     await trainSession.release();
     await evalSession?.release();
   }

@@ -5,7 +5,7 @@
 import { collate } from '../data/collate.js';
 import { CAUSAL_LM_NAMES } from '../models/causal-lm.js';
 import type { TensorData } from '../onnx/ir.js';
-import type { Session } from '../onnx/runtime.js';
+import type { ResidentTrainer, Session } from '../onnx/runtime.js';
 import { scaleInPlace } from './clip.js';
 import { TrainError } from './errors.js';
 import { LOSS_SCALE } from './mixed-precision.js';
@@ -105,5 +105,51 @@ export async function windowGradient(
     lossTokens,
     inputTokens,
     grads: new Map(names.map((n, i) => [n, list[i] as Float32Array])),
+  };
+}
+
+/**
+ * windowGradient with the params and the gradient held in the worker (onnx/runtime openResidentTrainer): the
+ * same feeds minus the params, the same loss; the gradient stays there for ResidentTrainer.step, which gets
+ * `gradScale` (windowGradient's 1 / (lossTokens · lossScale), null when no token carries loss).
+ */
+export async function residentWindow(
+  trainer: ResidentTrainer,
+  microBatches: readonly (readonly TrainRow[])[],
+  opts: {
+    padId?: number;
+    signal?: AbortSignal | undefined;
+    step?: number;
+    stepFeeds?: ((microStep: number, rows: number) => Record<string, TensorData>) | undefined;
+    firstMicroStep?: number;
+    lossScale?: number | undefined;
+  } = {},
+): Promise<{ loss: number; lossTokens: number; inputTokens: number; gradScale: number | null }> {
+  let lossSum = 0;
+  let lossTokens = 0;
+  let inputTokens = 0;
+  let micro = opts.firstMicroStep ?? 0;
+  for (const rows of microBatches) {
+    if (opts.signal?.aborted === true) {
+      throw new TrainError('aborted', `training cancelled${opts.step === undefined ? '' : ` at step ${opts.step}`}`);
+    }
+    const { feeds, tokens } = batchFeeds(rows, opts.padId ?? 0);
+    if (opts.stepFeeds !== undefined) {
+      const [batch = 0, seq = 0] = (feeds[N.inputIds] as TensorData).dims;
+      Object.assign(feeds, opts.stepFeeds(micro, batch * seq));
+    }
+    micro++;
+    if (opts.lossScale !== undefined)
+      feeds[LOSS_SCALE] = { dtype: 'float32', dims: [], data: Float32Array.from([opts.lossScale]) };
+    const out = await trainer.run(feeds, [N.lossSum, N.lossTokens]);
+    lossSum += scalarOf(out[N.lossSum]);
+    lossTokens += scalarOf(out[N.lossTokens]);
+    inputTokens += tokens;
+  }
+  return {
+    loss: lossTokens > 0 ? lossSum / lossTokens : Number.NaN,
+    lossTokens,
+    inputTokens,
+    gradScale: lossTokens > 0 ? 1 / (lossTokens * (opts.lossScale ?? 1)) : null,
   };
 }

@@ -181,6 +181,11 @@ export interface TrainOptions {
    * or drained uses it so the next run resumes from exactly where this one left off.
    */
   readonly stopRequest?: AbortSignal;
+  /**
+   * Keep params, gradients and the optimiser in the onnxruntime worker (default true): no per-step copy of
+   * the weights across threads. false runs the update on the main thread; both give the same numbers.
+   */
+  readonly residentOptimizer?: boolean;
 }
 
 /** 'stopped': the run honoured `stopRequest` before its last step. */

@@ -1,0 +1,119 @@
+// The worker-resident update (params, gradient and optimiser kept in the onnxruntime worker, train/resident.ts)
+// against the main-thread path it replaces: the same losses, gradient norms, params and checkpointed optimiser
+// state, bit for bit, for full fine-tuning and LoRA with dropout, with accumulation, clipping, weight decay
+// and a non-finite skip.
+
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { releaseAllSessions } from '../onnx/runtime.js';
+import { getMethod } from '../peft/registry.js';
+import { loadBase } from '../peft/testing.js';
+import { readCheckpoint } from './checkpoint.js';
+import { train } from './loop.js';
+import { ResidentTrainingState } from './resident.js';
+import { fixtureRows, withTempDir } from './testing.js';
+import type { Hyperparameters, LogEvent } from './types.js';
+
+afterAll(releaseAllSessions);
+
+const rows = await fixtureRows();
+
+async function run(
+  methodName: 'full' | 'lora',
+  config: Record<string, unknown> | undefined,
+  hp: Hyperparameters,
+  residentOptimizer: boolean,
+  dir: string,
+) {
+  // A base of its own per run: full fine-tuning updates the base's arrays.
+  const base = await loadBase('tiny-qwen2');
+  const m = getMethod(methodName);
+  const cfg = config === undefined ? m.defaults() : m.parseConfig(config, 'test');
+  const method = m.apply(base, cfg, { seed: 5 });
+  const logs: LogEvent[] = [];
+  const r = await train({
+    model: base,
+    method,
+    train: rows,
+    hyperparameters: hp,
+    outputDir: dir,
+    residentOptimizer,
+    callbacks: { onLog: (e) => logs.push(e) },
+  });
+  const params = new Map([...method.params].map(([k, t]) => [k, Float32Array.from(t.data as Float32Array)]));
+  const ck = await readCheckpoint(r.lastCheckpoint as string);
+  return { r, logs, params, ck };
+}
+
+describe('worker-resident update equals the main-thread update', () => {
+  for (const [name, methodName, config, hp] of [
+    [
+      'full fine-tuning, AdamW, weight decay, clipping, accumulation',
+      'full',
+      undefined,
+      { lr: 1e-3, maxSteps: 3, batchSize: 2, gradAccum: 2, weightDecay: 0.1, maxGradNorm: 0.5, saveEvery: 3 },
+    ],
+    [
+      'LoRA with dropout, AdamW',
+      'lora',
+      { peft_type: 'LORA', r: 4, lora_alpha: 8, lora_dropout: 0.1, target_modules: ['q_proj', 'v_proj'] },
+      { lr: 1e-2, maxSteps: 4, batchSize: 2, gradAccum: 2, seed: 3, saveEvery: 2 },
+    ],
+    [
+      'LoRA, SGD with Nesterov momentum',
+      'lora',
+      { peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] },
+      { lr: 1e-2, maxSteps: 3, batchSize: 4, optimizer: 'sgd', momentum: 0.9, nesterov: true, saveEvery: 3 },
+    ],
+  ] as const) {
+    it(name, async () => {
+      await withTempDir(async (dir) => {
+        const hps = { scheduler: 'linear', ...hp } as Hyperparameters;
+        const old = await run(methodName, config, hps, false, join(dir, 'main'));
+        const now = await run(methodName, config, hps, true, join(dir, 'resident'));
+        expect(now.r.losses).toEqual(old.r.losses);
+        expect(now.logs.map((l) => l.gradNorm)).toEqual(old.logs.map((l) => l.gradNorm));
+        expect(now.params.size).toBe(old.params.size);
+        for (const [k, a] of old.params) expect(now.params.get(k), k).toEqual(a);
+        // The checkpoint written mid-run carries the same params and optimiser state.
+        expect(now.ck.state.optimizer).toEqual(old.ck.state.optimizer);
+        expect([...now.ck.optimizer.keys()]).toEqual([...old.ck.optimizer.keys()]);
+        for (const [k, a] of old.ck.optimizer) expect(now.ck.optimizer.get(k), k).toEqual(a);
+        for (const [k, a] of old.ck.params) expect(now.ck.params.get(k), k).toEqual(a);
+      });
+    });
+  }
+});
+
+describe('ResidentTrainingState', () => {
+  it('skips a window whose loss or gradient is not finite, and leaves the params alone', () => {
+    const p = new Float32Array([1, 2]);
+    const s = new ResidentTrainingState(new Map([['p', p]]), {
+      name: 'sgd',
+      momentum: 0,
+      nesterov: false,
+      weightDecay: 0,
+      noDecay: [],
+    });
+    s.accumulate([new Float32Array([Number.NaN, 1])]);
+    const r = s.step({ gradScale: 0.5, lossFinite: true, lr: 1, maxGradNorm: 0 });
+    expect(r.applied).toBe(false);
+    expect(Number.isNaN(r.gradNorm)).toBe(true);
+    s.accumulate([new Float32Array([3, 4])]);
+    s.accumulate([new Float32Array([3, 4])]);
+    expect(s.step({ gradScale: 0.5, lossFinite: false, lr: 1, maxGradNorm: 0 })).toEqual({
+      gradNorm: 5,
+      applied: false,
+    });
+    expect([...p]).toEqual([1, 2]);
+    s.accumulate([new Float32Array([3, 4])]);
+    expect(s.step({ gradScale: 1, lossFinite: true, lr: 0.1, maxGradNorm: 2.5 })).toEqual({
+      gradNorm: 5,
+      applied: true,
+    });
+    // Clipped to norm 2.5 / (5 + 1e-6) of (3, 4), then p − 0.1 · g.
+    expect(p[0]).toBeCloseTo(1 - 0.1 * 1.5, 6);
+    expect(p[1]).toBeCloseTo(2 - 0.1 * 2, 6);
+    expect(s.stepCount).toBe(1);
+  });
+});
