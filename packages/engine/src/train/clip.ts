@@ -12,10 +12,14 @@ export function scaleInPlace(grads: Iterable<Float32Array>, factor: number): voi
   for (const g of grads) for (let i = 0; i < g.length; i++) g[i] = (g[i] as number) * factor;
 }
 
+/** The factor clipping scales every gradient by given the pre-clip norm (1 when it does not clip). */
+export function clipFactor(norm: number, maxNorm: number): number {
+  return !(maxNorm > 0) || !(norm > maxNorm) ? 1 : maxNorm / (norm + 1e-6);
+}
+
 /** Clips in place given the pre-clip norm; returns the factor applied (1 when no clipping happened). */
 export function clipByGlobalNorm(grads: Iterable<Float32Array>, norm: number, maxNorm: number): number {
-  if (!(maxNorm > 0) || !(norm > maxNorm)) return 1;
-  const factor = maxNorm / (norm + 1e-6);
-  scaleInPlace(grads, factor);
+  const factor = clipFactor(norm, maxNorm);
+  if (factor !== 1) scaleInPlace(grads, factor);
   return factor;
 }

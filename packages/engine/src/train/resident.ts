@@ -9,7 +9,7 @@
 // scaled by 1 / (loss tokens · loss scale) and stored as float32, the global norm summed in double over the
 // stored values, clipping, then the optimiser's step.
 
-import { clipByGlobalNorm } from './clip.js';
+import { clipFactor } from './clip.js';
 import { createAdamW } from './optim/adamw.js';
 import { createSgd } from './optim/sgd.js';
 import type { Optimizer } from './optim/types.js';
@@ -97,9 +97,10 @@ export class ResidentTrainingState {
     else for (const g of list) sumSq = scaleAndSumSquares(g, req.gradScale, sumSq);
     const gradNorm = Math.sqrt(sumSq);
     if (!req.lossFinite || !Number.isFinite(gradNorm)) return { gradNorm, applied: false };
-    clipByGlobalNorm(list, gradNorm, req.maxGradNorm);
+    // Clipping folded into the update's read of the gradient (same float32 values as clipping in place).
     const names = [...this.params.keys()];
-    this.optimizer.step(this.params, new Map(names.map((n, i) => [n, list[i] as Float32Array])), req.lr);
+    const grads = new Map(names.map((n, i) => [n, list[i] as Float32Array]));
+    this.optimizer.step(this.params, grads, req.lr, clipFactor(gradNorm, req.maxGradNorm));
     return { gradNorm, applied: true };
   }
 }

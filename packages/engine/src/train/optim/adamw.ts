@@ -39,7 +39,7 @@ export function createAdamW(sizes: ReadonlyMap<string, number>, opts: AdamWOptio
     get stepCount() {
       return t;
     },
-    step(params, grads, lr) {
+    step(params, grads, lr, gradFactor = 1) {
       t++;
       const bc1 = 1 - beta1 ** t;
       const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
@@ -49,7 +49,7 @@ export function createAdamW(sizes: ReadonlyMap<string, number>, opts: AdamWOptio
         const mt = need(m, name, p.length);
         const vt = need(v, name, p.length);
         const decay = noDecay.has(name) ? 1 : 1 - lr * wd;
-        adamwTensor(p, g, mt, vt, beta1, beta2, eps, decay, stepSize, bc2Sqrt);
+        adamwTensor(p, g, gradFactor, mt, vt, beta1, beta2, eps, decay, stepSize, bc2Sqrt);
       }
     },
     state() {
@@ -74,6 +74,24 @@ export function createAdamW(sizes: ReadonlyMap<string, number>, opts: AdamWOptio
 function adamwTensor(
   p: Float32Array,
   g: Float32Array,
+  gs: number,
+  mt: Float32Array,
+  vt: Float32Array,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  decay: number,
+  stepSize: number,
+  bc2Sqrt: number,
+): void {
+  // Two loops rather than a test per element: the unscaled one is ≈ 20% faster (measured, 25.7 M elements).
+  if (gs === 1) adamwLoop(p, g, mt, vt, beta1, beta2, eps, decay, stepSize, bc2Sqrt);
+  else adamwScaledLoop(p, g, gs, mt, vt, beta1, beta2, eps, decay, stepSize, bc2Sqrt);
+}
+
+function adamwLoop(
+  p: Float32Array,
+  g: Float32Array,
   mt: Float32Array,
   vt: Float32Array,
   beta1: number,
@@ -94,6 +112,33 @@ function adamwTensor(
     mt[i] = mi;
     vt[i] = vi;
     // PyTorch decays p in place (a float32 rounding; exact when decay is 1) before the Adam update.
+    p[i] = Math.fround((p[i] as number) * decay) - (stepSize * mi) / (Math.sqrt(vi) / bc2Sqrt + eps);
+  }
+}
+
+/** adamwLoop reading each gradient element as fround(g·gs), the value clipping in place would have stored. */
+function adamwScaledLoop(
+  p: Float32Array,
+  g: Float32Array,
+  gs: number,
+  mt: Float32Array,
+  vt: Float32Array,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  decay: number,
+  stepSize: number,
+  bc2Sqrt: number,
+): void {
+  const c1 = 1 - beta1;
+  const c2 = 1 - beta2;
+  const n = p.length;
+  for (let i = 0; i < n; i++) {
+    const gi = Math.fround((g[i] as number) * gs);
+    const mi = Math.fround(beta1 * (mt[i] as number) + c1 * gi);
+    const vi = Math.fround(beta2 * (vt[i] as number) + c2 * gi * gi);
+    mt[i] = mi;
+    vt[i] = vi;
     p[i] = Math.fround((p[i] as number) * decay) - (stepSize * mi) / (Math.sqrt(vi) / bc2Sqrt + eps);
   }
 }

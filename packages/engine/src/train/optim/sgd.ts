@@ -33,7 +33,7 @@ export function createSgd(sizes: ReadonlyMap<string, number>, opts: SgdOptions =
     get stepCount() {
       return t;
     },
-    step(params, grads, lr) {
+    step(params, grads, lr, gradFactor = 1) {
       const first = t === 0;
       t++;
       for (const [name, p] of params) {
@@ -41,7 +41,7 @@ export function createSgd(sizes: ReadonlyMap<string, number>, opts: SgdOptions =
         const decay = noDecay.has(name) ? 0 : wd;
         const buf = mu > 0 ? need(bufs, name, p.length) : null;
         for (let i = 0; i < p.length; i++) {
-          let d = (g[i] as number) + decay * (p[i] as number);
+          let d = Math.fround((g[i] as number) * gradFactor) + decay * (p[i] as number);
           if (buf !== null) {
             buf[i] = first ? d : mu * (buf[i] as number) + d;
             d = nesterov ? d + mu * (buf[i] as number) : (buf[i] as number);
