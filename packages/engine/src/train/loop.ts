@@ -292,6 +292,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   });
 
   const stopRequested = () => opts.stopRequest?.aborted === true;
+  let synced = false;
   try {
     outer: while (step < totalSteps) {
       if (stopRequested()) {
@@ -428,8 +429,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
     // The trained params end where the caller reads them (method.params), as on the main-thread path.
     await syncFromWorker(false);
+    synced = true;
   } finally {
-    if (trainer !== undefined && !trainSession.closed) await trainer.close();
+    if (trainer !== undefined && !trainSession.closed) {
+      // A run that fails part-way leaves method.params at its last step too, as the main-thread path does.
+      if (!synced) await syncFromWorker(false).catch(() => undefined);
+      await trainer.close();
+    }
     await trainSession.release();
     await evalSession?.release();
   }
