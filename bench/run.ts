@@ -9,9 +9,17 @@ import { evaluatorBench } from './evaluator.js';
 import { forward } from './forward.js';
 import { memoryBench } from './memory.js';
 import { trainBench } from './train.js';
+import { trainerServiceBench } from './trainer-service.js';
 import type { Benchmark } from './types.js';
 
-const BENCHMARKS: readonly Benchmark[] = [forward, trainBench, datasetBench, evaluatorBench, memoryBench];
+const BENCHMARKS: readonly Benchmark[] = [
+  forward,
+  trainBench,
+  datasetBench,
+  evaluatorBench,
+  memoryBench,
+  trainerServiceBench,
+];
 
 async function main(): Promise<number> {
   const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
