@@ -3,21 +3,13 @@
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../packages/cli/src/index.js';
+import { runTunemeshInProcess } from '../packages/cli/src/testing.js';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const data = (f: string) => join(root, 'packages/engine/src/data/validate/testdata', f);
 const qwen = resolve(root, '../shared/fixtures/models/tiny-qwen2');
 
-async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(['node', 'tunemesh', ...args], {
-    stdout: (s) => (stdout += s),
-    stderr: (s) => (stderr += s),
-  });
-  return { code, stdout, stderr };
-}
+const run = (...args: string[]) => runTunemeshInProcess(args);
 
 describe('tunemesh dataset validate', () => {
   it('prints each finding with file:line and field, and exits 1 on errors', async () => {

@@ -1,35 +1,18 @@
 // The tunemesh CLI as a user runs it: a child process from source, against the reference fixtures and a
 // make-tiny-model directory.
 
-import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { type CliResult as Result, repoRoot, runTunemesh } from './testing.js';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const repo = repoRoot;
+const tunemesh = (...args: string[]) => runTunemesh(args);
 const fixtures = resolve(repo, '../shared/fixtures');
 const PROMPT_IDS = '318,85,115,101,114,58,32,104,105,10,318,97,115,115,105,115,116,97,110,116,10';
 const tmp = await mkdtemp(join(tmpdir(), 'tunemesh-cli-'));
 afterAll(() => rm(tmp, { recursive: true, force: true }));
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function tunemesh(...args: string[]): Promise<Result> {
-  return new Promise((done) => {
-    execFile(
-      process.execPath,
-      ['--conditions=tunemesh-source', '--import', 'tsx', 'packages/cli/src/main.ts', ...args],
-      { cwd: repo, env: { ...process.env, TUNEMESH_DEBUG: '' }, timeout: 60_000 },
-      (err, stdout, stderr) => done({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 /** A failure is one `tunemesh: ...` line on stderr, nothing on stdout, no stack trace. */
 function expectOneLineError(r: Result, code: number, pattern: RegExp): void {

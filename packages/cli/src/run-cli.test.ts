@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { releaseAllSessions } from '@tunemesh/engine';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from './cli.js';
+import { runTunemeshInProcess } from './testing.js';
 
 const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/fixtures');
 const qwen = join(fixtures, 'models/tiny-qwen2');
@@ -17,15 +17,7 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(['node', 'tunemesh', ...args], {
-    stdout: (s) => (stdout += s),
-    stderr: (s) => (stderr += s),
-  });
-  return { code, stdout, stderr };
-}
+const run = (...args: string[]) => runTunemeshInProcess(args);
 
 async function expectError(args: string[], code: number, pattern: RegExp): Promise<void> {
   const r = await run(...args);

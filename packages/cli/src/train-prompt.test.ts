@@ -2,16 +2,16 @@
 // files, evaluates lower than the base, generates through the KV cache, continues with --init-adapter, and is
 // refused by merge; misplaced flags are usage errors.
 
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { makeTinyModel, releaseAllSessions } from '@tunemesh/engine';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './cli.js';
+import { repoRoot, runTunemesh, runTunemeshInProcess } from './testing.js';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const repo = repoRoot;
+const tunemesh = (...args: string[]) => runTunemesh(args, 90_000);
+const inProcess = (...args: string[]) => runTunemeshInProcess(args);
 const chat = join(repo, 'packages/engine/src/data/testdata', 'chat.jsonl');
 const tmp = await mkdtemp(join(tmpdir(), 'tunemesh-train-prompt-'));
 const model = join(tmp, 'tiny');
@@ -23,33 +23,6 @@ afterAll(async () => {
   await releaseAllSessions();
   await rm(tmp, { recursive: true, force: true });
 });
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function tunemesh(...args: string[]): Promise<Result> {
-  return new Promise((done) => {
-    execFile(
-      process.execPath,
-      ['--conditions=tunemesh-source', '--import', 'tsx', 'packages/cli/src/main.ts', ...args],
-      { cwd: repo, env: { ...process.env, TUNEMESH_DEBUG: '' }, timeout: 90_000 },
-      (err, stdout, stderr) => done({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-async function inProcess(...args: string[]): Promise<Result> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(['node', 'tunemesh', ...args], {
-    stdout: (s) => (stdout += s),
-    stderr: (s) => (stderr += s),
-  });
-  return { code, stdout, stderr };
-}
 
 const evalLoss = async (...args: string[]): Promise<number> => {
   const r = await tunemesh('eval', '--data', chat, '--json', ...args);

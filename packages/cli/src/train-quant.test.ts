@@ -1,17 +1,14 @@
 // `tunemesh train --quantize int8|int4 --quant-block-size N --gradient-checkpointing --precision`: a QLoRA run
 // end to end as a user runs it, and the bad settings as one-line errors naming the flag and what would fit.
 
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { makeTinyModel, releaseAllSessions } from '@tunemesh/engine';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './cli.js';
+import { repoRoot, runTunemesh, runTunemeshInProcess } from './testing.js';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const chat = join(repo, 'packages/engine/src/data/testdata/chat.jsonl');
+const chat = join(repoRoot, 'packages/engine/src/data/testdata/chat.jsonl');
 const tmp = await mkdtemp(join(tmpdir(), 'tunemesh-train-quant-'));
 const model = join(tmp, 'tiny');
 
@@ -24,51 +21,32 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-async function inProcess(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(['node', 'tunemesh', ...args], {
-    stdout: (s) => (stdout += s),
-    stderr: (s) => (stderr += s),
-  });
-  return { code, stdout, stderr };
-}
+const inProcess = (...args: string[]) => runTunemeshInProcess(args);
 
 describe('tunemesh train on a quantized base', () => {
   it('int4 with gradient checkpointing trains, lowers the loss and saves the adapter', async () => {
     const out = join(tmp, 'run');
-    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-      execFile(
-        process.execPath,
-        [
-          '--conditions=tunemesh-source',
-          '--import',
-          'tsx',
-          'packages/cli/src/main.ts',
-          'train',
-          '--model',
-          model,
-          '--data',
-          chat,
-          '--out',
-          out,
-          '--quantize',
-          'int4',
-          '--quant-block-size',
-          '32',
-          '--gradient-checkpointing',
-          '--max-steps',
-          '6',
-          '--batch-size',
-          '4',
-          '--lr',
-          '0.01',
-          '--json',
-        ],
-        { cwd: repo, timeout: 60_000 },
-        (err, stdout, stderr) => done({ code: err ? Number(err.code ?? -1) : 0, stdout, stderr }),
-      );
-    });
+    const r = await runTunemesh([
+      'train',
+      '--model',
+      model,
+      '--data',
+      chat,
+      '--out',
+      out,
+      '--quantize',
+      'int4',
+      '--quant-block-size',
+      '32',
+      '--gradient-checkpointing',
+      '--max-steps',
+      '6',
+      '--batch-size',
+      '4',
+      '--lr',
+      '0.01',
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/base: 14 linear weights quantized \(int4, block 32\): [\d.]+ → [\d.]+ MiB/);
     const losses = r.stdout

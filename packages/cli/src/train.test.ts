@@ -1,16 +1,16 @@
 // `tunemesh train`, `merge` and `bench` end to end, as a user runs them: child processes from source on a
 // make-tiny-model model (Qwen2-style, hidden 64, 2 layers) and the small datasets shipped in engine/data/testdata.
 
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { makeTinyModel, releaseAllSessions } from '@tunemesh/engine';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './cli.js';
+import { type CliResult as Result, repoRoot, runTunemesh, runTunemeshInProcess } from './testing.js';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const repo = repoRoot;
+const tunemesh = (...args: string[]) => runTunemesh(args);
+const inProcess = (...args: string[]) => runTunemeshInProcess(args);
 const testdata = join(repo, 'packages/engine/src/data/testdata');
 const sentiment = join(testdata, 'sentiment.jsonl');
 const chat = join(testdata, 'chat.jsonl');
@@ -27,34 +27,6 @@ afterAll(async () => {
   await releaseAllSessions();
   await rm(tmp, { recursive: true, force: true });
 });
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function tunemesh(...args: string[]): Promise<Result> {
-  return new Promise((done) => {
-    execFile(
-      process.execPath,
-      ['--conditions=tunemesh-source', '--import', 'tsx', 'packages/cli/src/main.ts', ...args],
-      { cwd: repo, env: { ...process.env, TUNEMESH_DEBUG: '' }, timeout: 60_000 },
-      (err, stdout, stderr) => done({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-/** In-process, for usage errors that need no fresh process. */
-async function inProcess(...args: string[]): Promise<Result> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(['node', 'tunemesh', ...args], {
-    stdout: (s) => (stdout += s),
-    stderr: (s) => (stderr += s),
-  });
-  return { code, stdout, stderr };
-}
 
 function expectOneLineError(r: Result, code: number, pattern: RegExp): void {
   expect(r.code, r.stderr).toBe(code);
