@@ -4,21 +4,11 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rng } from '../seeded-random.mjs';
 
 const rows = Number(process.argv[2] ?? 3000);
 const seed = Number(process.argv[3] ?? 7);
 
-// mulberry32: a small seeded generator, so the data does not depend on Math.random.
-function rng(s) {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = rng(seed);
 const pick = (list) => list[Math.floor(rand() * list.length)];
 
