@@ -15,24 +15,10 @@ import {
   presentValueName,
 } from '../infer/session.js';
 import type { TensorData } from '../onnx/ir.js';
+import { type BatchScoreOptions, batchSizeOf, logProbAt } from './batch-scoring.js';
 
-export interface ContinuationScoreOptions {
-  readonly padId: number;
-  /** Prompts per prefill. Default 8. */
-  readonly batchSize?: number;
-  readonly signal?: AbortSignal;
-  /** Called after each batch with the prompts scored so far. */
-  readonly onProgress?: (done: number) => void;
-}
-
-/** log-softmax of `row` at `index`, in float64. */
-function logProbAt(row: Float32Array, index: number): number {
-  let max = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < row.length; i++) if (row[i]! > max) max = row[i]!;
-  let sum = 0;
-  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i]! - max);
-  return row[index]! - max - Math.log(sum);
-}
+/** Options of the batched scorers; batches are of prompts here. */
+export type ContinuationScoreOptions = BatchScoreOptions;
 
 /**
  * scores[p][c]: the summed log-probability (nats) of continuation c's tokens after prompt p. Every prompt and
@@ -44,9 +30,7 @@ export async function scoreContinuations(
   continuations: readonly (readonly number[])[],
   opts: ContinuationScoreOptions,
 ): Promise<number[][]> {
-  const batchSize = opts.batchSize ?? 8;
-  if (!(Number.isInteger(batchSize) && batchSize >= 1))
-    throw new InferError('bad_batch_size', `batch size must be an integer >= 1, got ${batchSize}`);
+  const batchSize = batchSizeOf(opts);
   continuations.forEach((c, j) => {
     if (c.length === 0) throw new InferError('empty_row', `continuation ${j} has no tokens`);
   });

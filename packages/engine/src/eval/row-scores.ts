@@ -6,6 +6,7 @@ import { InferError } from '../infer/errors.js';
 import { rightPadForLoss, type ScoringRow } from '../infer/score.js';
 import { floatOutput, type RunnableSession } from '../infer/session.js';
 import type { TensorData } from '../onnx/ir.js';
+import { type BatchScoreOptions, batchSizeOf, logProbAt } from './batch-scoring.js';
 
 export interface RowScore {
   /** Sum of log p(label token | prefix) over the row's scored tokens (nats, <= 0). */
@@ -14,24 +15,7 @@ export interface RowScore {
   readonly tokens: number;
 }
 
-export interface RowScoreOptions {
-  readonly padId: number;
-  /** Rows per session run. Default 8. */
-  readonly batchSize?: number;
-  /** Checked between batches; aborting stops before the next run. */
-  readonly signal?: AbortSignal;
-  /** Called after each batch with the rows scored so far. */
-  readonly onProgress?: (done: number) => void;
-}
-
-/** log-softmax of `row` at `index`, in float64. */
-function logProbAt(row: Float32Array, index: number): number {
-  let max = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < row.length; i++) if (row[i]! > max) max = row[i]!;
-  let sum = 0;
-  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i]! - max);
-  return row[index]! - max - Math.log(sum);
-}
+export type RowScoreOptions = BatchScoreOptions;
 
 /** Each row's summed log-probability of its labelled tokens (labels shift by one, as in training). */
 export async function scoreRows(
@@ -39,9 +23,7 @@ export async function scoreRows(
   rows: readonly ScoringRow[],
   opts: RowScoreOptions,
 ): Promise<RowScore[]> {
-  const batchSize = opts.batchSize ?? 8;
-  if (!(Number.isInteger(batchSize) && batchSize >= 1))
-    throw new InferError('bad_batch_size', `batch size must be an integer >= 1, got ${batchSize}`);
+  const batchSize = batchSizeOf(opts);
   const out: RowScore[] = [];
   const wantsPositions = session.inputNames.includes('position_ids');
   for (let start = 0; start < rows.length; start += batchSize) {
