@@ -43,6 +43,24 @@ describe('runtime', () => {
     await s3.release();
   });
 
+  it('runs constant weights unpacked (prepack: false) to the same result, as its own session', async () => {
+    const b = new GraphBuilder('unpacked');
+    const x = b.input('x', 'float32', ['n', 64]);
+    const w = b.constant(f32([48, 64], (i) => ((i * 37) % 11) / 7 - 0.7), 'w');
+    b.output(op.fusedMatMul(b, x, w, { transB: true }), 'y');
+    const g = b.build();
+    const feeds = { x: f32([5, 64], (i) => ((i * 13) % 17) / 9 - 0.9) };
+    const packed = await createSession(g);
+    const unpacked = await createSession(g, { prepack: false });
+    expect(unpacked).not.toBe(packed);
+    const a = (await packed.run(feeds)).y?.data as Float32Array;
+    const c = (await unpacked.run(feeds)).y?.data as Float32Array;
+    expect(c.length).toBe(5 * 48);
+    for (let i = 0; i < a.length; i++) expect(c[i]).toBeCloseTo(a[i] as number, 5);
+    await packed.release();
+    await unpacked.release();
+  });
+
   it('rejects an unknown device with the valid ones', async () => {
     const err = await createSession(addGraph(), { device: 'tpu' as 'cpu' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnknownDeviceError);

@@ -29,6 +29,12 @@ export interface SessionOptions {
   isolate?: boolean;
   /** Passed to serializeModel (e.g. a lower external-data threshold). */
   serialize?: SerializeOptions;
+  /**
+   * Let onnxruntime pre-pack constant GEMM weights (default true). Each MatMul/FusedMatMul that reads a constant
+   * weight then keeps its own packed copy — two for a training graph, whose backward reads every frozen weight in
+   * the other orientation. false keeps one copy (≈ 150 MB less for the bench's LoRA step; bench/README.md).
+   */
+  prepack?: boolean;
 }
 
 export interface RunOptions {
@@ -380,7 +386,8 @@ export async function createSession(graph: Graph, opts: SessionOptions = {}): Pr
     throw new OnnxRuntimeError('BAD_THREADS', `threads must be a non-negative integer, got ${threads}`);
   }
   const hash = graphHash(graph);
-  const cacheKey = `${hash}|${device}|${threads}|${JSON.stringify(opts.serialize ?? {})}|${opts.isolate === true ? 'iso' : ''}`;
+  const prepack = opts.prepack ?? true;
+  const cacheKey = `${hash}|${device}|${threads}|${JSON.stringify(opts.serialize ?? {})}|${opts.isolate === true ? 'iso' : ''}|${prepack ? '' : 'nopack'}`;
   if (opts.isolate !== true) {
     const hit = sessions.get(cacheKey);
     if (hit !== undefined) return (await hit).retain();
@@ -396,7 +403,7 @@ export async function createSession(graph: Graph, opts: SessionOptions = {}): Pr
       host = new WorkerHost(hostKey);
       hosts.set(hostKey, host);
     }
-    const config: OrtSessionConfig = { executionProviders: providers, intraOpNumThreads: threads };
+    const config: OrtSessionConfig = { executionProviders: providers, intraOpNumThreads: threads, prepack };
     const id = nextSessionId++;
     const transfer = [model.buffer as ArrayBuffer, ...externalData.map((f) => f.data.buffer as ArrayBuffer)];
     const r = await host.request({ kind: 'create', session: id, model, externalData, config }, transfer);

@@ -7,6 +7,8 @@ import type { TensorData } from './ir.js';
 export interface OrtSessionConfig {
   executionProviders: string[];
   intraOpNumThreads: number;
+  /** False: onnxruntime keeps constant weights as they are instead of adding a pre-packed GEMM copy of each. */
+  prepack: boolean;
 }
 
 export type Request =

@@ -77,7 +77,13 @@ async function handle(req: Request): Promise<{ reply: Reply; transfer: ArrayBuff
         enableMemPattern: false,
         enableCpuMemArena: true,
         // Two sessions alternating (train/eval) spin-wait against each other otherwise (ENGINE-NOTES).
-        extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+        extra: {
+          session: {
+            intra_op: { allow_spinning: '0' },
+            inter_op: { allow_spinning: '0' },
+            ...(req.config.prepack ? {} : { disable_prepacking: '1' }),
+          },
+        },
       };
       if (req.externalData.length > 0) opts.externalData = req.externalData;
       const s = await ort.InferenceSession.create(req.model, opts);

@@ -216,7 +216,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     ...(opts.device === undefined ? {} : { device: opts.device }),
     ...(opts.threads === undefined ? {} : { threads: opts.threads }),
   };
-  const trainSession = await createSession(graphs.train, sessionOpts);
+  // No pre-packed weight copies: the training graph reads each frozen weight in two orientations, so packing
+  // would hold two extra copies of the model for a step that measured no faster with them (bench/README.md).
+  const trainSession = await createSession(graphs.train, { ...sessionOpts, prepack: false });
   let trainer: ResidentTrainer | undefined;
   if (resident) {
     try {
