@@ -1,9 +1,8 @@
-// Automatic evaluation: every job.<id>.completed on JOB_EVENTS queues an evaluation of the job's adapter on
-// the dataset's validation split with the metrics the job asked for (LOSS when it asked for none), and a
-// baseline of the base model for each (base, dataset, metric) that has none yet. Idempotency keys make a
-// redelivered event queue nothing new.
+// Automatic evaluation: every job.<id>.completed on JOB_EVENTS queues an evaluation of the job's result (its
+// adapter, or for full fine-tuning its whole model) on the dataset's validation split with the metrics the job
+// asked for (LOSS when it asked for none), and a baseline of the base model for each (base, dataset, metric)
+// that has none yet. Idempotency keys make a redelivered event queue nothing new.
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { consumeEvents, ensureConsumer, type Logger, type NatsHandle } from '@tunemesh/kit';
 import {
   allJobsSubject,
@@ -17,7 +16,7 @@ import {
 } from '@tunemesh/proto';
 import { AckPolicy, DeliverPolicy } from 'nats';
 import { type HandlerDeps, submitEvaluation } from './handlers.js';
-import { jobAdapter, type ResolvedModel } from './models.js';
+import { jobDir, jobModel, type ResolvedModel } from './models.js';
 
 export const AUTO_EVAL_CONSUMER = 'evaluator-auto-eval';
 
@@ -60,8 +59,9 @@ export async function onJobCompleted(deps: HandlerDeps, ev: JobCompleted, logger
   const metrics = ev.evaluationMetrics.length > 0 ? [...new Set(ev.evaluationMetrics)] : [Metric.LOSS];
   // The event's adapter location when this node can read it, else the adapter root's folder for the job.
   const fromEvent = ev.adapter?.path && (await isDir(ev.adapter.path)) ? ev.adapter.path : undefined;
-  const dir = fromEvent ?? join(deps.paths.adapterRoot, ev.jobId);
-  const model: ResolvedModel = await jobAdapter(ev.jobId, dir, deps.paths);
+  const dir = fromEvent ?? (await jobDir(ev.jobId, deps.paths));
+  // A full fine-tuning result names no base; the event does.
+  const model: ResolvedModel = await jobModel(ev.jobId, dir, deps.paths, { baseModelId: ev.baseModelId });
   await submitEvaluation(
     deps,
     request({ target: { $case: 'jobId', value: ev.jobId } }, ev.datasetId, metrics, `auto:${ev.jobId}`),

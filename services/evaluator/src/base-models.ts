@@ -2,8 +2,18 @@
 // by those ids. The evaluator resolves such an id to its directory through the trainer, and reports the
 // trainer's id for any directory the trainer has registered, so the leaderboard's base_model_id and the
 // gateway's baseModels agree. When the trainer cannot be asked, paths relative to the model roots still work.
+// The trainer also knows each job's base model, which a full fine-tuning result (a whole model directory that
+// names no base) needs: the leaderboard groups it with its base's baseline and the dataset service tokenises
+// with the base's tokenizer.
 import { realpath } from 'node:fs/promises';
-import { ClientError, createServiceClient, type GrpcChannel, openChannel } from '@tunemesh/kit';
+import {
+  ClientError,
+  createServiceClient,
+  type GrpcChannel,
+  openChannel,
+  Status,
+  UnavailableError,
+} from '@tunemesh/kit';
 import { TrainerServiceDefinition } from '@tunemesh/proto';
 
 export interface BaseModelRegistry {
@@ -11,6 +21,11 @@ export interface BaseModelRegistry {
   pathOf(id: string): Promise<string | undefined>;
   /** The trainer's id of the model registered at this (real) directory, if any. */
   idOf(realDir: string): Promise<string | undefined>;
+  /**
+   * The base model id of a job as the trainer recorded it; undefined when the trainer does not know the job.
+   * Throws UnavailableError when the trainer cannot be asked (unlike the base model lookups, nothing else knows).
+   */
+  jobBaseModelId(jobId: string): Promise<string | undefined>;
   close(): void;
 }
 
@@ -83,6 +98,19 @@ export function trainerRegistry(trainerAddress: string): BaseModelRegistry {
     },
     async idOf(realDir) {
       return (await models()).find((m) => m.realPath === realDir)?.id;
+    },
+    async jobBaseModelId(jobId) {
+      try {
+        return (await client.getFineTuneJob({ id: jobId })).job?.baseModelId || undefined;
+      } catch (err) {
+        if (err instanceof ClientError && err.code === Status.NOT_FOUND) return undefined;
+        if (err instanceof ClientError) {
+          throw new UnavailableError(
+            `the trainer service (${trainerAddress}) cannot be asked for job ${jobId}'s base model: ${err.details}`,
+          );
+        }
+        throw err;
+      }
     },
     close: () => channel.close(),
   };

@@ -23,6 +23,7 @@ import {
   MethodKind,
 } from '@tunemesh/proto';
 import { dirStats } from './export.js';
+import { nothingToMerge } from './merge.js';
 import { type ModelPaths, type ResolvedModel, resolveModel } from './models.js';
 import type { ArtifactRecords } from './store/artifacts.js';
 
@@ -55,6 +56,7 @@ export async function combineRpc(
   const resolved: ResolvedModel[] = [];
   for (const [i, w] of req.adapters.entries()) {
     const m = await resolveModel(w.adapter, deps.paths);
+    if (m.method === MethodKind.FULL) throw nothingToMerge(m, `adapters[${i}]`, 'it cannot be combined with adapters');
     if (!m.adapterDir) {
       throw new InvalidArgumentError(`adapters[${i}] is not an adapter`, { field: `adapters[${i}].adapter` });
     }

@@ -54,6 +54,14 @@ export function weightDType(d: Dtype): WeightDType | undefined {
 }
 const protoDtype = (d: WeightDType): Dtype => (d === 'float16' ? Dtype.F16 : d === 'bfloat16' ? Dtype.BF16 : Dtype.F32);
 
+/** A fully fine-tuned model is already a whole model: merging (or combining) it has no meaning. */
+export function nothingToMerge(model: ResolvedModel, where: string, consequence: string): FailedPreconditionError {
+  const what = model.jobId === '' ? where : `${where} (job ${model.jobId})`;
+  return new FailedPreconditionError(
+    `${what} was trained with full fine-tuning (METHOD_KIND_FULL): it is a whole model, not an adapter, so ${consequence}; evaluate or export it as it is (ExportModel with the same reference)`,
+  );
+}
+
 async function peftType(adapterDir: string): Promise<string | undefined> {
   try {
     const c = JSON.parse(await readFile(join(adapterDir, 'adapter_config.json'), 'utf8')) as { peft_type?: unknown };
@@ -123,6 +131,7 @@ export async function mergeRpc(
   deps: { paths: ModelPaths; artifacts: ArtifactRecords; storeDir: string },
 ): Promise<Artifact> {
   const model = await resolveModel(req.adapter, deps.paths);
+  if (model.method === MethodKind.FULL) throw nothingToMerge(model, 'adapter', 'there is nothing to merge');
   if (!model.adapterDir) {
     throw new InvalidArgumentError('adapter must name an adapter (a job or an adapter artefact), not a base model', {
       field: 'adapter',

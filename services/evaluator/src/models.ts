@@ -1,8 +1,10 @@
 // Which files a ModelRef names. base_model_id: a model directory inside the model roots. job_id: the job's
-// final adapter at <adapter root>/<job_id> (or the trainer's layout <adapter root>/jobs/<job_id>/adapter), on the
-// base its adapter_config.json names. checkpoint_id: the trainer's "<job id>-ckpt-<step>", whose directory
-// <adapter root>/jobs/<job id>/checkpoints/checkpoint-<step> is a PEFT adapter too. artifact_id: this service's
-// combined adapters and merged models.
+// final result at <adapter root>/<job_id> (or the trainer's layout <adapter root>/jobs/<job_id>/adapter).
+// checkpoint_id: the trainer's "<job id>-ckpt-<step>", whose directory
+// <adapter root>/jobs/<job id>/checkpoints/checkpoint-<step> holds the method's saved form too. A job's result is
+// an adapter on the base its config names (PEFT's adapter_config.json; BitFit's tunemesh_config.json) or, for
+// full fine-tuning, a whole Hugging Face model directory (config.json and weights) that runs as it is and names
+// no base: the trainer's record of the job does. artifact_id: this service's combined adapters and merged models.
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import {
@@ -16,6 +18,7 @@ import { type Artifact, ArtifactKind, MethodKind, type ModelRef } from '@tunemes
 import type { BaseModelRegistry } from './base-models.js';
 
 export interface ResolvedModel {
+  /** The model directory that runs: a base model (with adapterDir on it, if any), a merged or fully fine-tuned model. */
   readonly baseDir: string;
   /** The id the leaderboard groups baselines by: the base directory relative to its model root. */
   readonly baseModelId: string;
@@ -27,7 +30,7 @@ export interface ResolvedModel {
   readonly tokenizerDir: string;
   readonly jobId: string;
   readonly isBaseline: boolean;
-  /** The adapter's method (from its saved config); UNSPECIFIED for a base model alone. */
+  /** The adapter's method (from its saved config), FULL for a fully fine-tuned model; UNSPECIFIED for a base alone. */
   readonly method: MethodKind;
 }
 
@@ -48,6 +51,13 @@ function inside(root: string, path: string): boolean {
 async function isDir(p: string): Promise<boolean> {
   return stat(p).then(
     (s) => s.isDirectory(),
+    () => false,
+  );
+}
+
+async function isFile(p: string): Promise<boolean> {
+  return stat(p).then(
+    (s) => s.isFile(),
     () => false,
   );
 }
@@ -112,12 +122,7 @@ export async function resolveModel(ref: ModelRef | undefined, paths: ModelPaths)
           field: 'model.job_id',
         });
       }
-      // Either <root>/<job id> or the trainer's artefact layout <root>/jobs/<job id>/adapter, so the trainer's
-      // store can be the adapter root as it is.
-      const flat = join(paths.adapterRoot, t.value);
-      const trainer = join(paths.adapterRoot, 'jobs', t.value, 'adapter');
-      const dir = (await isDir(flat)) || !(await isDir(trainer)) ? flat : trainer;
-      return jobAdapter(t.value, dir, paths);
+      return jobModel(t.value, await jobDir(t.value, paths), paths);
     }
     case 'artifactId': {
       const a = await paths.artifact?.(t.value);
@@ -165,9 +170,82 @@ export async function resolveModel(ref: ModelRef | undefined, paths: ModelPaths)
           `checkpoint ${JSON.stringify(t.value)} is not in the artefact store (no ${dir}; save_total_limit may have pruned it)`,
         );
       }
-      return jobAdapter(jobId, dir, paths);
+      return jobModel(jobId, dir, paths);
     }
   }
+}
+
+/**
+ * A job's final result: <root>/<job id>, or the trainer's artefact layout <root>/jobs/<job id>/adapter, so the
+ * trainer's store can be the adapter root as it is.
+ */
+export async function jobDir(jobId: string, paths: ModelPaths): Promise<string> {
+  const flat = join(paths.adapterRoot, jobId);
+  const trainer = join(paths.adapterRoot, 'jobs', jobId, 'adapter');
+  return (await isDir(flat)) || !(await isDir(trainer)) ? flat : trainer;
+}
+
+/**
+ * What a job left in `dir` (its final result or one of its checkpoints): an adapter on its base, or a fully
+ * fine-tuned model. `known.baseModelId` is the job's base when the caller has it (job.completed carries it);
+ * otherwise a full fine-tuning result's base is asked of the trainer.
+ */
+export async function jobModel(
+  jobId: string,
+  dir: string,
+  paths: ModelPaths,
+  known: { baseModelId?: string } = {},
+): Promise<ResolvedModel> {
+  const adapter = (await isFile(join(dir, 'adapter_config.json'))) || (await isFile(join(dir, 'tunemesh_config.json')));
+  if (adapter || !(await isFile(join(dir, 'config.json')))) return jobAdapter(jobId, dir, paths);
+  return fullModel(jobId, dir, paths, known.baseModelId);
+}
+
+/**
+ * A full fine-tuning result: the trained model itself runs (no adapter); the base gives the leaderboard its
+ * baseline group and the dataset service its tokenizer (the copy beside the weights lies outside the roots the
+ * dataset service may read, and full fine-tuning does not change the tokenizer).
+ */
+async function fullModel(
+  jobId: string,
+  dir: string,
+  paths: ModelPaths,
+  knownBase: string | undefined,
+): Promise<ResolvedModel> {
+  let baseId = knownBase;
+  if (baseId === undefined || baseId === '') {
+    if (paths.registry === undefined) {
+      throw new FailedPreconditionError(
+        `job ${jobId} is a full fine-tuning result (a whole model at ${dir}), which does not name its base model; the trainer service knows it, but this evaluator has no trainer address (EVALUATOR_TRAINER_ADDR)`,
+      );
+    }
+    baseId = await paths.registry.jobBaseModelId(jobId);
+    if (baseId === undefined) {
+      throw new NotFoundError(
+        `the trainer service has no job ${JSON.stringify(jobId)}, so the base model of the full fine-tuning result at ${dir} is unknown`,
+      );
+    }
+  }
+  const b = await baseModel(baseId, paths, `job ${jobId}'s base_model_id`);
+  // The trainer copies the base's config.json beside the trained weights; a different architecture means the
+  // directory is not this job's result on this base, and the base's tokenizer would not fit it.
+  const [mine, theirs] = await Promise.all([readJson(join(dir, 'config.json')), readJson(join(b.dir, 'config.json'))]);
+  // (GPT-2's config spells the sizes n_embd and n_layer.)
+  for (const key of ['model_type', 'vocab_size', 'hidden_size', 'n_embd', 'num_hidden_layers', 'n_layer'] as const) {
+    if (mine?.[key] !== theirs?.[key]) {
+      throw new FailedPreconditionError(
+        `job ${jobId}'s model at ${dir} has ${key} ${JSON.stringify(mine?.[key])}, its base ${b.id} has ${JSON.stringify(theirs?.[key])}`,
+      );
+    }
+  }
+  return {
+    baseDir: dir,
+    baseModelId: b.id,
+    tokenizerDir: b.dir,
+    jobId,
+    isBaseline: false,
+    method: MethodKind.FULL,
+  };
 }
 
 /** The trainer's checkpoint ids: "<job id>-ckpt-<step>" (services/trainer/src/layout.ts). */
@@ -209,7 +287,7 @@ export async function jobAdapter(jobId: string, adapterDir: string, paths: Model
   const config = await readJson(join(adapterDir, file));
   if (config === undefined) {
     throw new NotFoundError(
-      `job ${JSON.stringify(jobId)} has no adapter (adapter_config.json or tunemesh_config.json) at ${adapterDir}`,
+      `job ${JSON.stringify(jobId)} has no adapter (adapter_config.json or tunemesh_config.json) and no fully fine-tuned model (config.json) at ${adapterDir}`,
     );
   }
   const base = config.base_model_name_or_path;
