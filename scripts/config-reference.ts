@@ -1,6 +1,8 @@
 // Generates docs/configuration.md, the reference of every environment variable each tunemesh process reads,
-// from the config schemas themselves (services/*/src/config.ts, the trainer node's node-config.ts), so the
-// reference cannot drift: tests/config-reference.test.ts fails when the committed file differs from this output.
+// from the config schemas themselves (services/*/src/config.ts, the trainer node's node-config.ts): name,
+// description, default and accepted form all come from the envVar that parses the variable, so the reference
+// cannot drift: tests/config-reference.test.ts fails when the committed file differs from this output or a
+// variable has no description.
 // Usage: node --conditions=tunemesh-source --import tsx scripts/config-reference.ts
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +16,7 @@ import { nodeConfigSpec } from '../services/trainer/src/node-config.js';
 
 export const CONFIG_REFERENCE_PATH = fileURLToPath(new URL('../docs/configuration.md', import.meta.url));
 
-const PROCESSES: { title: string; run: string; spec: ConfigSpec }[] = [
+export const PROCESSES: { title: string; run: string; spec: ConfigSpec }[] = [
   { title: 'gateway', run: 'node services/gateway/dist/main.js', spec: gatewayConfigSpec },
   { title: 'dataset service', run: 'node services/dataset/dist/main.js', spec: datasetConfigSpec },
   { title: 'trainer service', run: 'node services/trainer/dist/main.js', spec: trainerConfigSpec },
@@ -32,7 +34,8 @@ function shownDefault(fallback: string | undefined): string {
   return `\`${portable}\``;
 }
 
-const cell = (text: string) => text.replace(/\|/g, '\\|');
+// Table cells: a pipe would end the cell, and < would start an HTML tag in most renderers.
+const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/</g, '&lt;');
 
 export function renderConfigReference(): string {
   const lines = [
@@ -46,9 +49,18 @@ export function renderConfigReference(): string {
     '',
   ];
   for (const p of PROCESSES) {
-    lines.push(`## ${p.title}`, '', `\`${p.run}\``, '', '| variable | default | expects |', '| --- | --- | --- |');
+    lines.push(
+      `## ${p.title}`,
+      '',
+      `\`${p.run}\``,
+      '',
+      '| variable | what it does | default | expects |',
+      '| --- | --- | --- | --- |',
+    );
     for (const v of Object.values(p.spec)) {
-      lines.push(`| \`${v.name}\` | ${cell(shownDefault(v.fallback))} | ${cell(v.expected)} |`);
+      lines.push(
+        `| \`${v.name}\` | ${cell(v.description)} | ${cell(shownDefault(v.fallback))} | ${cell(v.expected)} |`,
+      );
     }
     lines.push('');
   }

@@ -47,11 +47,13 @@ describe('loadConfig', () => {
   });
 
   it('names a required variable that is missing', () => {
-    const spec = { token: envVar('API_TOKEN', z.string().min(8), 'at least 8 characters') };
+    const spec = { token: envVar('API_TOKEN', 'A token for tests.', z.string().min(8), 'at least 8 characters') };
     expect(() => loadConfig(spec, {})).toThrow('configuration: API_TOKEN is not set: expected at least 8 characters');
   });
 
   it('treats an empty value as unset', () => {
-    expect(loadConfig({ port: portVar('PORT', 1234), nats: natsUrlVar() }, { PORT: '' }).port).toBe(1234);
+    expect(
+      loadConfig({ port: portVar('PORT', 1234, 'A port for tests.'), nats: natsUrlVar() }, { PORT: '' }).port,
+    ).toBe(1234);
   });
 });

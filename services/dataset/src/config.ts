@@ -16,17 +16,24 @@ const pathList = z.string().transform((s) =>
  */
 export const datasetConfigSpec = {
   ...serviceConfigSpec(50051),
-  storeDir: envVar('DATASET_STORE_DIR', z.string().min(1), 'a directory path', join(tmpdir(), 'tunemesh-dataset')),
+  storeDir: envVar(
+    'DATASET_STORE_DIR',
+    'Where the service keeps each dataset’s files (the source as imported, its normalised examples and its split) and the SQLite file unless DATASET_DATABASE_URL names PostgreSQL.',
+    z.string().min(1),
+    'a directory path',
+    join(tmpdir(), 'tunemesh-dataset'),
+  ),
   databaseUrl: envVar(
     'DATASET_DATABASE_URL',
+    'The database of the service’s tables: sqlite keeps them in a file in DATASET_STORE_DIR, a postgres:// URL in that PostgreSQL database.',
     z.string().regex(/^(postgres(ql)?:\/\/.*|sqlite)$/),
     'a postgres:// URL, or "sqlite" for the embedded database',
     'sqlite',
   ),
   // Empty defaults are written ' ' because loadConfig treats '' as unset; the parsers trim them away.
-  /** A PostgreSQL schema to keep the tables in (created when missing); empty: the server's default. */
   databaseSchema: envVar(
     'DATASET_DATABASE_SCHEMA',
+    'A PostgreSQL schema to keep the tables in, created when missing; empty uses the server’s default (its search_path). Ignored with sqlite.',
     z
       .string()
       .transform((s) => s.trim())
@@ -34,17 +41,28 @@ export const datasetConfigSpec = {
     'a lowercase schema name',
     ' ',
   ),
-  dataRoots: envVar('DATASET_DATA_ROOTS', pathList, 'comma-separated directories that imports by path may read', ' '),
+  dataRoots: envVar(
+    'DATASET_DATA_ROOTS',
+    'The only directories an import by path (importDatasetFromPath) may read; a relative path is taken inside the first. Empty refuses every import by path (uploads still work).',
+    pathList,
+    'comma-separated directories that imports by path may read',
+    ' ',
+  ),
   modelRoots: envVar(
     'DATASET_MODEL_ROOTS',
+    'The only directories a tokenizer’s model path may name (the model whose tokenizer.json tokenises the rows); empty refuses every model path.',
     pathList,
     'comma-separated directories that tokenizer model paths may name',
     ' ',
   ),
-  /** The trainer service, asked for a base model's directory when an import names tokenizer.base_model_id. */
-  trainerAddr: grpcAddressVar('DATASET_TRAINER_ADDR', '127.0.0.1:50052'),
+  trainerAddr: grpcAddressVar(
+    'DATASET_TRAINER_ADDR',
+    '127.0.0.1:50052',
+    'The trainer service’s gRPC address, asked for a base model’s directory when an import names its tokenizer by base model id (tokenizer.base_model_id) instead of a path.',
+  ),
   maxUploadBytes: envVar(
     'DATASET_MAX_UPLOAD_BYTES',
+    'The largest dataset file the service accepts, uploaded or copied from a data root, in bytes (2 GiB by default).',
     z.string().regex(/^\d+$/).transform(Number).pipe(z.number().int().positive()),
     'a positive number of bytes',
     String(2 * 1024 ** 3),

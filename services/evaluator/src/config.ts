@@ -12,22 +12,28 @@ const pathList = z.string().transform((s) =>
 
 /**
  * Environment variables of the evaluator service; see serviceConfigSpec for the shared ones (PORT, NATS_URL, ...).
- * EVALUATOR_STORE_DIR holds the artefacts and the SQLite file (unless EVALUATOR_DATABASE_URL names PostgreSQL). A base_model_id names a model directory inside
- * EVALUATOR_MODEL_ROOTS; a job_id names `<EVALUATOR_ADAPTER_ROOT>/<job_id>` or, in the trainer's artefact
- * layout, `<EVALUATOR_ADAPTER_ROOT>/jobs/<job_id>/adapter`: a PEFT adapter directory (the job's final adapter), whose base_model_name_or_path names its base inside the model roots.
+ * Each one's description is the configuration reference's text (scripts/config-reference.ts).
  */
 export const evaluatorConfigSpec = {
   ...serviceConfigSpec(50053),
-  storeDir: envVar('EVALUATOR_STORE_DIR', z.string().min(1), 'a directory path', join(tmpdir(), 'tunemesh-evaluator')),
+  storeDir: envVar(
+    'EVALUATOR_STORE_DIR',
+    'Where the service writes its artefacts (combined adapters, merged and exported models) and the SQLite file unless EVALUATOR_DATABASE_URL names PostgreSQL.',
+    z.string().min(1),
+    'a directory path',
+    join(tmpdir(), 'tunemesh-evaluator'),
+  ),
   // Empty defaults are written ' ' because loadConfig treats '' as unset; the parsers trim them away.
   databaseUrl: envVar(
     'EVALUATOR_DATABASE_URL',
+    'The database of the service’s tables (evaluations, artefacts): sqlite keeps them in a file in EVALUATOR_STORE_DIR, a postgres:// URL in that PostgreSQL database.',
     z.string().regex(/^(postgres(ql)?:\/\/.*|sqlite)$/),
     'a postgres:// URL, or "sqlite" for the embedded database',
     'sqlite',
   ),
   databaseSchema: envVar(
     'EVALUATOR_DATABASE_SCHEMA',
+    'A PostgreSQL schema to keep the tables in, created when missing; empty uses the server’s default (its search_path). Ignored with sqlite.',
     z
       .string()
       .transform((s) => s.trim())
@@ -35,22 +41,30 @@ export const evaluatorConfigSpec = {
     'a lowercase schema name',
     ' ',
   ),
-  modelRoots: envVar('EVALUATOR_MODEL_ROOTS', pathList, 'comma-separated directories holding base models', ' '),
+  modelRoots: envVar(
+    'EVALUATOR_MODEL_ROOTS',
+    'The only directories a base model may lie in: a base_model_id is the trainer’s id of a model there or its path inside a root. Empty refuses every base model.',
+    pathList,
+    'comma-separated directories holding base models',
+    ' ',
+  ),
   adapterRoot: envVar(
     'EVALUATOR_ADAPTER_ROOT',
+    'Where a job_id or checkpoint_id is looked up: <root>/<job id>, or the trainer’s layout <root>/jobs/<job id>/adapter and …/checkpoints/checkpoint-<step>, so the trainer’s artefacts folder (TRAINER_STORE_DIR/artefacts) can be given as it is. Empty refuses job and checkpoint references.',
     z.string().transform((s) => s.trim()),
     'a directory holding one adapter directory per job id',
     ' ',
   ),
   datasetAddress: envVar(
     'EVALUATOR_DATASET_ADDR',
+    'The dataset service’s gRPC address, from which evaluations read a split’s examples, tokenised with the base model’s tokenizer.',
     z.string().min(1),
     'host:port of the dataset service',
     '127.0.0.1:50051',
   ),
-  /** The trainer service, which names base models ("bm-…"); empty: base models are named by path only. */
   trainerAddress: envVar(
     'EVALUATOR_TRAINER_ADDR',
+    'The trainer service’s gRPC address, which names base models ("bm-…") and knows the base of a full fine-tuning job; empty: base models are named by path only and full fine-tuning jobs cannot be resolved by id.',
     z.string().transform((s) => s.trim()),
     'host:port of the trainer service, or empty',
     '127.0.0.1:50052',

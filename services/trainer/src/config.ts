@@ -18,16 +18,23 @@ const pathList = z.string().transform((s) =>
  */
 export const trainerConfigSpec = {
   ...serviceConfigSpec(50052),
-  storeDir: envVar('TRAINER_STORE_DIR', z.string().min(1), 'a directory path', join(tmpdir(), 'tunemesh-trainer')),
+  storeDir: envVar(
+    'TRAINER_STORE_DIR',
+    'The artefact store (artefacts/jobs/<job id>/: checkpoints, the final adapter or model, the loss chart), shared with the trainer nodes, and the SQLite file unless TRAINER_DATABASE_URL names PostgreSQL.',
+    z.string().min(1),
+    'a directory path',
+    join(tmpdir(), 'tunemesh-trainer'),
+  ),
   databaseUrl: envVar(
     'TRAINER_DATABASE_URL',
+    'The database of the service’s tables (base models, jobs): sqlite keeps them in a file in TRAINER_STORE_DIR, a postgres:// URL in that PostgreSQL database.',
     z.string().regex(/^(postgres(ql)?:\/\/.*|sqlite)$/),
     'a postgres:// URL, or "sqlite" for the embedded database',
     'sqlite',
   ),
-  /** A PostgreSQL schema to keep the tables in (created when missing); empty: the server's default. */
   databaseSchema: envVar(
     'TRAINER_DATABASE_SCHEMA',
+    'A PostgreSQL schema to keep the tables in, created when missing; empty uses the server’s default (its search_path). Ignored with sqlite.',
     z
       .string()
       .transform((s) => s.trim())
@@ -38,16 +45,21 @@ export const trainerConfigSpec = {
   // Empty default written ' ' because loadConfig treats '' as unset; the parser trims it away.
   modelRoots: envVar(
     'TRAINER_MODEL_ROOTS',
+    'The only directories a registered base model’s path may lie in (RegisterBaseModel); empty refuses every registration.',
     pathList,
     'comma-separated directories that base model paths may name',
     ' ',
   ),
-  datasetAddr: grpcAddressVar('DATASET_ADDR', '127.0.0.1:50051'),
-  /**
-   * How long the work queue waits for a node's ack or working signal before it redelivers the job to another node:
-   * how soon a job resumes after its node died. Nodes signal every TRAINER_NODE_WORKING_MS, well inside it.
-   */
-  workAckWaitMs: durationMsVar('TRAINER_WORK_ACK_WAIT_MS', 60_000),
+  datasetAddr: grpcAddressVar(
+    'DATASET_ADDR',
+    '127.0.0.1:50051',
+    'The dataset service’s gRPC address, asked whether a job’s dataset exists and is ready when the job is created.',
+  ),
+  workAckWaitMs: durationMsVar(
+    'TRAINER_WORK_ACK_WAIT_MS',
+    60_000,
+    'How long the work queue waits for a node’s acknowledgement or working signal before it gives the job to another node: how soon a job resumes after its node died. Keep it well above TRAINER_NODE_WORKING_MS.',
+  ),
 };
 export type TrainerConfig = ConfigOf<typeof trainerConfigSpec>;
 
