@@ -9,7 +9,7 @@ import { activationOf } from './config.js';
 import { contextFor, type ModelParts } from './context.js';
 import { type DecoderInputs, type DecoderOutput, positionsOrDefault } from './decoder.js';
 import { ModelError } from './errors.js';
-import { activation, layerNorm, linear, splitHeads } from './layers.js';
+import { ACTIVATION_SCOPE, activation, layerNorm, linear, splitHeads } from './layers.js';
 
 export function gpt2Forward(parts: ModelParts, inputs: DecoderInputs): DecoderOutput {
   const { b, cfg, w, ext } = parts;
@@ -56,7 +56,8 @@ export function gpt2Forward(parts: ModelParts, inputs: DecoderInputs): DecoderOu
       h = add(b, h, linear(ctx, `${p}.attn.c_proj`, attn, D, D, conv1d)); // [N, D]
 
       const y = layerNorm(ctx, `${p}.ln_2`, h); // [N, D]
-      const fc = activation(ctx, activationOf(cfg), linear(ctx, `${p}.mlp.c_fc`, y, D, I, conv1d)); // [N, I]
+      const pre = linear(ctx, `${p}.mlp.c_fc`, y, D, I, conv1d); // [N, I]
+      const fc = b.scope(ACTIVATION_SCOPE, () => activation(ctx, activationOf(cfg), pre)); // [N, I]
       h = add(b, h, linear(ctx, `${p}.mlp.c_proj`, fc, I, D, conv1d)); // [N, D]
       if (ext.blockOutput !== undefined) h = ext.blockOutput(b, i, h);
     });

@@ -77,6 +77,12 @@ export function layerNorm(ctx: BuildContext, name: string, x: Value): Value {
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
+/**
+ * The builder scope of an MLP's elementwise activation (with SwiGLU's product by `up`): training recomputes what
+ * is made inside it from the values entering it, instead of keeping every intermediate (train/graphs.ts).
+ */
+export const ACTIVATION_SCOPE = 'act';
+
 export function activation(ctx: BuildContext, act: Activation, x: Value): Value {
   const { b } = ctx;
   switch (act) {

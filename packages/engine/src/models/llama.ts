@@ -8,7 +8,7 @@ import { activationOf, slidingWindowFor } from './config.js';
 import { contextFor, type ModelParts } from './context.js';
 import { type DecoderInputs, type DecoderOutput, positionsOrDefault } from './decoder.js';
 import { ModelError } from './errors.js';
-import { activation, linear, rmsNorm, splitHeads } from './layers.js';
+import { ACTIVATION_SCOPE, activation, linear, rmsNorm, splitHeads } from './layers.js';
 import { applyRope, ropeTables } from './rope.js';
 
 export function llamaForward(parts: ModelParts, inputs: DecoderInputs): DecoderOutput {
@@ -58,7 +58,7 @@ export function llamaForward(parts: ModelParts, inputs: DecoderInputs): DecoderO
       const y = rmsNorm(ctx, `${p}.post_attention_layernorm`, h); // [N, D]
       const gate = linear(ctx, `${p}.mlp.gate_proj`, y, D, I, { ...linearOpts, bias: cfg.mlpBias }); // [N, I]
       const up = linear(ctx, `${p}.mlp.up_proj`, y, D, I, { ...linearOpts, bias: cfg.mlpBias }); // [N, I]
-      const act = mul(b, activation(ctx, activationOf(cfg), gate), up); // [N, I]
+      const act = b.scope(ACTIVATION_SCOPE, () => mul(b, activation(ctx, activationOf(cfg), gate), up)); // [N, I]
       const down = linear(ctx, `${p}.mlp.down_proj`, act, I, D, { ...linearOpts, bias: cfg.mlpBias }); // [N, D]
       h = add(b, h, down);
       if (ext.blockOutput !== undefined) h = ext.blockOutput(b, i, h);

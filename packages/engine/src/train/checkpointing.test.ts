@@ -4,14 +4,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Graph, Node } from '../onnx/ir.js';
 import { releaseAllSessions, runGraph } from '../onnx/runtime.js';
-import { blockSegment, buildTrainGraphs } from './graphs.js';
+import { activationSegment, blockSegment, buildTrainGraphs } from './graphs.js';
 import { batchFeeds } from './step.js';
 import { adapterDir, fixtureModel, fixtureRows, localLora, relL2 } from './testing.js';
 
 afterAll(releaseAllSessions);
 
-/** Forward values made inside a block that the backward reads although no forward node outside the block does. */
-function leakedActivations(g: Graph): string[] {
+/** Forward values made inside a segment that the backward reads although no forward node outside it does. */
+function leakedActivations(g: Graph, segmentOf: (n: Node) => string | null = blockSegment): string[] {
   const producer = new Map<string, Node>();
   for (const n of g.nodes) for (const o of n.outputs) producer.set(o, n);
   const readOutside = new Set<string>();
@@ -19,14 +19,14 @@ function leakedActivations(g: Graph): string[] {
     if (n.name.startsWith('grad/')) continue;
     for (const i of n.inputs) {
       const p = producer.get(i);
-      if (p !== undefined && blockSegment(p) !== blockSegment(n)) readOutside.add(i);
+      if (p !== undefined && segmentOf(p) !== segmentOf(n)) readOutside.add(i);
     }
   }
   const leaked = new Set<string>();
   for (const n of g.nodes.filter((m) => m.name.startsWith('grad/'))) {
     for (const i of n.inputs) {
       const p = producer.get(i);
-      if (p === undefined || p.name.startsWith('grad/') || blockSegment(p) === null) continue;
+      if (p === undefined || p.name.startsWith('grad/') || segmentOf(p) === null) continue;
       if (!readOutside.has(i)) leaked.add(i);
     }
   }
@@ -61,5 +61,9 @@ describe.each(['tiny-qwen2', 'tiny-gpt2'])('%s gradient checkpointing', (name) =
     const recomputed = ckpt.train.nodes.filter((n) => n.name.includes('/recompute/')).length;
     console.log(`${name}: ${recomputed} recomputed nodes, gradient rel L2 vs plain ${worst.toExponential(2)}`);
     expect(recomputed).toBeGreaterThan(20);
+    // Without checkpointing the MLP activation's intermediates are still recomputed, not kept.
+    expect(plain.train.nodes.some((n) => activationSegment(n) !== null)).toBe(true);
+    expect(leakedActivations(plain.train, activationSegment)).toEqual([]);
+    expect(plain.train.nodes.some((n) => n.name.includes('/recompute/'))).toBe(true);
   });
 });
