@@ -86,6 +86,35 @@ function refErf(b: GraphBuilder, x: Value): Value {
   return ops.mul(b, b.op1('Sign', [x], {}, { shapes: [x.shape] }), ops.sub(b, 1, tail));
 }
 
+/** A RotaryEmbedding case: [B·T, hd/2] float32 angle tables and the table row of each (b, t), shuffled. */
+const ROPE = (() => {
+  const [B, T, half] = [2, 4, 3];
+  const angle = (r: number, i: number) => (r + 1) * 0.37 * 10000 ** (-i / half);
+  const cos = Float32Array.from({ length: B * T * half }, (_, k) => Math.cos(angle(Math.floor(k / half), k % half)));
+  const sin = Float32Array.from({ length: B * T * half }, (_, k) => Math.sin(angle(Math.floor(k / half), k % half)));
+  const rows = [5, 0, 7, 2, 1, 6, 3, 4];
+  return { B, T, half, cos, sin, rows };
+})();
+
+/** float64 rotate-half from slices: x1·c − x2·s, x2·c + x1·s, with c, s the float32 tables' rows per (b, t). */
+function refRope(b: GraphBuilder, x: Value): Value {
+  const { B, T, half, rows } = ROPE;
+  const perPos = (t: Float32Array) => {
+    const data = Float64Array.from({ length: B * T * half }, (_, k) => {
+      const bt = Math.floor(k / half);
+      return t[(rows[bt] as number) * half + (k % half)] as number;
+    });
+    return b.constant({ dtype: 'float64', dims: [B, 1, T, half], data }, 'rope_ref');
+  };
+  const c = perPos(ROPE.cos);
+  const sn = perPos(ROPE.sin);
+  const x1 = ops.slice(b, x, [0], [half], [-1]);
+  const x2 = ops.slice(b, x, [half], [2 * half], [-1]);
+  const y1 = ops.sub(b, ops.mul(b, x1, c), ops.mul(b, x2, sn));
+  const y2 = ops.add(b, ops.mul(b, x2, c), ops.mul(b, x1, sn));
+  return ops.concat(b, [y1, y2], -1);
+}
+
 const rows: Row[] = [
   // --- elementwise arithmetic, with broadcasting
   {
@@ -395,6 +424,20 @@ const rows: Row[] = [
     params: { x: { shape: [2, 4], values: [1, 1.001, 0.999, 1.0005, -2, -2.0007, -1.9996, -2.0002] }, s: P(4) },
     build: (b, p) => ops.layerNorm(b, p.x as Value, p.s as Value, null, { epsilon: 1e-5 }),
     tol: 1e-5,
+  },
+  {
+    // onnxruntime's CPU RotaryEmbedding is float32/float16 only.
+    name: 'RotaryEmbedding float32 [2,3,4,6], shuffled table rows',
+    dtype: 'float32',
+    params: { x: P(ROPE.B, 3, ROPE.T, 2 * ROPE.half) },
+    build: (b, p) => {
+      const { B, T, half } = ROPE;
+      const table = (t: Float32Array) => b.constant({ dtype: 'float32', dims: [B * T, half], data: t }, 'rope');
+      const rows = i64(b, [B, T], ROPE.rows);
+      return ops.rotaryEmbedding(b, p.x as Value, rows, table(ROPE.cos), table(ROPE.sin));
+    },
+    reference: (b, p) => refRope(b, p.x as Value),
+    tol: F32_TOL,
   },
   {
     name: 'SimplifiedLayerNormalization (RMSNorm)',

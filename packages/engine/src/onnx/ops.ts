@@ -288,6 +288,23 @@ export function fusedMatMul(
   return b.op1('FusedMatMul', [a, w], attrs, { domain: MS_DOMAIN, dtypes: [dtype], shapes: [shape] });
 }
 
+/**
+ * com.microsoft RotaryEmbedding, rotate-half form (interleaved 0), on x [B, H, T, hd]: with c = cos[p], s = sin[p]
+ * and p = positionIds[b, t], the halves become x1·c − x2·s and x2·c + x1·s. cos/sin: [P, hd/2]; positionIds
+ * [B, T] int64 rows of them. One pass where the written-out form (slices, concat, two Muls and an Add) takes six.
+ */
+export function rotaryEmbedding(b: GraphBuilder, x: Value, positionIds: Value, cos: Value, sin: Value): Value {
+  const dtype = sameDtype('RotaryEmbedding', [x, cos, sin]);
+  needFloat('RotaryEmbedding', x);
+  if (x.shape !== undefined && x.shape.length !== 4) fail('RotaryEmbedding', 'x must be [batch, heads, seq, head_dim]');
+  if (positionIds.dtype !== 'int64') fail('RotaryEmbedding', 'position ids must be int64');
+  return b.op1('RotaryEmbedding', [x, positionIds, cos, sin], { interleaved: attr.int(0) }, {
+    domain: MS_DOMAIN,
+    dtypes: [dtype],
+    shapes: [x.shape],
+  });
+}
+
 /** Gemm: alpha · op(a) · op(w) + beta · c, for 2-D a and w; c broadcasts to [M, N]. */
 export function gemm(
   b: GraphBuilder,

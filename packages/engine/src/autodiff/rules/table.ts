@@ -10,6 +10,7 @@ import { matmulRules } from './matmul.js';
 import { normRules } from './norm.js';
 import { quantRules } from './quant.js';
 import { reduceRules } from './reduce.js';
+import { rotaryRules } from './rotary.js';
 import { shapeRules } from './shape.js';
 
 function merge(...groups: Record<string, RuleEntry>[]): ReadonlyMap<string, RuleEntry> {
@@ -32,6 +33,7 @@ export const GRADIENT_RULES: ReadonlyMap<string, RuleEntry> = merge(
   normRules,
   lossRules,
   quantRules,
+  rotaryRules,
 );
 
 /**
