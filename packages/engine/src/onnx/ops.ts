@@ -298,11 +298,16 @@ export function rotaryEmbedding(b: GraphBuilder, x: Value, positionIds: Value, c
   needFloat('RotaryEmbedding', x);
   if (x.shape !== undefined && x.shape.length !== 4) fail('RotaryEmbedding', 'x must be [batch, heads, seq, head_dim]');
   if (positionIds.dtype !== 'int64') fail('RotaryEmbedding', 'position ids must be int64');
-  return b.op1('RotaryEmbedding', [x, positionIds, cos, sin], { interleaved: attr.int(0) }, {
-    domain: MS_DOMAIN,
-    dtypes: [dtype],
-    shapes: [x.shape],
-  });
+  return b.op1(
+    'RotaryEmbedding',
+    [x, positionIds, cos, sin],
+    { interleaved: attr.int(0) },
+    {
+      domain: MS_DOMAIN,
+      dtypes: [dtype],
+      shapes: [x.shape],
+    },
+  );
 }
 
 /** Gemm: alpha · op(a) · op(w) + beta · c, for 2-D a and w; c broadcasts to [M, N]. */

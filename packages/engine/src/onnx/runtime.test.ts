@@ -46,7 +46,10 @@ describe('runtime', () => {
   it('runs constant weights unpacked (prepack: false) to the same result, as its own session', async () => {
     const b = new GraphBuilder('unpacked');
     const x = b.input('x', 'float32', ['n', 64]);
-    const w = b.constant(f32([48, 64], (i) => ((i * 37) % 11) / 7 - 0.7), 'w');
+    const w = b.constant(
+      f32([48, 64], (i) => ((i * 37) % 11) / 7 - 0.7),
+      'w',
+    );
     b.output(op.fusedMatMul(b, x, w, { transB: true }), 'y');
     const g = b.build();
     const feeds = { x: f32([5, 64], (i) => ((i * 13) % 17) / 9 - 0.9) };

@@ -9,13 +9,12 @@
 // `transferFeeds: true`, which moves their ArrayBuffers to the worker (the caller's arrays become empty).
 // Outputs are fresh copies made by onnxruntime and are moved back without a further copy.
 
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { EngineError } from '../errors.js';
 import type { OptimizerSpec, ResidentStepRequest, ResidentStepResult } from '../train/resident.js';
 import type { Graph, TensorData } from './ir.js';
 import { graphHash, type SerializeOptions, serializeModel } from './serialize.js';
+import { startModuleWorker } from './start-worker.js';
 import type { OrtSessionConfig, Reply, Request } from './worker-protocol.js';
 
 export type Device = 'cpu' | 'cuda';
@@ -87,17 +86,7 @@ export function executionProviders(device: string): string[] {
 }
 
 function startWorker(): Worker {
-  // From TypeScript source (vitest, tsx) the worker is a .ts file: a small eval'd bootstrap loads it through
-  // tsx's API (Node 20 does not apply an `--import` loader to a worker's entry module). From dist/ it is .js.
-  if (import.meta.url.endsWith('.ts')) {
-    // The ESM entry: when the parent runs under `--import tsx`, the worker inherits that flag and importing tsx's
-    // CommonJS API entry then fails inside tsx's own loader.
-    const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href.replace(/\.cjs$/, '.mjs');
-    const entry = new URL('./worker.ts', import.meta.url).href;
-    const boot = `import(${JSON.stringify(tsxApi)}).then((api) => api.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)}));`;
-    return new Worker(boot, { eval: true });
-  }
-  return new Worker(new URL('./worker.js', import.meta.url));
+  return startModuleWorker(import.meta.url, 'worker');
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

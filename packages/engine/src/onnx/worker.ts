@@ -163,13 +163,13 @@ async function handle(req: Request): Promise<{ reply: Reply; transfer: ArrayBuff
     }
     case 'resident-step': {
       const { state } = residentOf(req.resident);
-      const r = state.step(req);
+      const r = await state.step(req);
       return { reply: { id: req.id, ok: true, kind: 'resident-stepped', ...r }, transfer: [] };
     }
     case 'resident-read': {
       const { state } = residentOf(req.resident);
       const params = copies(state.params);
-      const optimizerState = copies(state.optimizerState());
+      const optimizerState = copies(await state.optimizerState());
       const transfer = [...params, ...optimizerState].map(([, a]) => a.buffer as ArrayBuffer);
       return {
         reply: { id: req.id, ok: true, kind: 'resident-state', params, optimizerStep: state.stepCount, optimizerState },
@@ -177,12 +177,17 @@ async function handle(req: Request): Promise<{ reply: Reply; transfer: ArrayBuff
       };
     }
     case 'resident-close': {
+      await residents.get(req.resident)?.state.close();
       residents.delete(req.resident);
       return { reply: { id: req.id, ok: true, kind: 'released' }, transfer: [] };
     }
     case 'release': {
       const s = sessions.get(req.session);
-      for (const [k, r] of residents) if (r.session === req.session) residents.delete(k);
+      for (const [k, r] of residents) {
+        if (r.session !== req.session) continue;
+        await r.state.close();
+        residents.delete(k);
+      }
       sessions.delete(req.session);
       if (s !== undefined) await s.release();
       return { reply: { id: req.id, ok: true, kind: 'released' }, transfer: [] };

@@ -52,7 +52,10 @@ describe.each(['tiny-qwen2', 'tiny-gpt2'])('%s gradient checkpointing', (name) =
     for (const n of names) {
       worst = Math.max(
         worst,
-        relL2(b[ckpt.gradients[n] as string]?.data as Float32Array, a[plain.gradients[n] as string]?.data as Float32Array),
+        relL2(
+          b[ckpt.gradients[n] as string]?.data as Float32Array,
+          a[plain.gradients[n] as string]?.data as Float32Array,
+        ),
       );
     }
     expect(worst).toBeLessThan(1e-6);

@@ -9,10 +9,13 @@
 // scaled by 1 / (loss tokens · loss scale) and stored as float32, the global norm summed in double over the
 // stored values, clipping, then the optimiser's step.
 
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../onnx/start-worker.js';
 import { clipFactor } from './clip.js';
 import { createAdamW } from './optim/adamw.js';
 import { createSgd } from './optim/sgd.js';
 import type { Optimizer } from './optim/types.js';
+import type { HelperReply, HelperRequest } from './update-helper.js';
 
 /** Plain-data settings of the optimiser (they cross postMessage). */
 export type OptimizerSpec =
@@ -55,26 +58,107 @@ export interface ResidentStepResult {
   readonly applied: boolean;
 }
 
+/**
+ * From this many trainable elements on, the optimiser step runs on two threads: the onnxruntime worker updates
+ * the first half of the parameters (in order) and a helper thread (update-helper.ts) the rest. The step sits
+ * between two onnxruntime runs, when both cores are otherwise idle; the per-element optimisers are
+ * compute-bound (a square root and two divisions in double), so two threads take about half the time
+ * (bench/README.md: ≈ 104 → ≈ 55 ms of AdamW for the bench model's 25.7 M parameters).
+ */
+export const PARALLEL_UPDATE_FROM = 1 << 22;
+
 export class ResidentTrainingState {
   private readonly optimizer: Optimizer;
   private acc: Float32Array[] | undefined;
+  /** The helper thread's part: parameter names (a suffix of the order), their values in shared memory. */
+  private readonly helper:
+    | { worker: Worker; names: string[]; shared: Float32Array[]; pending: ((r: HelperReply) => void)[] }
+    | undefined;
+  private helperError: Error | undefined;
+  private readonly firstNames: string[];
 
-  /** `params` in the order the gradients are fetched; the arrays are owned from here on. */
+  /**
+   * `params` in the order the gradients are fetched; the arrays are owned from here on. `parallelFrom`: the
+   * element count from which the update runs on two threads (PARALLEL_UPDATE_FROM; tests set 0 to force it).
+   */
   constructor(
     readonly params: ReadonlyMap<string, Float32Array>,
     spec: OptimizerSpec,
     restore?: { step: number; state: ReadonlyMap<string, Float32Array> },
+    parallelFrom = PARALLEL_UPDATE_FROM,
   ) {
-    this.optimizer = optimizerFromSpec(spec, new Map([...params].map(([n, a]) => [n, a.length])));
+    const names = [...params.keys()];
+    const sizes = names.map((n) => (params.get(n) as Float32Array).length);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    // The first tensors, in order, up to half of the elements stay here; at least one tensor each side.
+    let split = names.length;
+    if (total >= parallelFrom && names.length > 1) {
+      let sum = 0;
+      split = 0;
+      // A tensor stays here when its middle lies in the first half of the elements.
+      while (split < names.length - 1 && (split === 0 || sum + (sizes[split] as number) / 2 <= total / 2)) {
+        sum += sizes[split] as number;
+        split++;
+      }
+    }
+    this.firstNames = names.slice(0, split);
+    this.optimizer = optimizerFromSpec(
+      spec,
+      new Map(this.firstNames.map((n) => [n, (params.get(n) as Float32Array).length])),
+    );
     if (restore !== undefined) this.optimizer.load(restore.step, restore.state);
+    if (split === names.length) return;
+    const rest = names.slice(split);
+    const restSizes = sizes.slice(split);
+    const buffer = new SharedArrayBuffer(restSizes.reduce((a, b) => a + b, 0) * 4);
+    let offset = 0;
+    const shared = rest.map((n, i) => {
+      const view = new Float32Array(buffer, offset * 4, restSizes[i] as number);
+      view.set(params.get(n) as Float32Array);
+      offset += restSizes[i] as number;
+      return view;
+    });
+    const worker = startModuleWorker(import.meta.url, 'update-helper');
+    worker.unref();
+    const pending: ((r: HelperReply) => void)[] = [];
+    worker.on('message', (r: HelperReply) => pending.shift()?.(r));
+    const fail = (e: Error) => {
+      this.helperError = e;
+      for (const p of pending.splice(0)) p({ ok: false, message: e.message });
+    };
+    worker.on('error', (e) => fail(new Error(`optimizer helper thread crashed: ${e.message}`)));
+    worker.on('exit', (code) => fail(new Error(`optimizer helper thread exited (code ${code})`)));
+    this.helper = { worker, names: rest, shared, pending };
+    // Its reply is awaited by the first step (replies come in order).
+    void this.ask({
+      kind: 'init',
+      spec,
+      names: rest,
+      sizes: restSizes,
+      params: buffer,
+      restore: restore === undefined ? null : { step: restore.step, state: [...restore.state] },
+    });
+  }
+
+  private ask(req: HelperRequest, transfer: ArrayBuffer[] = []): Promise<HelperReply> {
+    const h = this.helper as NonNullable<typeof this.helper>;
+    if (this.helperError !== undefined) return Promise.reject(this.helperError);
+    return new Promise((resolve, reject) => {
+      h.pending.push((r) => (r.ok ? resolve(r) : reject(new Error(`optimizer helper thread: ${r.message}`))));
+      h.worker.postMessage(req, transfer);
+    });
   }
 
   get stepCount(): number {
     return this.optimizer.stepCount;
   }
 
-  optimizerState(): Map<string, Float32Array> {
-    return this.optimizer.state();
+  async optimizerState(): Promise<Map<string, Float32Array>> {
+    const out = new Map(this.optimizer.state());
+    if (this.helper === undefined) return out;
+    const r = await this.ask({ kind: 'state' });
+    if (r.ok && r.kind === 'state') for (const [k, a] of r.state) out.set(k, a);
+    return out;
   }
 
   /** Adds one micro-batch's gradients (in param order; the arrays may be kept). */
@@ -88,7 +172,7 @@ export class ResidentTrainingState {
   }
 
   /** Ends the window: scale, norm, and (when everything is finite) clip and update. Clears the accumulator. */
-  step(req: ResidentStepRequest): ResidentStepResult {
+  async step(req: ResidentStepRequest): Promise<ResidentStepResult> {
     const list = this.acc ?? [...this.params.values()].map((a) => new Float32Array(a.length));
     this.acc = undefined;
     let sumSq = 0;
@@ -98,11 +182,43 @@ export class ResidentTrainingState {
     const gradNorm = Math.sqrt(sumSq);
     if (!req.lossFinite || !Number.isFinite(gradNorm)) return { gradNorm, applied: false };
     // Clipping folded into the update's read of the gradient (same float32 values as clipping in place).
-    const names = [...this.params.keys()];
-    const grads = new Map(names.map((n, i) => [n, list[i] as Float32Array]));
-    this.optimizer.step(this.params, grads, req.lr, clipFactor(gradNorm, req.maxGradNorm));
+    const factor = clipFactor(gradNorm, req.maxGradNorm);
+    const first = this.firstNames.length;
+    const h = this.helper;
+    // The helper's gradients move to it (they are this step's own arrays); its parameters live in shared memory.
+    const helped =
+      h === undefined
+        ? undefined
+        : this.ask(
+            { kind: 'step', lr: req.lr, gradFactor: factor, grads: list.slice(first) },
+            ownBuffers(list.slice(first)),
+          );
+    const params = new Map(this.firstNames.map((n) => [n, this.params.get(n) as Float32Array]));
+    const grads = new Map(this.firstNames.map((n, i) => [n, list[i] as Float32Array]));
+    this.optimizer.step(params, grads, req.lr, factor);
+    if (h !== undefined) {
+      await helped;
+      for (let i = 0; i < h.names.length; i++) {
+        (this.params.get(h.names[i] as string) as Float32Array).set(h.shared[i] as Float32Array);
+      }
+    }
     return { gradNorm, applied: true };
   }
+
+  /** Stops the helper thread, if any. */
+  async close(): Promise<void> {
+    await this.helper?.worker.terminate();
+  }
+}
+
+/** The arrays' buffers when each is a whole, non-shared ArrayBuffer (then they can move); else none (copied). */
+function ownBuffers(arrays: readonly Float32Array[]): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const a of arrays) {
+    if (!(a.buffer instanceof ArrayBuffer) || a.byteOffset !== 0 || a.byteLength !== a.buffer.byteLength) return [];
+    out.add(a.buffer);
+  }
+  return [...out];
 }
 
 function addInto(a: Float32Array, x: Float32Array): void {
