@@ -32,8 +32,8 @@ function collectGarbage(): void {
 interface Resident {
   session: number;
   grads: string[];
-  /** The params as onnxruntime tensors over the resident arrays (the optimiser updates those in place). */
-  feeds: Record<string, ort.Tensor>;
+  /** The params' shapes; their arrays are the state's (a two-thread step may replace them, so feeds are made per run). */
+  dims: Map<string, number[]>;
   state: ResidentTrainingState;
 }
 const residents = new Map<number, Resident>();
@@ -136,14 +136,14 @@ async function handle(req: Request): Promise<{ reply: Reply; transfer: ArrayBuff
       const params = new Map(req.params.map((p) => [p.name, p.data]));
       const restore = req.restore === null ? undefined : { step: req.restore.step, state: new Map(req.restore.state) };
       const state = new ResidentTrainingState(params, req.optimizer, restore);
-      const feeds: Record<string, ort.Tensor> = {};
-      for (const p of req.params) feeds[p.name] = new ort.Tensor('float32', p.data, p.dims);
-      residents.set(req.resident, { session: req.session, grads: req.params.map((p) => p.grad), feeds, state });
+      const dims = new Map(req.params.map((p) => [p.name, [...p.dims]]));
+      residents.set(req.resident, { session: req.session, grads: req.params.map((p) => p.grad), dims, state });
       return { reply: { id: req.id, ok: true, kind: 'released' }, transfer: [] };
     }
     case 'resident-run': {
-      const { run, grads, state, feeds: paramFeeds } = residentOf(req.resident);
-      const feeds: Record<string, ort.Tensor> = { ...paramFeeds };
+      const { run, grads, state, dims } = residentOf(req.resident);
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const [k, a] of state.params) feeds[k] = new ort.Tensor('float32', a, dims.get(k));
       for (const [k, t] of Object.entries(req.feeds)) feeds[k] = toOrt(k, t);
       const t0 = performance.now();
       const res = await run.run(feeds, [...req.fetch, ...grads]);

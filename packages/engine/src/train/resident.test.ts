@@ -147,7 +147,8 @@ describe('ResidentTrainingState', () => {
       const state = await s.optimizerState();
       const step = s.stepCount;
       await s.close();
-      return { params, norms, state: copy(state), step };
+      // Read through the state: a two-thread step moves the helper's part away and back (new arrays).
+      return { params: copy(s.params), norms, state: copy(state), step };
     };
     const one = await run(Number.POSITIVE_INFINITY);
     const two = await run(0);

@@ -70,10 +70,9 @@ export const PARALLEL_UPDATE_FROM = 1 << 22;
 export class ResidentTrainingState {
   private readonly optimizer: Optimizer;
   private acc: Float32Array[] | undefined;
-  /** The helper thread's part: parameter names (a suffix of the order), their values in shared memory. */
-  private readonly helper:
-    | { worker: Worker; names: string[]; shared: Float32Array[]; pending: ((r: HelperReply) => void)[] }
-    | undefined;
+  /** The helper thread's part: parameter names (a suffix of the order). */
+  private readonly helper: { worker: Worker; names: string[]; pending: ((r: HelperReply) => void)[] } | undefined;
+  private readonly values: Map<string, Float32Array>;
   private helperError: Error | undefined;
   private readonly firstNames: string[];
 
@@ -82,11 +81,13 @@ export class ResidentTrainingState {
    * element count from which the update runs on two threads (PARALLEL_UPDATE_FROM; tests set 0 to force it).
    */
   constructor(
-    readonly params: ReadonlyMap<string, Float32Array>,
+    params: ReadonlyMap<string, Float32Array>,
     spec: OptimizerSpec,
     restore?: { step: number; state: ReadonlyMap<string, Float32Array> },
     parallelFrom = PARALLEL_UPDATE_FROM,
   ) {
+    // Own arrays: a two-thread step moves the helper's part away and back (new array objects, same memory).
+    this.values = new Map([...params].map(([n, a]) => [n, owned(a)]));
     const names = [...params.keys()];
     const sizes = names.map((n) => (params.get(n) as Float32Array).length);
     const total = sizes.reduce((a, b) => a + b, 0);
@@ -110,14 +111,6 @@ export class ResidentTrainingState {
     if (split === names.length) return;
     const rest = names.slice(split);
     const restSizes = sizes.slice(split);
-    const buffer = new SharedArrayBuffer(restSizes.reduce((a, b) => a + b, 0) * 4);
-    let offset = 0;
-    const shared = rest.map((n, i) => {
-      const view = new Float32Array(buffer, offset * 4, restSizes[i] as number);
-      view.set(params.get(n) as Float32Array);
-      offset += restSizes[i] as number;
-      return view;
-    });
     const worker = startModuleWorker(import.meta.url, 'update-helper');
     worker.unref();
     const pending: ((r: HelperReply) => void)[] = [];
@@ -128,14 +121,13 @@ export class ResidentTrainingState {
     };
     worker.on('error', (e) => fail(new Error(`optimizer helper thread crashed: ${e.message}`)));
     worker.on('exit', (code) => fail(new Error(`optimizer helper thread exited (code ${code})`)));
-    this.helper = { worker, names: rest, shared, pending };
+    this.helper = { worker, names: rest, pending };
     // Its reply is awaited by the first step (replies come in order).
     void this.ask({
       kind: 'init',
       spec,
       names: rest,
       sizes: restSizes,
-      params: buffer,
       restore: restore === undefined ? null : { step: restore.step, state: [...restore.state] },
     });
   }
@@ -147,6 +139,11 @@ export class ResidentTrainingState {
       h.pending.push((r) => (r.ok ? resolve(r) : reject(new Error(`optimizer helper thread: ${r.message}`))));
       h.worker.postMessage(req, transfer);
     });
+  }
+
+  /** The params in order (the arrays may be replaced by a step: read them afresh after each). */
+  get params(): ReadonlyMap<string, Float32Array> {
+    return this.values;
   }
 
   get stepCount(): number {
@@ -185,22 +182,23 @@ export class ResidentTrainingState {
     const factor = clipFactor(gradNorm, req.maxGradNorm);
     const first = this.firstNames.length;
     const h = this.helper;
-    // The helper's gradients move to it (they are this step's own arrays); its parameters live in shared memory.
-    const helped =
-      h === undefined
-        ? undefined
-        : this.ask(
-            { kind: 'step', lr: req.lr, gradFactor: factor, grads: list.slice(first) },
-            ownBuffers(list.slice(first)),
-          );
-    const params = new Map(this.firstNames.map((n) => [n, this.params.get(n) as Float32Array]));
+    // The helper's params and gradients move to it (no copy) and its params come back updated.
+    let helped: Promise<HelperReply> | undefined;
+    if (h !== undefined) {
+      const params = h.names.map((n) => this.values.get(n) as Float32Array);
+      const grads = list.slice(first).map(owned);
+      const transfer = [...params, ...grads].map((a) => a.buffer as ArrayBuffer);
+      helped = this.ask({ kind: 'step', lr: req.lr, gradFactor: factor, params, grads }, transfer);
+    }
+    const params = new Map(this.firstNames.map((n) => [n, this.values.get(n) as Float32Array]));
     const grads = new Map(this.firstNames.map((n, i) => [n, list[i] as Float32Array]));
     this.optimizer.step(params, grads, req.lr, factor);
     if (h !== undefined) {
-      await helped;
-      for (let i = 0; i < h.names.length; i++) {
-        (this.params.get(h.names[i] as string) as Float32Array).set(h.shared[i] as Float32Array);
-      }
+      const r = await (helped as Promise<HelperReply>);
+      if (!r.ok || r.kind !== 'stepped') throw new Error('optimizer helper thread: unexpected reply to a step');
+      h.names.forEach((n, i) => {
+        this.values.set(n, r.params[i] as Float32Array);
+      });
     }
     return { gradNorm, applied: true };
   }
@@ -211,14 +209,9 @@ export class ResidentTrainingState {
   }
 }
 
-/** The arrays' buffers when each is a whole, non-shared ArrayBuffer (then they can move); else none (copied). */
-function ownBuffers(arrays: readonly Float32Array[]): ArrayBuffer[] {
-  const out = new Set<ArrayBuffer>();
-  for (const a of arrays) {
-    if (!(a.buffer instanceof ArrayBuffer) || a.byteOffset !== 0 || a.byteLength !== a.buffer.byteLength) return [];
-    out.add(a.buffer);
-  }
-  return [...out];
+/** `a` when it is the whole of its own ArrayBuffer (it can then move between threads), else a copy that is. */
+function owned(a: Float32Array): Float32Array {
+  return a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : a.slice();
 }
 
 function addInto(a: Float32Array, x: Float32Array): void {
