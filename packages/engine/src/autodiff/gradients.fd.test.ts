@@ -425,6 +425,23 @@ const rows: Row[] = [
     build: (b, p) => ops.layerNorm(b, p.x as Value, p.s as Value, null, { epsilon: 1e-5 }),
     tol: 1e-5,
   },
+  ...[1, 1.702].map(
+    (alpha): Row => ({
+      // onnxruntime's CPU QuickGelu is float32/float16 only; alpha 1 is SiLU (the Llama MLP's activation).
+      name: `QuickGelu float32 alpha=${alpha}`,
+      dtype: 'float32',
+      params: {
+        x: { shape: [3, 5], values: [-6, -3, -1.5, -0.4, 0, 0.3, 1.1, 2.5, 5, -0.05, 0.8, -2.2, 3.3, 0.01, -4] },
+      },
+      build: (b, p) => ops.quickGelu(b, p.x as Value, alpha),
+      // x / (1 + e^(−αx)): x·Sigmoid(αx) would be fused by onnxruntime into a float64 QuickGelu it has no kernel for.
+      reference: (b, p) => {
+        const x = p.x as Value;
+        return ops.div(b, x, ops.add(b, ops.exp(b, ops.neg(b, ops.mul(b, x, alpha))), 1));
+      },
+      tol: F32_TOL,
+    }),
+  ),
   {
     // onnxruntime's CPU RotaryEmbedding is float32/float16 only.
     name: 'RotaryEmbedding float32 [2,3,4,6], shuffled table rows',

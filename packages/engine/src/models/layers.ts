@@ -11,9 +11,9 @@ import {
   layerNorm as layerNormOp,
   matmul,
   mul,
+  quickGelu,
   relu,
   reshape,
-  sigmoid,
   simplifiedLayerNorm,
   tanh,
 } from '../onnx/ops.js';
@@ -87,7 +87,8 @@ export function activation(ctx: BuildContext, act: Activation, x: Value): Value 
   const { b } = ctx;
   switch (act) {
     case 'silu':
-      return mul(b, x, sigmoid(b, x));
+      // One op (onnxruntime fuses x·sigmoid(x) into it anyway); its gradient rule takes fewer passes.
+      return quickGelu(b, x, 1);
     case 'gelu_tanh': {
       // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
       const x3 = mul(b, mul(b, x, x), x);

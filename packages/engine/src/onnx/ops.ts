@@ -310,6 +310,17 @@ export function rotaryEmbedding(b: GraphBuilder, x: Value, positionIds: Value, c
   );
 }
 
+/** com.microsoft QuickGelu: x · sigmoid(alpha · x) in one pass; alpha 1 is SiLU. */
+export function quickGelu(b: GraphBuilder, x: Value, alpha = 1): Value {
+  needFloat('QuickGelu', x);
+  return b.op1(
+    'QuickGelu',
+    [x],
+    { alpha: attr.float(alpha) },
+    { domain: MS_DOMAIN, dtypes: [x.dtype], shapes: [x.shape] },
+  );
+}
+
 /** Gemm: alpha · op(a) · op(w) + beta · c, for 2-D a and w; c broadcasts to [M, N]. */
 export function gemm(
   b: GraphBuilder,
