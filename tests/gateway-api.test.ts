@@ -363,7 +363,7 @@ describe('mutations', () => {
       h.calls.length = 0;
       const result = await h.graphql(CREATE, { input: { ...input, idempotencyKey: null, method } });
       expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
-      expect((h.calls[0]?.request as CreateFineTuneJobRequest).method?.config).toEqual(config);
+      expect((h.calls[0]?.request as CreateFineTuneJobRequest | undefined)?.method?.config).toEqual(config);
     }
   });
 

@@ -132,12 +132,12 @@ describe('datasets through the gateway', () => {
     });
     expect(missing.errors).toBeUndefined();
     const report = (
-      missing.data?.importDataset as {
-        dataset: { status: string; report: { findings: { line: number; message: string }[] } };
-      }
-    ).dataset;
-    expect(report.status).toBe('FAILED');
-    expect(report.report.findings).toEqual([
+      missing.data?.importDataset as
+        | { dataset: { status: string; report: { findings: { line: number; message: string }[] } } }
+        | undefined
+    )?.dataset;
+    expect(report?.status).toBe('FAILED');
+    expect(report?.report.findings).toEqual([
       expect.objectContaining({ line: 4, message: expect.stringMatching(/label/) }),
     ]);
 

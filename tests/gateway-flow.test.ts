@@ -2,7 +2,7 @@
 // dataset and trainer services and an in-process trainer node training a tiny model for real: import →
 // register → create a LoRA job → follow trainingProgress until it completes → read the job with its links →
 // evaluate → merge → export (the evaluator service as well).
-import { copyFile, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,13 +74,13 @@ beforeAll(async () => {
       ...env,
       EVALUATOR_STORE_DIR: join(tmp, 'evaluator'),
       EVALUATOR_MODEL_ROOTS: models,
-      EVALUATOR_ADAPTER_ROOT: join(tmp, 'adapters'),
+      // The trainer's artefact root as it is: the evaluator reads <root>/jobs/<job id>/adapter.
+      EVALUATOR_ADAPTER_ROOT: artefactRoot(store),
       EVALUATOR_DATASET_ADDR: dataset.address,
       EVALUATOR_TRAINER_ADDR: trainer.address,
     }),
     { logger },
   );
-  await mkdir(join(tmp, 'adapters'), { recursive: true });
   gateway = await startGateway(
     loadGatewayConfig({
       ...env,
@@ -103,7 +103,11 @@ afterAll(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-async function graphql(query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResult> {
+/** A response that must have succeeded: its errors are checked here, so callers read `data` directly. */
+async function graphql(
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<GraphQLResult & { data: Record<string, unknown> }> {
   const res = await fetch(gateway.url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -111,7 +115,8 @@ async function graphql(query: string, variables: Record<string, unknown> = {}): 
   });
   const result = (await res.json()) as GraphQLResult;
   expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
-  return result;
+  expect(result.data).toBeTruthy();
+  return { ...result, data: result.data ?? {} };
 }
 
 describe('import → register → LoRA job → progress until completion', () => {
@@ -120,13 +125,13 @@ describe('import → register → LoRA job → progress until completion', () =>
       `mutation { importDataset(input: {name: "chat", path: "${join(tmp, 'data', 'chat.jsonl')}", format: CHAT, validationSplit: 0.2, seed: 42}) {
         dataset { id status } } }`,
     );
-    const datasetId = (imported.data?.importDataset as { dataset: { id: string; status: string } }).dataset.id;
-    expect((imported.data?.importDataset as { dataset: { status: string } }).dataset.status).toBe('READY');
+    const datasetId = (imported.data.importDataset as { dataset: { id: string; status: string } }).dataset.id;
+    expect((imported.data.importDataset as { dataset: { status: string } }).dataset.status).toBe('READY');
 
     const registered = await graphql(
       `mutation { registerBaseModel(input: {name: "tiny", path: "${join(tmp, 'models', 'tiny')}"}) { id architecture defaultTargetModules } }`,
     );
-    const baseModelId = (registered.data?.registerBaseModel as { id: string }).id;
+    const baseModelId = (registered.data.registerBaseModel as { id: string }).id;
 
     const created = await graphql(
       `mutation($input: CreateFineTuneJobInput!) { createFineTuneJob(input: $input) { id status } }`,
@@ -140,7 +145,7 @@ describe('import → register → LoRA job → progress until completion', () =>
         },
       },
     );
-    const job = created.data?.createFineTuneJob as { id: string; status: string };
+    const job = created.data.createFineTuneJob as { id: string; status: string };
     expect(['QUEUED', 'RUNNING', 'VALIDATING']).toContain(job.status);
 
     // The same idempotency key gives the same job, not a second one.
@@ -156,7 +161,7 @@ describe('import → register → LoRA job → progress until completion', () =>
         },
       },
     );
-    expect((again.data?.createFineTuneJob as { id: string }).id).toBe(job.id);
+    expect((again.data.createFineTuneJob as { id: string }).id).toBe(job.id);
 
     const sub = subscribeOverWebSocket(gateway.wsUrl, {
       query: `subscription($id: ID!) { trainingProgress(jobId: $id) { sequence kind step totalSteps loss learningRate tokensPerSecond status } }`,
@@ -198,18 +203,15 @@ describe('import → register → LoRA job → progress until completion', () =>
       dataset: { id: datasetId },
       baseModel: { id: baseModelId },
     });
-    const adapter = (read.data?.fineTuneJob as { adapter: { path: string; sizeBytes: number } | null }).adapter;
+    const adapter = (read.data.fineTuneJob as { adapter: { path: string; sizeBytes: number } | null }).adapter;
     expect(adapter?.path).toBeTruthy();
     expect(adapter?.sizeBytes).toBeGreaterThan(0);
 
-    // The evaluator finds a job's adapter at <EVALUATOR_ADAPTER_ROOT>/<job id>, the trainer writes it at
-    // <store>/jobs/<job id>/adapter: until the two share one layout, the test links one to the other.
-    await symlink(join(artefactRoot(join(tmp, 'store')), 'jobs', job.id, 'adapter'), join(tmp, 'adapters', job.id));
     const evaluation = await graphql(
       `mutation($input: EvaluateAdapterInput!) { evaluateAdapter(input: $input) { id status metrics { name value } job { id } } }`,
       { input: { jobId: job.id, datasetId, split: 'VALIDATION', metrics: ['LOSS', 'PERPLEXITY'] } },
     );
-    const evalId = (evaluation.data?.evaluateAdapter as { id: string }).id;
+    const evalId = (evaluation.data.evaluateAdapter as { id: string }).id;
     let finished:
       | { status: string; metrics: { name: string; value: number }[]; job: { id: string } | null }
       | undefined;
@@ -217,7 +219,7 @@ describe('import → register → LoRA job → progress until completion', () =>
       const r = await graphql('query($id: ID!) { evaluation(id: $id) { status metrics { name value } job { id } } }', {
         id: evalId,
       });
-      finished = r.data?.evaluation as typeof finished;
+      finished = r.data.evaluation as typeof finished;
       if (finished && ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(finished.status)) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -237,11 +239,11 @@ describe('import → register → LoRA job → progress until completion', () =>
     expect(lists.data?.trainerNodes).toEqual([expect.objectContaining({ id: 'node-a' })]);
     expect(lists.data?.baseModels).toEqual({ edges: [{ node: { id: baseModelId } }] });
     // The evaluator may also have evaluated the job on its own when it completed, and a baseline: ours is there.
-    expect((lists.data?.evaluations as { edges: unknown[] }).edges).toEqual(
+    expect((lists.data.evaluations as { edges: unknown[] }).edges).toEqual(
       expect.arrayContaining([{ node: { id: evalId } }]),
     );
     expect(lists.data?.leaderboard).toMatchObject({ higherIsBetter: false });
-    expect((lists.data?.leaderboard as { entries: unknown[] }).entries).toEqual(
+    expect((lists.data.leaderboard as { entries: unknown[] }).entries).toEqual(
       // The evaluator names the base model by the trainer's id, as baseModels does.
       expect.arrayContaining([{ evaluationId: evalId, jobId: job.id, baseModelId }]),
     );
@@ -250,12 +252,12 @@ describe('import → register → LoRA job → progress until completion', () =>
       `mutation($id: ID!) { mergeAdapter(input: {jobId: $id, dtype: F32}) { id kind location { path sizeBytes } } }`,
       { id: job.id },
     );
-    const artifact = merged.data?.mergeAdapter as { id: string; kind: string };
+    const artifact = merged.data.mergeAdapter as { id: string; kind: string };
     expect(artifact.kind).toBe('MERGED_MODEL');
     const exported = await graphql(
       `mutation($id: ID!) { exportModel(input: {artifactId: $id, format: SAFETENSORS, dtype: F16}) { id kind location { sizeBytes } } }`,
       { id: artifact.id },
     );
-    expect((exported.data?.exportModel as { location: { sizeBytes: number } }).location.sizeBytes).toBeGreaterThan(0);
+    expect((exported.data.exportModel as { location: { sizeBytes: number } }).location.sizeBytes).toBeGreaterThan(0);
   }, 120_000);
 });

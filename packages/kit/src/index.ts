@@ -1,5 +1,6 @@
 // @tunemesh/kit: what every tunemesh service shares.
 export * from './config.js';
+export * from './db/open.js';
 export * from './errors.js';
 export * from './grpc/client.js';
 export * from './grpc/error-mapping.js';
@@ -19,4 +20,3 @@ export * from './paths.js';
 export * from './process.js';
 export * from './service.js';
 export * from './telemetry.js';
-export * from './db/open.js';
