@@ -19,7 +19,13 @@ import {
 } from '../packages/engine/src/index.js';
 import { createServiceClient, openChannel, silentLogger } from '../packages/kit/src/index.js';
 import { startTestNats } from '../packages/kit/src/testing/index.js';
-import { DatasetServiceDefinition, DatasetSplit, JobStatus, TrainerServiceDefinition } from '../proto/src/index.js';
+import {
+  DatasetServiceDefinition,
+  DatasetSplit,
+  Hyperparameters,
+  JobStatus,
+  TrainerServiceDefinition,
+} from '../proto/src/index.js';
 import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
 import {
   artefactRoot,
@@ -137,26 +143,14 @@ export const trainerServiceBench: Benchmark = {
                 },
               },
             },
-            hyperparameters: {
+            hyperparameters: Hyperparameters.fromPartial({
               duration: { $case: 'maxSteps', value: BigInt(STEPS) },
               learningRate: 2e-4,
               batchSize: BATCH,
               gradientAccumulationSteps: 1,
-              lrScheduler: 0,
-              weightDecay: 0,
               maxSeqLength: 256,
-              evalEverySteps: 0n,
-              evalEveryEpoch: false,
               saveEverySteps: 1_000n,
-              saveTotalLimit: 0,
-              earlyStoppingPatience: 0,
-              earlyStoppingThreshold: 0,
-              precision: 0,
-              quantization: 0,
-              gradientCheckpointing: false,
-              device: 0,
-              loggingSteps: 0,
-            },
+            }),
             evaluationMetrics: [],
             name: '',
             labels: {},
