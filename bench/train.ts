@@ -46,6 +46,8 @@ export const trainBench: Benchmark = {
       const info = await makeTinyModel({ arch: 'qwen2', out: dir, sizes: SMALL, seed: 0 });
       log(`model: ${(info.parameters / 1e6).toFixed(1)} M parameters`);
       const threads = process.env.TUNEMESH_THREADS ? ['--threads', process.env.TUNEMESH_THREADS] : [];
+      // TUNEMESH_BENCH_KEEP_BASE=1: keep the main thread's base weights (the peak RSS before they were released).
+      const keep = process.env.TUNEMESH_BENCH_KEEP_BASE === '1' ? ['--keep-base-weights'] : [];
       const results: Record<string, unknown> = {};
       for (const run of RUNS) {
         const r = await benchChild([
@@ -61,6 +63,7 @@ export const trainBench: Benchmark = {
           '--warmup',
           String(WARMUP),
           ...threads,
+          ...keep,
         ]);
         const n = (k: string) => r[k] as number;
         log(

@@ -13,6 +13,7 @@ interface BenchOpts extends MethodFlags {
   optimizer: (typeof OPTIMIZERS)[number];
   seed: number;
   threads?: number;
+  keepBaseWeights?: boolean;
   json?: boolean;
 }
 
@@ -29,6 +30,7 @@ export function registerBench(program: Command, print: (s: string) => void): voi
     .addOption(new Option('--optimizer <name>', 'adamw or sgd').argParser(choice(OPTIMIZERS)).default('adamw'))
     .option('--seed <s>', 'seed for the random tokens and the adapter initialisation', integer, 0)
     .option('--threads <n>', 'onnxruntime intra-op threads', positiveInt)
+    .option('--keep-base-weights', "keep the main thread's copy of the base weights (as before releasing them)")
     .option('--json', 'print one JSON object')
     .action(async (o: BenchOpts) => {
       const base = await loadModelDir(o.model);
@@ -48,6 +50,8 @@ export function registerBench(program: Command, print: (s: string) => void): voi
         optimizer: o.optimizer,
         seed: o.seed,
         ...(o.threads !== undefined && { threads: o.threads }),
+        // As `train` runs: the base weights are freed here once onnxruntime's session holds its own copy.
+        releaseFrozenWeights: o.keepBaseWeights !== true,
       });
       if (o.json) {
         print(`${JSON.stringify({ method: name, batch_size: o.batchSize, seq_len: o.seqLen, ...r })}\n`);

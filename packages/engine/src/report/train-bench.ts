@@ -33,6 +33,8 @@ export interface TrainBenchOptions {
   skipPeak?: boolean;
   /** Measured earlier in the same process, to reuse. */
   peak?: MatMulPeak;
+  /** train()'s releaseFrozenWeights: free the main thread's base weights once the session holds them. */
+  releaseFrozenWeights?: boolean;
 }
 
 export interface TrainBenchResult {
@@ -83,6 +85,7 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<TrainBench
       logEvery: 1,
     },
     ...(opts.threads !== undefined && { threads: opts.threads }),
+    ...(opts.releaseFrozenWeights === true && { releaseFrozenWeights: true }),
     callbacks: {
       onLog: () => {
         stamps.push(performance.now());

@@ -3,7 +3,8 @@ import { EngineError } from '../errors.js';
 /**
  * A training run that cannot start or cannot go on: a bad hyperparameter (named, with the value given), an
  * empty dataset, too many non-finite steps in a row, a checkpoint that cannot be written or does not belong to
- * this run, a cancelled run. `code` is one of TrainErrorCode so the trainer service can map it to a status.
+ * this run, a cancelled run, base weights an earlier run released (releaseFrozenWeights). `code` is one of
+ * TrainErrorCode so the trainer service can map it to a status.
  */
 export type TrainErrorCode =
   | 'bad_hyperparameter'
@@ -12,7 +13,8 @@ export type TrainErrorCode =
   | 'checkpoint_write'
   | 'bad_checkpoint'
   | 'checkpoint_mismatch'
-  | 'aborted';
+  | 'aborted'
+  | 'weights_released';
 
 export class TrainError extends EngineError {
   override readonly name: string = 'TrainError';

@@ -13,12 +13,13 @@ import { checkFingerprint, readCheckpoint, saveCheckpoint, type TrainerState } f
 import { clipByGlobalNorm, globalNorm } from './clip.js';
 import { CheckpointMismatchError, TrainError } from './errors.js';
 import { computeFingerprint } from './fingerprint.js';
-import { buildTrainGraphs } from './graphs.js';
+import { buildTrainGraphs, type TrainGraphs } from './graphs.js';
 import { type ResolvedHyperparameters, resolveHyperparameters } from './hyperparameters.js';
 import { LossScaler } from './mixed-precision.js';
 import { createAdamW } from './optim/adamw.js';
 import { createSgd } from './optim/sgd.js';
 import type { Optimizer } from './optim/types.js';
+import { assertWeightsPresent, releaseFrozenWeights } from './release.js';
 import type { OptimizerSpec } from './resident.js';
 import { createSchedule } from './schedule.js';
 import { batchFeeds, residentWindow, scalarOf, windowGradient } from './step.js';
@@ -138,6 +139,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
   if (method.params.size === 0)
     throw new TrainError('bad_hyperparameter', `method '${method.method}' has no trainable params`);
+  assertWeightsPresent(model, 'train');
   // Learned positions (GPT-2) end at n_positions; prompt learning's virtual tokens take the first of them.
   if (model.config.family === 'gpt2') {
     const virtual = method.extensions?.virtual?.count ?? 0;
@@ -206,10 +208,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
 
   const precision = opts.precision ?? 'float32';
-  const graphs = buildTrainGraphs(model, method, {
+  // Dropped (with releaseFrozenWeights) once the sessions exist: the graphs hold the weights as initialisers.
+  let graphs: TrainGraphs | undefined = buildTrainGraphs(model, method, {
     gradientCheckpointing: opts.gradientCheckpointing === true,
     precision,
   });
+  const gradients = graphs.gradients;
   // Dynamic loss scaling for half precision: an overflowing step is skipped like any non-finite one, and halves it.
   const scaler = precision === 'float32' ? undefined : new LossScaler(2 ** 12);
   const sessionOpts = {
@@ -225,7 +229,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       trainer = await openResidentTrainer(trainSession, {
         params: [...method.params].map(([name, t]) => ({
           name,
-          grad: graphs.gradients[name] as string,
+          grad: gradients[name] as string,
           dims: t.dims,
           data: params.get(name) as Float32Array,
         })),
@@ -272,7 +276,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     );
 
   const evaluate = async (): Promise<{ loss: number; tokens: number }> => {
-    evalSession ??= await createSession(graphs.eval, sessionOpts);
+    evalSession ??= await createSession((graphs as TrainGraphs).eval, sessionOpts);
     await syncFromWorker(false);
     return validationLoss(evalSession, val, method.params, hp.evalBatchSize, padId);
   };
@@ -296,6 +300,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const stopRequested = () => opts.stopRequest?.aborted === true;
   let synced = false;
   try {
+    if (opts.releaseFrozenWeights === true) {
+      // Both sessions now hold the weights onnxruntime reads; nothing on this thread reads them again.
+      if (val.length > 0) evalSession = await createSession(graphs.eval, sessionOpts);
+      graphs = undefined;
+      releaseFrozenWeights(model, method);
+    }
     outer: while (step < totalSteps) {
       if (stopRequested()) {
         stopReason = 'stopped';
@@ -317,7 +327,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         };
         const w =
           trainer === undefined
-            ? await windowGradient(trainSession, graphs.gradients, method.params, windowRows, windowOpts)
+            ? await windowGradient(trainSession, gradients, method.params, windowRows, windowOpts)
             : await residentWindow(trainer, windowRows, windowOpts);
         tokensSeen += w.inputTokens;
         logTokens += w.inputTokens;

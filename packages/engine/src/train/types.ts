@@ -186,6 +186,14 @@ export interface TrainOptions {
    * the weights across threads. false runs the update on the main thread; both give the same numbers.
    */
   readonly residentOptimizer?: boolean;
+  /**
+   * Free the main thread's copy of the frozen base weights once onnxruntime's sessions hold theirs (the
+   * validation session is then created up front): their ArrayBuffers are detached, so every view of them (the
+   * caller's model.weights, the method's) is left empty, and a later train() on them throws TrainError
+   * 'weights_released'. Trainable params are kept. For methods whose save writes only params (the adapters);
+   * not when the caller still needs the base (a merge, saving a full model). Default false.
+   */
+  readonly releaseFrozenWeights?: boolean;
 }
 
 /** 'stopped': the run honoured `stopRequest` before its last step. */
