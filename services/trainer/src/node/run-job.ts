@@ -267,6 +267,8 @@ export async function runJob(ctx: JobContext, item: TrainWorkItem, stop: AbortSi
       padId: base.config.padTokenId ?? 0,
       ...(ctx.threads !== undefined && { threads: ctx.threads }),
       ...(hp.gradientCheckpointing && { gradientCheckpointing: true }),
+      // This job loaded its own base and only saves the method's params: free the base once the sessions hold it.
+      releaseFrozenWeights: true,
       // Cancel and drain are "save then stop": the loop ends the step in progress, checkpoints it and returns
       // 'stopped', so a released job resumes exactly there and a cancelled one keeps its last step.
       stopRequest: abort.signal,
