@@ -11,6 +11,7 @@ import { getMethod } from '../peft/registry.js';
 import { loadBase } from '../peft/testing.js';
 import { TrainError } from './errors.js';
 import { train } from './loop.js';
+import { assertWeightsPresent, releaseFrozenWeights } from './release.js';
 import { fixtureRows, withTempDir } from './testing.js';
 
 afterAll(releaseAllSessions);
@@ -90,5 +91,29 @@ describe('releaseFrozenWeights', () => {
       await expect(again).rejects.toMatchObject({ code: 'weights_released' });
       await expect(again).rejects.toThrow(/base weight 'model\..*' was released/);
     });
+  });
+});
+
+describe('releaseFrozenWeights on shared buffers', () => {
+  it('detaches a buffer only when weights cover all of it; params and partly shared buffers stay', () => {
+    const own = new Float32Array([1, 2, 3, 4]);
+    const shared = new ArrayBuffer(64); // 16 floats, of which a weight views 4: the rest belongs to someone else
+    const view = new Float32Array(shared, 16, 4);
+    const param = new Float32Array([5, 6]);
+    const model = {
+      config: {} as never,
+      weights: new Map([
+        ['own', { dtype: 'float32' as const, dims: [4], data: own }],
+        ['view', { dtype: 'float32' as const, dims: [4], data: view }],
+        ['param', { dtype: 'float32' as const, dims: [2], data: param }],
+      ]),
+    };
+    const method = { params: new Map([['param', { dtype: 'float32' as const, dims: [2], data: param }]]) } as never;
+    expect(releaseFrozenWeights(model, method)).toBe(16);
+    expect(own.length).toBe(0);
+    expect(view.length).toBe(4);
+    expect(shared.byteLength).toBe(64);
+    expect(param.length).toBe(2);
+    expect(() => assertWeightsPresent(model, 'test')).toThrow(TrainError);
   });
 });

@@ -20,18 +20,25 @@ function isReleased(t: TensorData): boolean {
 
 /**
  * Detaches the buffers of model.weights that no trainable param shares (params are updated and saved, so they
- * stay). Returns the bytes released. SharedArrayBuffers cannot be detached and are left alone.
+ * stay) and that weights cover whole. Returns the bytes released. SharedArrayBuffers cannot be detached and are
+ * left alone.
  */
 export function releaseFrozenWeights(model: TrainModel, method: TrainMethod): number {
   const kept = new Set<ArrayBufferLike>([...method.params.values()].map((t) => t.data.buffer));
-  const buffers = new Set<ArrayBuffer>();
+  // Bytes of each buffer that weights view. A buffer is detached only when weights cover all of it: a typed array
+  // carved from a larger shared buffer (Node's Buffer pool, a file read whole) may share it with unrelated data.
+  const covered = new Map<ArrayBuffer, number>();
+  const seen = new Set<TensorData>();
   for (const t of model.weights.values()) {
     const b = t.data.buffer;
-    if (b instanceof ArrayBuffer && b.byteLength > 0 && !kept.has(b)) buffers.add(b);
+    if (!(b instanceof ArrayBuffer) || b.byteLength === 0 || kept.has(b) || seen.has(t)) continue;
+    seen.add(t);
+    covered.set(b, (covered.get(b) ?? 0) + t.data.byteLength);
   }
+  const buffers = [...covered].filter(([b, n]) => n >= b.byteLength).map(([b]) => b);
   let bytes = 0;
   for (const b of buffers) bytes += b.byteLength;
-  if (buffers.size > 0) structuredClone(undefined, { transfer: [...buffers] });
+  if (buffers.length > 0) structuredClone(undefined, { transfer: buffers });
   return bytes;
 }
 
