@@ -28,6 +28,7 @@ import {
   DatasetServiceDefinition,
   type FineTuneJob,
   Hyperparameters,
+  ImportOptions,
   type JobEventEnvelope,
   JobStatus,
   TrainerServiceDefinition,
@@ -92,15 +93,9 @@ beforeAll(async () => {
   const d = await datasets.importDatasetFromPath({
     path: 'chat.jsonl',
     validationPath: '',
-    options: {
-      name: '',
-      fileFormat: 0,
-      format: 0,
-      maxLength: 0,
-      overlengthPolicy: 0,
-      removeDuplicates: false,
+    options: ImportOptions.fromPartial({
       tokenizer: { source: { $case: 'modelPath', value: 'tiny' } },
-    },
+    }),
   });
   datasetId = d.dataset?.id as string;
   modelId = (await client.registerBaseModel({ name: '', path: join(models, 'tiny') })).baseModel?.id as string;

@@ -24,6 +24,7 @@ import {
   DatasetServiceDefinition,
   type FineTuneJob,
   Hyperparameters,
+  ImportOptions,
   type JobEventEnvelope,
   JobFailureCode,
   JobStatus,
@@ -99,16 +100,10 @@ beforeAll(async () => {
   const d = await datasets.importDatasetFromPath({
     path: 'chat.jsonl',
     validationPath: '',
-    options: {
-      name: '',
-      fileFormat: 0,
-      format: 0,
-      maxLength: 0,
-      overlengthPolicy: 0,
-      removeDuplicates: false,
+    options: ImportOptions.fromPartial({
       tokenizer: { source: { $case: 'modelPath', value: 'tiny' } },
       split: { holdout: { $case: 'validationFraction', value: 0.2 }, seed: 42 },
-    },
+    }),
   });
   datasetId = d.dataset?.id as string;
   const failed = await datasets.importDatasetFromPath({

@@ -43,6 +43,7 @@ import {
   ExportFormat,
   type FineTuneJob,
   Hyperparameters,
+  ImportOptions,
   JobStatus,
   MethodKind,
   Metric,
@@ -136,22 +137,13 @@ beforeAll(async () => {
   const d = await datasets.importDatasetFromPath({
     path: 'sentiment.jsonl',
     validationPath: '',
-    options: {
-      name: '',
-      fileFormat: 0,
-      format: 0,
-      maxLength: 0,
-      overlengthPolicy: 0,
-      removeDuplicates: false,
+    options: ImportOptions.fromPartial({
       template: {
         promptTemplate: TEMPLATE,
         labelWords: LABEL_WORDS,
-        chatTemplate: '',
-        defaultSystemPrompt: '',
-        trainOnPrompt: false,
       },
       split: { holdout: { $case: 'validationCount', value: 8n }, seed: 42 },
-    },
+    }),
   });
   expect(d.dataset?.status).toBe(DatasetStatus.READY);
   datasetId = d.dataset?.id ?? '';
