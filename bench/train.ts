@@ -1,10 +1,13 @@
 // Training throughput on the `small` model (Qwen2-style, hidden 512, 8 layers, 8 heads, 4 KV heads,
 // intermediate 1408, vocab 4096, float32): LoRA r=8 on q_proj and v_proj, and full fine-tuning, batch 4 × 256
 // random tokens, AdamW. Each method runs as its own `tunemesh bench` child process, so each peak RSS is that
-// method's alone; each process also measures the float32 MatMul peak its MFU is taken against.
+// method's alone; each process also measures the float32 MatMul peak its MFU is taken against. The child is the
+// built CLI (packages/cli/dist, what `pnpm tunemesh` runs; `make bench` builds first) when it is newer than every
+// engine and CLI source, so that its peak RSS is what a user's run has; otherwise (or with
+// TUNEMESH_BENCH_FROM_SOURCE=1) the sources through tsx, whose loader adds ≈ 50–70 MB.
 
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,11 +26,40 @@ const RUNS: readonly { name: string; flags: string[] }[] = [
   { name: 'full', flags: ['--method', 'full'] },
 ];
 
-function benchChild(args: string[]): Promise<Record<string, unknown>> {
+/** Newest modification time of the .ts files under `dir` (tests included: cheap, and errs towards source). */
+async function newestSource(dir: string): Promise<number> {
+  let newest = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile() && e.name.endsWith('.ts'))
+      newest = Math.max(newest, (await stat(join(e.parentPath, e.name))).mtimeMs);
+  }
+  return newest;
+}
+
+/** The CLI entry to run: the build when it is current, else the sources through tsx. */
+async function cliCommand(): Promise<{ argv: string[]; label: string }> {
+  const fromSource = {
+    argv: ['--conditions=tunemesh-source', '--import', 'tsx', 'packages/cli/src/main.ts'],
+    label: 'sources through tsx',
+  };
+  if (process.env.TUNEMESH_BENCH_FROM_SOURCE === '1') return fromSource;
+  const built = join(repo, 'packages/cli/dist/main.js');
+  const builtAt = await stat(built).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  );
+  const sources = Math.max(
+    await newestSource(join(repo, 'packages/cli/src')),
+    await newestSource(join(repo, 'packages/engine/src')),
+  );
+  return builtAt > sources ? { argv: [built], label: 'built CLI (packages/cli/dist)' } : fromSource;
+}
+
+function benchChild(cli: string[], args: string[]): Promise<Record<string, unknown>> {
   return new Promise((done, fail) => {
     execFile(
       process.execPath,
-      ['--conditions=tunemesh-source', '--import', 'tsx', 'packages/cli/src/main.ts', 'bench', ...args, '--json'],
+      [...cli, 'bench', ...args, '--json'],
       { cwd: repo, env: process.env, timeout: 15 * 60_000, maxBuffer: 1 << 24 },
       (err, stdout, stderr) => {
         if (err) fail(new Error(`tunemesh bench failed: ${stderr.trim() || err.message}`));
@@ -45,12 +77,14 @@ export const trainBench: Benchmark = {
     try {
       const info = await makeTinyModel({ arch: 'qwen2', out: dir, sizes: SMALL, seed: 0 });
       log(`model: ${(info.parameters / 1e6).toFixed(1)} M parameters`);
+      const cli = await cliCommand();
+      log(`tunemesh bench runs from the ${cli.label}`);
       const threads = process.env.TUNEMESH_THREADS ? ['--threads', process.env.TUNEMESH_THREADS] : [];
       // TUNEMESH_BENCH_KEEP_BASE=1: keep the main thread's base weights (the peak RSS before they were released).
       const keep = process.env.TUNEMESH_BENCH_KEEP_BASE === '1' ? ['--keep-base-weights'] : [];
       const results: Record<string, unknown> = {};
       for (const run of RUNS) {
-        const r = await benchChild([
+        const r = await benchChild(cli.argv, [
           '--model',
           dir,
           ...run.flags,
@@ -73,7 +107,15 @@ export const trainBench: Benchmark = {
         );
         results[run.name] = r;
       }
-      return { batch: BATCH, seq: SEQ, steps: STEPS, warmup: WARMUP, parameters: info.parameters, ...results };
+      return {
+        batch: BATCH,
+        seq: SEQ,
+        steps: STEPS,
+        warmup: WARMUP,
+        parameters: info.parameters,
+        cli: cli.label,
+        ...results,
+      };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
