@@ -6,12 +6,9 @@
 // length 0, which `assertWeightsPresent` turns into a typed error for anything that later needs them.
 
 import type { TensorData } from '../onnx/ir.js';
+import { numel } from '../peft/count.js';
 import { TrainError } from './errors.js';
 import type { TrainMethod, TrainModel } from './types.js';
-
-function numel(t: TensorData): number {
-  return t.dims.reduce((a, b) => a * b, 1);
-}
 
 /** A tensor whose buffer was detached: no elements left where its dims promise some. */
 function isReleased(t: TensorData): boolean {
