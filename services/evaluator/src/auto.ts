@@ -2,7 +2,6 @@
 // adapter, or for full fine-tuning its whole model) on the dataset's validation split with the metrics the job
 // asked for (LOSS when it asked for none), and a baseline of the base model for each (base, dataset, metric)
 // that has none yet. Idempotency keys make a redelivered event queue nothing new.
-import { stat } from 'node:fs/promises';
 import { consumeEvents, ensureConsumer, type Logger, type NatsHandle } from '@tunemesh/kit';
 import {
   allJobsSubject,
@@ -16,7 +15,7 @@ import {
 } from '@tunemesh/proto';
 import { AckPolicy, DeliverPolicy } from 'nats';
 import { type HandlerDeps, submitEvaluation } from './handlers.js';
-import { jobDir, jobModel, type ResolvedModel } from './models.js';
+import { isDir, jobDir, jobModel, type ResolvedModel } from './models.js';
 
 export const AUTO_EVAL_CONSUMER = 'evaluator-auto-eval';
 
@@ -30,12 +29,6 @@ export async function declareAutoEvalConsumer(jsm: NatsHandle['jsm']): Promise<v
     max_deliver: 5,
   });
 }
-
-const isDir = (p: string) =>
-  stat(p).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
 
 function request(
   model: EvaluateAdapterRequest['model'],

@@ -48,7 +48,7 @@ function inside(root: string, path: string): boolean {
   return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
 }
 
-async function isDir(p: string): Promise<boolean> {
+export async function isDir(p: string): Promise<boolean> {
   return stat(p).then(
     (s) => s.isDirectory(),
     () => false,
