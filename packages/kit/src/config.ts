@@ -155,6 +155,34 @@ export function shutdownTimeoutVar(fallback = 10_000): EnvVar<number> {
   );
 }
 
+/**
+ * <PREFIX>_DATABASE_URL and <PREFIX>_DATABASE_SCHEMA, the database of a service's tables (`tables` says which, e.g.
+ * "(base models, jobs)"); a service spreads this into its spec beside its <PREFIX>_STORE_DIR.
+ */
+export function databaseConfigSpec(prefix: string, tables = '') {
+  const owned = tables === '' ? '' : ` ${tables}`;
+  return {
+    databaseUrl: envVar(
+      `${prefix}_DATABASE_URL`,
+      `The database of the service’s tables${owned}: sqlite keeps them in a file in ${prefix}_STORE_DIR, a postgres:// URL in that PostgreSQL database.`,
+      z.string().regex(/^(postgres(ql)?:\/\/.*|sqlite)$/),
+      'a postgres:// URL, or "sqlite" for the embedded database',
+      'sqlite',
+    ),
+    // The empty default is written ' ' because loadConfig treats '' as unset; the parser trims it away.
+    databaseSchema: envVar(
+      `${prefix}_DATABASE_SCHEMA`,
+      'A PostgreSQL schema to keep the tables in, created when missing; empty uses the server’s default (its search_path). Ignored with sqlite.',
+      z
+        .string()
+        .transform((s) => s.trim())
+        .pipe(z.string().regex(/^([a-z_][a-z0-9_]*)?$/)),
+      'a lowercase schema name',
+      ' ',
+    ),
+  };
+}
+
 /** The variables every gRPC service reads; a service spreads this into its own spec. */
 export function serviceConfigSpec(defaultPort: number) {
   return {

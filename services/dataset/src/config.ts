@@ -1,6 +1,13 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ConfigOf, envVar, grpcAddressVar, loadConfig, serviceConfigSpec } from '@tunemesh/kit';
+import {
+  type ConfigOf,
+  databaseConfigSpec,
+  envVar,
+  grpcAddressVar,
+  loadConfig,
+  serviceConfigSpec,
+} from '@tunemesh/kit';
 import { z } from 'zod';
 
 const pathList = z.string().transform((s) =>
@@ -23,24 +30,8 @@ export const datasetConfigSpec = {
     'a directory path',
     join(tmpdir(), 'tunemesh-dataset'),
   ),
-  databaseUrl: envVar(
-    'DATASET_DATABASE_URL',
-    'The database of the service’s tables: sqlite keeps them in a file in DATASET_STORE_DIR, a postgres:// URL in that PostgreSQL database.',
-    z.string().regex(/^(postgres(ql)?:\/\/.*|sqlite)$/),
-    'a postgres:// URL, or "sqlite" for the embedded database',
-    'sqlite',
-  ),
+  ...databaseConfigSpec('DATASET'),
   // Empty defaults are written ' ' because loadConfig treats '' as unset; the parsers trim them away.
-  databaseSchema: envVar(
-    'DATASET_DATABASE_SCHEMA',
-    'A PostgreSQL schema to keep the tables in, created when missing; empty uses the server’s default (its search_path). Ignored with sqlite.',
-    z
-      .string()
-      .transform((s) => s.trim())
-      .pipe(z.string().regex(/^([a-z_][a-z0-9_]*)?$/)),
-    'a lowercase schema name',
-    ' ',
-  ),
   dataRoots: envVar(
     'DATASET_DATA_ROOTS',
     'The only directories an import by path (importDatasetFromPath) may read; a relative path is taken inside the first. Empty refuses every import by path (uploads still work).',

@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ConfigOf, envVar, loadConfig, serviceConfigSpec } from '@tunemesh/kit';
+import { type ConfigOf, databaseConfigSpec, envVar, loadConfig, serviceConfigSpec } from '@tunemesh/kit';
 import { z } from 'zod';
 
 const pathList = z.string().transform((s) =>
@@ -23,24 +23,8 @@ export const evaluatorConfigSpec = {
     'a directory path',
     join(tmpdir(), 'tunemesh-evaluator'),
   ),
+  ...databaseConfigSpec('EVALUATOR', '(evaluations, artefacts)'),
   // Empty defaults are written ' ' because loadConfig treats '' as unset; the parsers trim them away.
-  databaseUrl: envVar(
-    'EVALUATOR_DATABASE_URL',
-    'The database of the service’s tables (evaluations, artefacts): sqlite keeps them in a file in EVALUATOR_STORE_DIR, a postgres:// URL in that PostgreSQL database.',
-    z.string().regex(/^(postgres(ql)?:\/\/.*|sqlite)$/),
-    'a postgres:// URL, or "sqlite" for the embedded database',
-    'sqlite',
-  ),
-  databaseSchema: envVar(
-    'EVALUATOR_DATABASE_SCHEMA',
-    'A PostgreSQL schema to keep the tables in, created when missing; empty uses the server’s default (its search_path). Ignored with sqlite.',
-    z
-      .string()
-      .transform((s) => s.trim())
-      .pipe(z.string().regex(/^([a-z_][a-z0-9_]*)?$/)),
-    'a lowercase schema name',
-    ' ',
-  ),
   modelRoots: envVar(
     'EVALUATOR_MODEL_ROOTS',
     'The only directories a base model may lie in: a base_model_id is the trainer’s id of a model there or its path inside a root. Empty refuses every base model.',

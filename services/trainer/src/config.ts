@@ -1,6 +1,14 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ConfigOf, durationMsVar, envVar, grpcAddressVar, loadConfig, serviceConfigSpec } from '@tunemesh/kit';
+import {
+  type ConfigOf,
+  databaseConfigSpec,
+  durationMsVar,
+  envVar,
+  grpcAddressVar,
+  loadConfig,
+  serviceConfigSpec,
+} from '@tunemesh/kit';
 import { z } from 'zod';
 
 const pathList = z.string().transform((s) =>
@@ -25,23 +33,7 @@ export const trainerConfigSpec = {
     'a directory path',
     join(tmpdir(), 'tunemesh-trainer'),
   ),
-  databaseUrl: envVar(
-    'TRAINER_DATABASE_URL',
-    'The database of the service’s tables (base models, jobs): sqlite keeps them in a file in TRAINER_STORE_DIR, a postgres:// URL in that PostgreSQL database.',
-    z.string().regex(/^(postgres(ql)?:\/\/.*|sqlite)$/),
-    'a postgres:// URL, or "sqlite" for the embedded database',
-    'sqlite',
-  ),
-  databaseSchema: envVar(
-    'TRAINER_DATABASE_SCHEMA',
-    'A PostgreSQL schema to keep the tables in, created when missing; empty uses the server’s default (its search_path). Ignored with sqlite.',
-    z
-      .string()
-      .transform((s) => s.trim())
-      .pipe(z.string().regex(/^([a-z_][a-z0-9_]*)?$/)),
-    'a lowercase schema name',
-    ' ',
-  ),
+  ...databaseConfigSpec('TRAINER', '(base models, jobs)'),
   // Empty default written ' ' because loadConfig treats '' as unset; the parser trims it away.
   modelRoots: envVar(
     'TRAINER_MODEL_ROOTS',
