@@ -11,9 +11,9 @@ import { createRng, IGNORE_INDEX, loadTokenizer, makeTinyModel, openModel } from
 import { Metric } from '../proto/src/index.js';
 import { computeMetrics } from '../services/evaluator/src/compute.js';
 import type { EvalExample } from '../services/evaluator/src/examples.js';
+import { SMALL } from './models.js';
 import type { Benchmark } from './types.js';
 
-const SMALL = { hidden: 512, layers: 8, heads: 8, kvHeads: 4, intermediate: 1408, vocab: 4096 } as const;
 const EXAMPLES = 1_000;
 const BATCH = 8; // the evaluator's default batch_size
 const LABEL_WORDS = { '0': ' negative', '1': ' positive' };

@@ -14,9 +14,9 @@ import {
   openModel,
   type ScoringRow,
 } from '../packages/engine/src/index.js';
+import { SMALL } from './models.js';
 import type { Benchmark } from './types.js';
 
-const SMALL = { hidden: 512, layers: 8, heads: 8, kvHeads: 4, intermediate: 1408, vocab: 4096 } as const;
 const EVAL_BATCH = 4;
 const EVAL_SEQ = 256;
 const EVAL_RUNS = 5;
