@@ -29,6 +29,7 @@ import {
   DatasetSplit,
   Hyperparameters,
   JobStatus,
+  LoraConfig,
   TrainerServiceDefinition,
 } from '../proto/src/index.js';
 import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
@@ -138,17 +139,7 @@ export const trainerServiceBench: Benchmark = {
               method: {
                 config: {
                   $case: 'lora',
-                  value: {
-                    r: 8,
-                    loraAlpha: 16,
-                    loraDropout: 0,
-                    targetModules: ['q_proj', 'v_proj'],
-                    bias: 0,
-                    useRslora: false,
-                    useDora: false,
-                    modulesToSave: [],
-                    layersToTransform: [],
-                  },
+                  value: LoraConfig.fromPartial({ r: 8, loraAlpha: 16, targetModules: ['q_proj', 'v_proj'] }),
                 },
               },
               hyperparameters: Hyperparameters.fromPartial({

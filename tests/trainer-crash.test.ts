@@ -31,6 +31,7 @@ import {
   ImportOptions,
   type JobEventEnvelope,
   JobStatus,
+  LoraConfig,
   TrainerServiceDefinition,
 } from '../proto/src/index.js';
 import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
@@ -119,16 +120,7 @@ function request(key: string): CreateFineTuneJobRequest {
     method: {
       config: {
         $case: 'lora',
-        value: {
-          r: 4,
-          loraDropout: 0,
-          targetModules: [],
-          bias: 0,
-          useRslora: false,
-          useDora: false,
-          modulesToSave: [],
-          layersToTransform: [],
-        },
+        value: LoraConfig.fromPartial({ r: 4 }),
       },
     },
     hyperparameters: Hyperparameters.fromPartial({

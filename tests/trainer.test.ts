@@ -28,6 +28,7 @@ import {
   type JobEventEnvelope,
   JobFailureCode,
   JobStatus,
+  LoraConfig,
   Quantization,
   TrainerServiceDefinition,
 } from '../proto/src/index.js';
@@ -148,16 +149,7 @@ function request(over: Partial<CreateFineTuneJobRequest> = {}): CreateFineTuneJo
     method: {
       config: {
         $case: 'lora',
-        value: {
-          r: 4,
-          loraDropout: 0,
-          targetModules: [],
-          bias: 0,
-          useRslora: false,
-          useDora: false,
-          modulesToSave: [],
-          layersToTransform: [],
-        },
+        value: LoraConfig.fromPartial({ r: 4 }),
       },
     },
     hyperparameters: Hyperparameters.fromPartial({
