@@ -103,7 +103,7 @@ export function buildGradientGraph(forward: Graph, opts: GradientOptions): Gradi
   }
   if (!forward.outputs.some((o) => o.name === loss.name)) b.output(loss);
 
-  const built = b.build();
+  const built = pruneDeadBackward(b.build(), withSaves.nodes.length);
   const fed = new Set(wrt.filter((w) => inits.has(w.name)).map((w) => w.name));
   const graph: Graph = {
     ...built,
@@ -111,6 +111,26 @@ export function buildGradientGraph(forward: Graph, opts: GradientOptions): Gradi
     initializers: built.initializers.filter((i) => !fed.has(i.name)),
   };
   return { graph, gradients };
+}
+
+/**
+ * Drops the backward nodes (from index `first` on) whose outputs reach no graph output: e.g. the recomputed
+ * clone of a segment's last node, which a rule of that segment read only for its static shape (the MatMul and
+ * broadcasting rules take their output's shape), with the gates feeding it. onnxruntime runs every node of a
+ * graph, used or not. The forward's nodes stay: no backward node feeds them.
+ */
+function pruneDeadBackward(g: Graph, first: number): Graph {
+  const live = new Set(g.outputs.map((o) => o.name));
+  const dead = new Set<number>();
+  for (let n = g.nodes.length - 1; n >= first; n--) {
+    const node = g.nodes[n] as Node;
+    if (node.outputs.some((o) => o !== '' && live.has(o))) for (const i of node.inputs) live.add(i);
+    else dead.add(n);
+  }
+  if (dead.size === 0) return g;
+  const values = new Map(g.values);
+  for (const n of dead) for (const o of (g.nodes[n] as Node).outputs) values.delete(o);
+  return { ...g, nodes: g.nodes.filter((_, n) => !dead.has(n)), values };
 }
 
 function checkWrt(forward: Graph, inits: ReadonlyMap<string, Initializer>, names: readonly string[]): Value[] {

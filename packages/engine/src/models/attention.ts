@@ -34,6 +34,14 @@ import type { BuildContext } from './context.js';
  */
 const MASKED = -3.4028234663852886e38;
 
+/**
+ * The builder scope of the attention probabilities: scores, mask, softmax and their product with v. Training
+ * recomputes what is made inside it in the backward from q, k, v and the mask (train/graphs.ts) instead of
+ * keeping the probabilities [B, H, T, S] of every layer from the forward; the product with v is inside
+ * because its gradient rule reads the probabilities (for dV).
+ */
+export const ATTENTION_SCOPE = 'sdpa';
+
 /** Additive float32 masks [B, 1, nRep·T, S], built once per window size (null: full causal attention). */
 export type MaskFor = (window: number | null) => Value;
 
@@ -88,9 +96,11 @@ export function attend(ctx: BuildContext, q: Value, k: Value, v: Value, mask: Va
   const nRep = H / KVH;
   const rows = dimProduct([nRep, dims.T]);
   const qg = reshape(b, q, [0, KVH, -1, hd], [dims.B, KVH, rows, hd]); // [B, KVH, nRep·T, hd]
-  const scores = fusedMatMul(b, qg, k, { transB: true, alpha: scale }); // [B, KVH, nRep·T, S]
-  const probs = softmax(b, add(b, scores, mask), -1); // [B, KVH, nRep·T, S]
-  const out = matmul(b, probs, v); // [B, KVH, nRep·T, hd]
+  const out = b.scope(ATTENTION_SCOPE, () => {
+    const scores = fusedMatMul(b, qg, k, { transB: true, alpha: scale }); // [B, KVH, nRep·T, S]
+    const probs = softmax(b, add(b, scores, mask), -1); // [B, KVH, nRep·T, S]
+    return matmul(b, probs, v); // [B, KVH, nRep·T, hd]
+  });
   const heads = reshape(b, out, [0, H, -1, hd], [dims.B, H, dims.T, hd]); // [B, H, T, hd]
   const bthd = transpose(b, heads, [0, 2, 1, 3]); // [B, T, H, hd]
   return reshape(b, bthd, [-1, H * hd], [dims.N, H * hd]); // [N, H·hd]

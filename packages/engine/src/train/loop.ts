@@ -211,6 +211,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   // Dropped (with releaseFrozenWeights) once the sessions exist: the graphs hold the weights as initialisers.
   let graphs: TrainGraphs | undefined = buildTrainGraphs(model, method, {
     gradientCheckpointing: opts.gradientCheckpointing === true,
+    ...(opts.recomputeAttention === false && { recomputeAttention: false }),
     precision,
   });
   const gradients = graphs.gradients;
