@@ -117,6 +117,44 @@ describe('ResidentTrainingState', () => {
     expect(s.stepCount).toBe(1);
   });
 
+  it('on two threads, a skipped window leaves both parts alone and the next one updates both', async () => {
+    const init = new Map([
+      ['a', new Float32Array([1, 2])],
+      ['b', new Float32Array([3, 4])],
+    ]);
+    const s = new ResidentTrainingState(
+      new Map([...init].map(([n, a]) => [n, a.slice()])),
+      { name: 'sgd', momentum: 0, nesterov: false, weightDecay: 0, noDecay: [] },
+      undefined,
+      0,
+    );
+    const values = () => [...s.params.values()].map((a) => [...a]);
+    // Not finite in the helper's part ('b'), then a non-finite loss: nothing moves.
+    s.accumulate([new Float32Array([1, 1]), new Float32Array([Number.POSITIVE_INFINITY, 0])]);
+    const r = await s.step({ gradScale: 1, lossFinite: true, lr: 1, maxGradNorm: 0 });
+    expect(r.applied).toBe(false);
+    expect(r.gradNorm).toBe(Number.POSITIVE_INFINITY);
+    s.accumulate([new Float32Array([0, 3]), new Float32Array([4, 0])]);
+    expect(await s.step({ gradScale: 1, lossFinite: false, lr: 1, maxGradNorm: 0 })).toEqual({
+      gradNorm: 5,
+      applied: false,
+    });
+    expect(values()).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    s.accumulate([new Float32Array([0, 6]), new Float32Array([8, 0])]);
+    expect(await s.step({ gradScale: 0.5, lossFinite: true, lr: 1, maxGradNorm: 0 })).toEqual({
+      gradNorm: 5,
+      applied: true,
+    });
+    expect(values()).toEqual([
+      [1, -1],
+      [-1, 4],
+    ]);
+    await s.close();
+  });
+
   it.each<OptimizerSpec>([
     { name: 'adamw', betas: [0.9, 0.99], eps: 1e-6, weightDecay: 0.1, noDecay: ['b'] },
     { name: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 0.01, noDecay: ['b'] },

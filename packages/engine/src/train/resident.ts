@@ -7,11 +7,12 @@
 // The arithmetic is the main-thread path's, in the same order and with the same float32 roundings
 // (loop.test.ts's resident test compares the two bit for bit): gradients added in float32 over the window,
 // scaled by 1 / (loss tokens · loss scale) and stored as float32, the global norm summed in double over the
-// stored values, clipping, then the optimiser's step.
+// stored values (per tensor, then the tensors' sums in order: clip.ts globalNorm), clipping, then the
+// optimiser's step.
 
 import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../onnx/start-worker.js';
-import { clipFactor } from './clip.js';
+import { clipFactor, scaleAndSumSquares, sumOfSquares } from './clip.js';
 import { createAdamW } from './optim/adamw.js';
 import { createSgd } from './optim/sgd.js';
 import type { Optimizer } from './optim/types.js';
@@ -172,27 +173,39 @@ export class ResidentTrainingState {
   async step(req: ResidentStepRequest): Promise<ResidentStepResult> {
     const list = this.acc ?? [...this.params.values()].map((a) => new Float32Array(a.length));
     this.acc = undefined;
-    let sumSq = 0;
-    // One running sum across tensors, as globalNorm adds them (a per-tensor sum would round differently).
-    if (req.gradScale === null) for (const g of list) sumSq = sumOfSquares(g, sumSq);
-    else for (const g of list) sumSq = scaleAndSumSquares(g, req.gradScale, sumSq);
-    const gradNorm = Math.sqrt(sumSq);
-    if (!req.lossFinite || !Number.isFinite(gradNorm)) return { gradNorm, applied: false };
-    // Clipping folded into the update's read of the gradient (same float32 values as clipping in place).
-    const factor = clipFactor(gradNorm, req.maxGradNorm);
     const first = this.firstNames.length;
     const h = this.helper;
-    // The helper's params and gradients move to it (no copy) and its params come back updated.
-    let helped: Promise<HelperReply> | undefined;
+    // The helper's params and gradients move to it (no copy) before the norm: it scales and sums its gradients'
+    // squares while this thread does the first part's, keeps them for its update, and moves the params back.
+    let normed: Promise<HelperReply> | undefined;
     if (h !== undefined) {
       const params = h.names.map((n) => this.values.get(n) as Float32Array);
       const grads = list.slice(first).map(owned);
       const transfer = [...params, ...grads].map((a) => a.buffer as ArrayBuffer);
-      helped = this.ask({ kind: 'step', lr: req.lr, gradFactor: factor, params, grads }, transfer);
+      normed = this.ask({ kind: 'norm', gradScale: req.gradScale, params, grads }, transfer);
     }
-    const params = new Map(this.firstNames.map((n) => [n, this.values.get(n) as Float32Array]));
-    const grads = new Map(this.firstNames.map((n, i) => [n, list[i] as Float32Array]));
-    this.optimizer.step(params, grads, req.lr, factor);
+    // Per-tensor sums added in order, as globalNorm does: the same to the bit on one thread or two.
+    const sums = list
+      .slice(0, first)
+      .map((g) => (req.gradScale === null ? sumOfSquares(g) : scaleAndSumSquares(g, req.gradScale)));
+    if (normed !== undefined) {
+      const r = await normed;
+      if (!r.ok || r.kind !== 'normed') throw new Error('optimizer helper thread: unexpected reply to a norm');
+      sums.push(...r.sums);
+    }
+    let sumSq = 0;
+    for (const x of sums) sumSq += x;
+    const gradNorm = Math.sqrt(sumSq);
+    const applied = req.lossFinite && Number.isFinite(gradNorm);
+    // Clipping folded into the update's read of the gradient (same float32 values as clipping in place).
+    const factor = applied ? clipFactor(gradNorm, req.maxGradNorm) : 1;
+    const helped =
+      h === undefined ? undefined : this.ask({ kind: 'step', apply: applied, lr: req.lr, gradFactor: factor });
+    if (applied) {
+      const params = new Map(this.firstNames.map((n) => [n, this.values.get(n) as Float32Array]));
+      const grads = new Map(this.firstNames.map((n, i) => [n, list[i] as Float32Array]));
+      this.optimizer.step(params, grads, req.lr, factor);
+    }
     if (h !== undefined) {
       const r = await (helped as Promise<HelperReply>);
       if (!r.ok || r.kind !== 'stepped') throw new Error('optimizer helper thread: unexpected reply to a step');
@@ -200,7 +213,7 @@ export class ResidentTrainingState {
         this.values.set(n, r.params[i] as Float32Array);
       });
     }
-    return { gradNorm, applied: true };
+    return { gradNorm, applied };
   }
 
   /** Stops the helper thread, if any. */
@@ -216,24 +229,4 @@ function owned(a: Float32Array): Float32Array {
 
 function addInto(a: Float32Array, x: Float32Array): void {
   for (let i = 0; i < a.length; i++) a[i] = (a[i] as number) + (x[i] as number);
-}
-
-function sumOfSquares(g: Float32Array, s0: number): number {
-  let s = s0;
-  for (let i = 0; i < g.length; i++) s += (g[i] as number) * (g[i] as number);
-  return s;
-}
-
-/**
- * scaleInPlace then globalNorm's sum in one pass: each element is stored as float32 first and squared as
- * stored, and the sum runs in the same order, so the result equals the two passes'.
- */
-function scaleAndSumSquares(g: Float32Array, factor: number, s0: number): number {
-  let s = s0;
-  for (let i = 0; i < g.length; i++) {
-    const x = Math.fround((g[i] as number) * factor);
-    g[i] = x;
-    s += x * x;
-  }
-  return s;
 }

@@ -1,9 +1,11 @@
 // The second thread of a resident optimiser step (resident.ts): it owns the optimiser state of the later part of
-// the parameters; each step their values and gradients move here (transferred, not copied), are updated while the
-// onnxruntime worker updates the first part, and the values move back. Each element's arithmetic is the
-// single-threaded optimiser's, so the result is the same to the bit.
+// the parameters. Each step their values and gradients move here (transferred, not copied); the gradients are
+// scaled and their squares summed for the global norm, then the values updated, each while the onnxruntime
+// worker does the same for the first part; the values move back. Each element's arithmetic is the
+// single-threaded path's, so the result is the same to the bit.
 
 import { parentPort } from 'node:worker_threads';
+import { scaleAndSumSquares, sumOfSquares } from './clip.js';
 import type { Optimizer } from './optim/types.js';
 import { type OptimizerSpec, optimizerFromSpec } from './resident.js';
 
@@ -16,12 +18,19 @@ export type HelperRequest =
       sizes: number[];
       restore: { step: number; state: [string, Float32Array][] } | null;
     }
-  /** This thread's parameters and their gradients, as the optimiser reads them (clipping is `gradFactor`). */
-  | { kind: 'step'; lr: number; gradFactor: number; params: Float32Array[]; grads: Float32Array[] }
+  /**
+   * This thread's parameters and their gradients: the gradients are scaled by `gradScale` (null: left as they
+   * are) and each one's sum of squares goes back; both are kept here for the step that follows.
+   */
+  | { kind: 'norm'; gradScale: number | null; params: Float32Array[]; grads: Float32Array[] }
+  /** Updates the kept parameters when `apply` (clipping is `gradFactor`), and moves them back either way. */
+  | { kind: 'step'; apply: boolean; lr: number; gradFactor: number }
   | { kind: 'state' };
 
 export type HelperReply =
   | { ok: true; kind: 'ready' }
+  /** Each gradient's sum of squares (clip.ts sumOfSquares), in order. */
+  | { ok: true; kind: 'normed'; sums: number[] }
   /** The updated parameters, moved back. */
   | { ok: true; kind: 'stepped'; params: Float32Array[] }
   | { ok: true; kind: 'state'; step: number; state: [string, Float32Array][] }
@@ -32,6 +41,8 @@ if (port === null) throw new Error('train/update-helper.ts must run as a worker 
 
 let optimizer: Optimizer | undefined;
 let names: string[] = [];
+/** Between a norm and its step: the parameters and scaled gradients. */
+let held: { params: Float32Array[]; grads: Float32Array[] } | undefined;
 
 function handle(req: HelperRequest): { reply: HelperReply; transfer: ArrayBuffer[] } {
   switch (req.kind) {
@@ -41,14 +52,25 @@ function handle(req: HelperRequest): { reply: HelperReply; transfer: ArrayBuffer
       if (req.restore !== null) optimizer.load(req.restore.step, new Map(req.restore.state));
       return { reply: { ok: true, kind: 'ready' }, transfer: [] };
     }
+    case 'norm': {
+      const scale = req.gradScale;
+      held = { params: req.params, grads: req.grads };
+      const sums = req.grads.map((g) => (scale === null ? sumOfSquares(g) : scaleAndSumSquares(g, scale)));
+      return { reply: { ok: true, kind: 'normed', sums }, transfer: [] };
+    }
     case 'step': {
       if (optimizer === undefined) throw new Error('update helper: step before init');
-      const params = new Map(names.map((n, i) => [n, req.params[i] as Float32Array]));
-      const grads = new Map(names.map((n, i) => [n, req.grads[i] as Float32Array]));
-      optimizer.step(params, grads, req.lr, req.gradFactor);
+      if (held === undefined) throw new Error('update helper: step before norm');
+      const { params: values, grads: gradList } = held;
+      held = undefined;
+      if (req.apply) {
+        const params = new Map(names.map((n, i) => [n, values[i] as Float32Array]));
+        const grads = new Map(names.map((n, i) => [n, gradList[i] as Float32Array]));
+        optimizer.step(params, grads, req.lr, req.gradFactor);
+      }
       return {
-        reply: { ok: true, kind: 'stepped', params: req.params },
-        transfer: req.params.map((a) => a.buffer as ArrayBuffer),
+        reply: { ok: true, kind: 'stepped', params: values },
+        transfer: values.map((a) => a.buffer as ArrayBuffer),
       };
     }
     case 'state': {
