@@ -8,6 +8,7 @@ import { datasetBench } from './dataset.js';
 import { evaluatorBench } from './evaluator.js';
 import { forward } from './forward.js';
 import { memoryBench } from './memory.js';
+import { peerBench } from './peer.js';
 import { trainBench } from './train.js';
 import { trainerServiceBench } from './trainer-service.js';
 import type { Benchmark } from './types.js';
@@ -19,6 +20,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   evaluatorBench,
   memoryBench,
   trainerServiceBench,
+  peerBench,
 ];
 
 async function main(): Promise<number> {

@@ -12,16 +12,17 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTinyModel } from '../packages/engine/src/index.js';
+import { SMALL } from './models.js';
 import type { Benchmark } from './types.js';
 
-const SMALL = { hidden: 512, layers: 8, heads: 8, kvHeads: 4, intermediate: 1408, vocab: 4096 } as const;
 const BATCH = 4;
 const SEQ = 256;
 const STEPS = Number(process.env.TUNEMESH_BENCH_STEPS ?? 6);
 const WARMUP = 2;
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-const RUNS: readonly { name: string; flags: string[] }[] = [
+/** The methods the train (and peer) benchmarks time, with their `tunemesh bench` flags. */
+export const TRAIN_RUNS: readonly { name: string; flags: string[] }[] = [
   { name: 'lora', flags: ['--method', 'lora', '--r', '8', '--alpha', '16', '--target-modules', 'q_proj,v_proj'] },
   { name: 'full', flags: ['--method', 'full'] },
 ];
@@ -37,7 +38,7 @@ async function newestSource(dir: string): Promise<number> {
 }
 
 /** The CLI entry to run: the build when it is current, else the sources through tsx. */
-async function cliCommand(): Promise<{ argv: string[]; label: string }> {
+export async function cliCommand(): Promise<{ argv: string[]; label: string }> {
   const fromSource = {
     argv: ['--conditions=tunemesh-source', '--import', 'tsx', 'packages/cli/src/main.ts'],
     label: 'sources through tsx',
@@ -55,7 +56,7 @@ async function cliCommand(): Promise<{ argv: string[]; label: string }> {
   return builtAt > sources ? { argv: [built], label: 'built CLI (packages/cli/dist)' } : fromSource;
 }
 
-function benchChild(cli: string[], args: string[]): Promise<Record<string, unknown>> {
+export function benchChild(cli: string[], args: string[]): Promise<Record<string, unknown>> {
   return new Promise((done, fail) => {
     execFile(
       process.execPath,
@@ -83,7 +84,7 @@ export const trainBench: Benchmark = {
       // TUNEMESH_BENCH_KEEP_BASE=1: keep the main thread's base weights (the peak RSS before they were released).
       const keep = process.env.TUNEMESH_BENCH_KEEP_BASE === '1' ? ['--keep-base-weights'] : [];
       const results: Record<string, unknown> = {};
-      for (const run of RUNS) {
+      for (const run of TRAIN_RUNS) {
         const r = await benchChild(cli.argv, [
           '--model',
           dir,
