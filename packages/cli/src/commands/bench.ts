@@ -14,6 +14,7 @@ interface BenchOpts extends MethodFlags {
   seed: number;
   threads?: number;
   keepBaseWeights?: boolean;
+  recomputeAttention?: boolean;
   json?: boolean;
 }
 
@@ -31,6 +32,7 @@ export function registerBench(program: Command, print: (s: string) => void): voi
     .option('--seed <s>', 'seed for the random tokens and the adapter initialisation', integer, 0)
     .option('--threads <n>', 'onnxruntime intra-op threads', positiveInt)
     .option('--keep-base-weights', "keep the main thread's copy of the base weights (as before releasing them)")
+    .option('--no-recompute-attention', 'keep the attention probabilities for the backward pass (as train can)')
     .option('--json', 'print one JSON object')
     .action(async (o: BenchOpts) => {
       const base = await loadModelDir(o.model);
@@ -52,6 +54,7 @@ export function registerBench(program: Command, print: (s: string) => void): voi
         ...(o.threads !== undefined && { threads: o.threads }),
         // As `train` runs: the base weights are freed here once onnxruntime's session holds its own copy.
         releaseFrozenWeights: o.keepBaseWeights !== true,
+        ...(o.recomputeAttention === false && { recomputeAttention: false }),
       });
       if (o.json) {
         print(`${JSON.stringify({ method: name, batch_size: o.batchSize, seq_len: o.seqLen, ...r })}\n`);

@@ -265,6 +265,8 @@ export interface MemoryFlags {
   quantize?: (typeof QUANTIZE_MODES)[number];
   quantBlockSize?: number;
   gradientCheckpointing?: boolean;
+  /** commander's --no-recompute-attention: false keeps the attention probabilities. */
+  recomputeAttention?: boolean;
   precision?: (typeof PRECISIONS)[number];
 }
 
@@ -282,6 +284,10 @@ export function addMemoryOptions(cmd: Command): Command {
       positiveInt,
     )
     .option('--gradient-checkpointing', 'recompute each block’s activations in the backward pass (less memory, slower)')
+    .option(
+      '--no-recompute-attention',
+      'keep the attention probabilities for the backward pass instead of recomputing them (≈ 3% faster, B·heads·T² floats more per layer)',
+    )
     .addOption(
       new Option('--precision <p>', 'compute precision: fp32 (fp16/bf16 are for the CUDA provider)').argParser(
         choice(PRECISIONS),

@@ -182,6 +182,7 @@ export async function runTrainCommand(o: TrainFlags, io: TrainIo): Promise<void>
       padId: tokenizer?.padTokenId ?? base.config.padTokenId ?? 0,
       ...(o.threads !== undefined && { threads: o.threads }),
       ...(o.gradientCheckpointing === true && { gradientCheckpointing: true }),
+      ...(o.recomputeAttention === false && { recomputeAttention: false }),
       // Nothing here reads the base weights after train() has built its sessions: every method's save writes
       // only its params (full fine-tuning's params are the loaded arrays themselves, so they stay), no merge.
       releaseFrozenWeights: true,

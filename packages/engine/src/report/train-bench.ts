@@ -35,6 +35,8 @@ export interface TrainBenchOptions {
   peak?: MatMulPeak;
   /** train()'s releaseFrozenWeights: free the main thread's base weights once the session holds them. */
   releaseFrozenWeights?: boolean;
+  /** train()'s recomputeAttention (default true); false keeps the attention probabilities for the backward. */
+  recomputeAttention?: boolean;
 }
 
 export interface TrainBenchResult {
@@ -86,6 +88,7 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<TrainBench
     },
     ...(opts.threads !== undefined && { threads: opts.threads }),
     ...(opts.releaseFrozenWeights === true && { releaseFrozenWeights: true }),
+    ...(opts.recomputeAttention === false && { recomputeAttention: false }),
     callbacks: {
       onLog: () => {
         stamps.push(performance.now());
