@@ -2,26 +2,13 @@
 // models (validated by the engine, roots enforced), create-time rejections naming the field, idempotent create,
 // a job that trains for real and leaves a PEFT adapter the engine loads, progress replay, cancel.
 
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPeftAdapter, makeTinyModel } from '../packages/engine/src/index.js';
-import {
-  ClientError,
-  createLogger,
-  createServiceClient,
-  type MeshServiceHandle,
-  openChannel,
-  type ServiceClient,
-  Status,
-  silentLogger,
-} from '../packages/kit/src/index.js';
-import { type LocalNatsServer, startTestNats } from '../packages/kit/src/testing/index.js';
+import { ClientError, createLogger, type ServiceClient, Status, silentLogger } from '../packages/kit/src/index.js';
 import {
   type CreateFineTuneJobRequest,
-  DatasetServiceDefinition,
   type FineTuneJob,
   Hyperparameters,
   ImportOptions,
@@ -30,74 +17,39 @@ import {
   JobStatus,
   LoraConfig,
   Quantization,
-  TrainerServiceDefinition,
+  type TrainerServiceDefinition,
 } from '../proto/src/index.js';
-import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
-import {
-  artefactRoot,
-  loadTrainerConfig,
-  start as startTrainer,
-  startTrainerNode,
-  type TrainerNodeHandle,
-} from '../services/trainer/src/index.js';
+import { artefactRoot } from '../services/trainer/src/index.js';
+import { startTestMesh, type TestMesh } from './support/mesh.js';
 
-const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const tmp = await mkdtemp(join(tmpdir(), 'tm-trainer-'));
-const models = join(tmp, 'models');
-const data = join(tmp, 'data');
-const store = join(tmp, 'store');
-
-let nats: LocalNatsServer;
-let dataset: MeshServiceHandle;
-let trainer: MeshServiceHandle;
-let node: TrainerNodeHandle;
+let mesh: TestMesh<'dataset' | 'trainer'>;
+let models: string;
+let store: string;
 let client: ServiceClient<typeof TrainerServiceDefinition>;
 let modelId: string;
 let datasetId: string;
 let failedDatasetId: string;
-const closers: (() => void)[] = [];
 
 beforeAll(async () => {
-  nats = await startTestNats();
-  await mkdir(data, { recursive: true });
-  await makeTinyModel({ arch: 'qwen2', out: join(models, 'tiny'), seed: 1 });
-  await mkdir(join(models, 'empty'), { recursive: true });
-  await writeFile(join(models, 'empty', 'config.json'), '{"model_type": "bert"}');
-  await symlink(join(tmp, 'data'), join(models, 'link-out'));
-  await copyFile(join(root, 'packages/engine/src/data/testdata/chat.jsonl'), join(data, 'chat.jsonl'));
-  await copyFile(
-    join(root, 'packages/engine/src/data/validate/testdata/chat-problems.jsonl'),
-    join(data, 'chat-problems.jsonl'),
-  );
-  const env = {
-    HOST: '127.0.0.1',
-    PORT: '0',
-    NATS_URL: nats.url,
-    LOG_LEVEL: 'silent',
-    DATASET_STORE_DIR: join(tmp, 'dataset'),
-    DATASET_DATA_ROOTS: data,
-    DATASET_MODEL_ROOTS: models,
-  };
-  const logger = process.env.TRAINER_TEST_LOG ? createLogger('test', 'debug') : silentLogger();
-  dataset = await startDataset(loadDatasetConfig(env), { logger });
-  trainer = await startTrainer(
-    loadTrainerConfig({ ...env, TRAINER_STORE_DIR: store, TRAINER_MODEL_ROOTS: models, DATASET_ADDR: dataset.address }),
-    { logger },
-  );
-  node = await startTrainerNode({
-    natsUrl: [nats.url],
-    datasetAddr: dataset.address,
-    artefactRoot: artefactRoot(store),
-    logger,
-    nodeId: 'node-a',
-    heartbeatMs: 500,
-    threads: 1,
+  mesh = await startTestMesh({
+    name: 'tm-trainer-',
+    services: ['dataset', 'trainer'],
+    data: [
+      'packages/engine/src/data/testdata/chat.jsonl',
+      'packages/engine/src/data/validate/testdata/chat-problems.jsonl',
+    ],
+    // A model folder the engine rejects, and a link out of the model root.
+    prepare: async ({ tmp, models }) => {
+      await mkdir(join(models, 'empty'), { recursive: true });
+      await writeFile(join(models, 'empty', 'config.json'), '{"model_type": "bert"}');
+      await symlink(join(tmp, 'data'), join(models, 'link-out'));
+    },
+    node: { nodeId: 'node-a', heartbeatMs: 500, threads: 1 },
+    logger: process.env.TRAINER_TEST_LOG ? createLogger('test', 'debug') : silentLogger(),
   });
-  const tc = openChannel(trainer.address);
-  const dc = openChannel(dataset.address);
-  closers.push(tc.close, dc.close);
-  client = createServiceClient(TrainerServiceDefinition, tc.channel, { component: 'test' });
-  const datasets = createServiceClient(DatasetServiceDefinition, dc.channel, { component: 'test' });
+  ({ models, store } = mesh);
+  client = mesh.clients.trainer;
+  const datasets = mesh.clients.dataset;
   const d = await datasets.importDatasetFromPath({
     path: 'chat.jsonl',
     validationPath: '',
@@ -116,12 +68,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await node?.stop();
-  for (const c of closers) c();
-  await trainer?.stop();
-  await dataset?.stop();
-  await nats?.stop();
-  await rm(tmp, { recursive: true, force: true });
+  await mesh?.close();
 });
 
 /** The status and the field trailer of a refused call. */
