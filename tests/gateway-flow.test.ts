@@ -2,105 +2,27 @@
 // dataset and trainer services and an in-process trainer node training a tiny model for real: import →
 // register → create a LoRA job → follow trainingProgress until it completes → read the job with its links →
 // evaluate → merge → export (the evaluator service as well).
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTinyModel } from '../packages/engine/src/index.js';
-import { type MeshServiceHandle, silentLogger } from '../packages/kit/src/index.js';
-import { type LocalNatsServer, startTestNats } from '../packages/kit/src/testing/index.js';
-import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
-import { loadEvaluatorConfig, start as startEvaluator } from '../services/evaluator/src/index.js';
-import {
-  type GatewayHandle,
-  type GraphQLResult,
-  loadGatewayConfig,
-  start as startGateway,
-  subscribeOverWebSocket,
-} from '../services/gateway/src/index.js';
-import {
-  artefactRoot,
-  loadTrainerConfig,
-  start as startTrainer,
-  startTrainerNode,
-  type TrainerNodeHandle,
-} from '../services/trainer/src/index.js';
+import { type GatewayHandle, type GraphQLResult, subscribeOverWebSocket } from '../services/gateway/src/index.js';
+import { startTestMesh, type TestMesh } from './support/mesh.js';
 
-const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+let mesh: TestMesh<'dataset' | 'trainer' | 'evaluator' | 'gateway'>;
 let tmp: string;
-let nats: LocalNatsServer;
-let dataset: MeshServiceHandle;
-let trainer: MeshServiceHandle;
-let node: TrainerNodeHandle;
 let gateway: GatewayHandle;
-let evaluator: MeshServiceHandle;
 
 beforeAll(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'tm-gateway-flow-'));
-  const models = join(tmp, 'models');
-  const data = join(tmp, 'data');
-  const store = join(tmp, 'store');
-  nats = await startTestNats();
-  await mkdir(data, { recursive: true });
-  await makeTinyModel({ arch: 'qwen2', out: join(models, 'tiny'), seed: 1 });
-  await copyFile(join(root, 'packages/engine/src/data/testdata/chat.jsonl'), join(data, 'chat.jsonl'));
-  const env = {
-    HOST: '127.0.0.1',
-    PORT: '0',
-    NATS_URL: nats.url,
-    LOG_LEVEL: 'silent',
-    DATASET_STORE_DIR: join(tmp, 'dataset'),
-    DATASET_DATA_ROOTS: data,
-    DATASET_MODEL_ROOTS: models,
-  };
-  const logger = silentLogger();
-  dataset = await startDataset(loadDatasetConfig(env), { logger });
-  trainer = await startTrainer(
-    loadTrainerConfig({ ...env, TRAINER_STORE_DIR: store, TRAINER_MODEL_ROOTS: models, DATASET_ADDR: dataset.address }),
-    { logger },
-  );
-  node = await startTrainerNode({
-    natsUrl: [nats.url],
-    datasetAddr: dataset.address,
-    artefactRoot: artefactRoot(store),
-    logger,
-    nodeId: 'node-a',
-    heartbeatMs: 500,
-    threads: 1,
+  mesh = await startTestMesh({
+    name: 'tm-gateway-flow-',
+    services: ['dataset', 'trainer', 'evaluator', 'gateway'],
+    node: { nodeId: 'node-a', heartbeatMs: 500, threads: 1 },
+    env: { gateway: { GATEWAY_DEV_MODE: 'true' } },
   });
-  evaluator = await startEvaluator(
-    loadEvaluatorConfig({
-      ...env,
-      EVALUATOR_STORE_DIR: join(tmp, 'evaluator'),
-      EVALUATOR_MODEL_ROOTS: models,
-      // The trainer's artefact root as it is: the evaluator reads <root>/jobs/<job id>/adapter.
-      EVALUATOR_ADAPTER_ROOT: artefactRoot(store),
-      EVALUATOR_DATASET_ADDR: dataset.address,
-      EVALUATOR_TRAINER_ADDR: trainer.address,
-    }),
-    { logger },
-  );
-  gateway = await startGateway(
-    loadGatewayConfig({
-      ...env,
-      DATASET_ADDR: dataset.address,
-      TRAINER_ADDR: trainer.address,
-      EVALUATOR_ADDR: evaluator.address,
-      GATEWAY_DEV_MODE: 'true',
-    }),
-    { logger },
-  );
+  ({ tmp, gateway } = mesh);
 }, 90_000);
 
 afterAll(async () => {
-  await gateway?.stop();
-  await node?.stop();
-  await trainer?.stop();
-  await evaluator?.stop();
-  await dataset?.stop();
-  await nats?.stop();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
+  await mesh?.close();
 });
 
 /** A response that must have succeeded: its errors are checked here, so callers read `data` directly. */

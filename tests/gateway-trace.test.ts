@@ -3,98 +3,37 @@
 // it; the work item it publishes carries the trace context in its NATS headers; the node that trains the job
 // runs it in a CONSUMER span continuing that trace, under which the node's gRPC calls to the dataset service
 // and its job events (NATS PRODUCER spans) sit. Real nats-server, services and node, in-memory span exporter.
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { makeTinyModel } from '../packages/engine/src/index.js';
-import { type MeshServiceHandle, silentLogger } from '../packages/kit/src/index.js';
 import {
   installMemoryTracing,
   isDescendant,
-  type LocalNatsServer,
   type MemoryTracing,
   type ReadableSpan,
   SpanKind,
-  startTestNats,
 } from '../packages/kit/src/testing/index.js';
-import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
-import {
-  type GatewayHandle,
-  type GraphQLResult,
-  loadGatewayConfig,
-  start as startGateway,
-} from '../services/gateway/src/index.js';
-import {
-  artefactRoot,
-  loadTrainerConfig,
-  start as startTrainer,
-  startTrainerNode,
-  type TrainerNodeHandle,
-} from '../services/trainer/src/index.js';
+import type { GatewayHandle, GraphQLResult } from '../services/gateway/src/index.js';
+import { startTestMesh, type TestMesh } from './support/mesh.js';
 
-const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
-let tmp: string;
 let tracing: MemoryTracing;
-let nats: LocalNatsServer;
-let dataset: MeshServiceHandle;
-let trainer: MeshServiceHandle;
-let node: TrainerNodeHandle;
+let mesh: TestMesh<'dataset' | 'trainer' | 'gateway'>;
+let tmp: string;
 let gateway: GatewayHandle;
 
 beforeAll(async () => {
   tracing = installMemoryTracing();
-  tmp = await mkdtemp(join(tmpdir(), 'tm-gateway-trace-'));
-  const models = join(tmp, 'models');
-  const data = join(tmp, 'data');
-  const store = join(tmp, 'store');
-  nats = await startTestNats();
-  await mkdir(data, { recursive: true });
-  await makeTinyModel({ arch: 'qwen2', out: join(models, 'tiny'), seed: 1 });
-  await copyFile(join(root, 'packages/engine/src/data/testdata/chat.jsonl'), join(data, 'chat.jsonl'));
-  const env = {
-    HOST: '127.0.0.1',
-    PORT: '0',
-    NATS_URL: nats.url,
-    LOG_LEVEL: 'silent',
-    DATASET_STORE_DIR: join(tmp, 'dataset'),
-    DATASET_DATA_ROOTS: data,
-    DATASET_MODEL_ROOTS: models,
-  };
-  const logger = silentLogger();
-  dataset = await startDataset(loadDatasetConfig(env), { logger });
-  trainer = await startTrainer(
-    loadTrainerConfig({ ...env, TRAINER_STORE_DIR: store, TRAINER_MODEL_ROOTS: models, DATASET_ADDR: dataset.address }),
-    { logger },
-  );
-  node = await startTrainerNode({
-    natsUrl: [nats.url],
-    datasetAddr: dataset.address,
-    artefactRoot: artefactRoot(store),
-    logger,
-    nodeId: 'node-t',
-    threads: 1,
+  mesh = await startTestMesh({
+    name: 'tm-gateway-trace-',
+    services: ['dataset', 'trainer', 'gateway'],
+    node: { nodeId: 'node-t', threads: 1 },
+    env: { gateway: { GATEWAY_DEV_MODE: 'true' } },
   });
-  gateway = await startGateway(
-    loadGatewayConfig({
-      ...env,
-      DATASET_ADDR: dataset.address,
-      TRAINER_ADDR: trainer.address,
-      GATEWAY_DEV_MODE: 'true',
-    }),
-    { logger },
-  );
+  ({ tmp, gateway } = mesh);
 }, 90_000);
 
 afterAll(async () => {
-  await gateway?.stop();
-  await node?.stop();
-  await trainer?.stop();
-  await dataset?.stop();
-  await nats?.stop();
+  await mesh?.close();
   await tracing?.shutdown();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
 async function graphql(query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResult> {

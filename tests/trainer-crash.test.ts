@@ -4,94 +4,41 @@
 // SIGTERM on a node of capacity 2 checkpoints both of its jobs at the step they reached and releases them; another
 // node resumes each from exactly that step and ends with the uninterrupted weights.
 
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadPeftAdapter, makeTinyModel } from '../packages/engine/src/index.js';
-import {
-  createServiceClient,
-  type MeshServiceHandle,
-  openChannel,
-  type ServiceClient,
-  silentLogger,
-} from '../packages/kit/src/index.js';
-import {
-  type LocalNatsServer,
-  type SourceProcess,
-  spawnSource,
-  startTestNats,
-} from '../packages/kit/src/testing/index.js';
+import { loadPeftAdapter } from '../packages/engine/src/index.js';
+import type { ServiceClient } from '../packages/kit/src/index.js';
+import { type SourceProcess, spawnSource } from '../packages/kit/src/testing/index.js';
 import {
   type CreateFineTuneJobRequest,
-  DatasetServiceDefinition,
   type FineTuneJob,
   Hyperparameters,
   ImportOptions,
   type JobEventEnvelope,
   JobStatus,
   LoraConfig,
-  TrainerServiceDefinition,
+  type TrainerServiceDefinition,
 } from '../proto/src/index.js';
-import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
-import {
-  artefactRoot,
-  loadTrainerConfig,
-  start as startTrainer,
-  startTrainerNode,
-  type TrainerNodeHandle,
-} from '../services/trainer/src/index.js';
+import type { TrainerNodeHandle } from '../services/trainer/src/index.js';
+import { repoRoot as root, startTestMesh, type TestMesh } from './support/mesh.js';
 
-const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const tmp = await mkdtemp(join(tmpdir(), 'tm-trainer-crash-'));
-const models = join(tmp, 'models');
-const data = join(tmp, 'data');
-const store = join(tmp, 'store');
-
-let nats: LocalNatsServer;
-let dataset: MeshServiceHandle;
-let trainer: MeshServiceHandle;
+let mesh: TestMesh<'dataset' | 'trainer'>;
 let child: SourceProcess | undefined;
 let nodeB: TrainerNodeHandle | undefined;
 let client: ServiceClient<typeof TrainerServiceDefinition>;
 let modelId: string;
 let datasetId: string;
-const closers: (() => void)[] = [];
 
 beforeAll(async () => {
-  nats = await startTestNats();
-  await mkdir(data, { recursive: true });
-  await makeTinyModel({ arch: 'qwen2', out: join(models, 'tiny'), seed: 3 });
-  await copyFile(join(root, 'packages/engine/src/data/testdata/chat.jsonl'), join(data, 'chat.jsonl'));
-  const env = {
-    HOST: '127.0.0.1',
-    PORT: '0',
-    NATS_URL: nats.url,
-    LOG_LEVEL: 'silent',
-    DATASET_STORE_DIR: join(tmp, 'dataset'),
-    DATASET_DATA_ROOTS: data,
-    DATASET_MODEL_ROOTS: models,
-  };
-  const logger = silentLogger();
-  dataset = await startDataset(loadDatasetConfig(env), { logger });
-  trainer = await startTrainer(
-    loadTrainerConfig({
-      ...env,
-      TRAINER_STORE_DIR: store,
-      TRAINER_MODEL_ROOTS: models,
-      DATASET_ADDR: dataset.address,
-      // A dead node's job comes back after 2 s instead of a minute.
-      TRAINER_WORK_ACK_WAIT_MS: '2000',
-    }),
-    { logger },
-  );
-  const tc = openChannel(trainer.address);
-  const dc = openChannel(dataset.address);
-  closers.push(tc.close, dc.close);
-  client = createServiceClient(TrainerServiceDefinition, tc.channel, { component: 'test' });
-  const datasets = createServiceClient(DatasetServiceDefinition, dc.channel, { component: 'test' });
-  const d = await datasets.importDatasetFromPath({
+  mesh = await startTestMesh({
+    name: 'tm-trainer-crash-',
+    services: ['dataset', 'trainer'],
+    models: { tiny: { arch: 'qwen2', seed: 3 } },
+    // A dead node's job comes back after 2 s instead of a minute.
+    env: { trainer: { TRAINER_WORK_ACK_WAIT_MS: '2000' } },
+  });
+  client = mesh.clients.trainer;
+  const d = await mesh.clients.dataset.importDatasetFromPath({
     path: 'chat.jsonl',
     validationPath: '',
     options: ImportOptions.fromPartial({
@@ -99,17 +46,13 @@ beforeAll(async () => {
     }),
   });
   datasetId = d.dataset?.id as string;
-  modelId = (await client.registerBaseModel({ name: '', path: join(models, 'tiny') })).baseModel?.id as string;
+  modelId = (await client.registerBaseModel({ name: '', path: join(mesh.models, 'tiny') })).baseModel?.id as string;
 }, 60_000);
 
 afterAll(async () => {
   child?.child.kill('SIGKILL');
   await nodeB?.stop();
-  for (const c of closers) c();
-  await trainer?.stop();
-  await dataset?.stop();
-  await nats?.stop();
-  await rm(tmp, { recursive: true, force: true });
+  await mesh?.close();
 });
 
 function request(key: string): CreateFineTuneJobRequest {
@@ -157,9 +100,9 @@ async function history(jobId: string): Promise<JobEventEnvelope[]> {
 it('resumes a job on another node after kill -9, with the weights of an uninterrupted run', async () => {
   child = spawnSource(join(root, 'services/trainer/src/node-main.ts'), {
     env: {
-      NATS_URL: nats.url,
-      DATASET_ADDR: dataset.address,
-      TRAINER_STORE_DIR: store,
+      NATS_URL: mesh.nats.url,
+      DATASET_ADDR: mesh.dataset.address,
+      TRAINER_STORE_DIR: mesh.store,
       TRAINER_NODE_ID: 'node-a',
       TRAINER_NODE_WORKING_MS: '500',
       TRAINER_NODE_THREADS: '1',
@@ -174,15 +117,7 @@ it('resumes a job on another node after kill -9, with the weights of an uninterr
   const stoppedAt = Number((await client.getFineTuneJob({ id: job.id })).job?.progress?.step);
   expect(stoppedAt).toBeLessThan(120);
 
-  nodeB = await startTrainerNode({
-    natsUrl: [nats.url],
-    datasetAddr: dataset.address,
-    artefactRoot: artefactRoot(store),
-    logger: silentLogger(),
-    nodeId: 'node-b',
-    workingMs: 500,
-    threads: 1,
-  });
+  nodeB = await mesh.startNode({ nodeId: 'node-b', workingMs: 500, threads: 1 });
   const done = await until(job.id, (j) => j.status !== JobStatus.RUNNING && j.status !== JobStatus.QUEUED, 30_000);
   expect(done.failure).toBeUndefined();
   expect(done.status).toBe(JobStatus.SUCCEEDED);
@@ -212,15 +147,7 @@ it('resumes a job on another node after kill -9, with the weights of an uninterr
 }, 90_000);
 
 it('drains a queue with two nodes in parallel; a stopping node releases its job to the other', async () => {
-  const nodeC = await startTrainerNode({
-    natsUrl: [nats.url],
-    datasetAddr: dataset.address,
-    artefactRoot: artefactRoot(store),
-    logger: silentLogger(),
-    nodeId: 'node-c',
-    workingMs: 500,
-    threads: 1,
-  });
+  const nodeC = await mesh.startNode({ nodeId: 'node-c', workingMs: 500, threads: 1 });
   const j1 = (await client.createFineTuneJob(request('parallel-1'))).job as FineTuneJob;
   const j2 = (await client.createFineTuneJob(request('parallel-2'))).job as FineTuneJob;
   const running = (j: FineTuneJob) => j.status === JobStatus.RUNNING && (j.progress?.step ?? 0n) >= 6n;
@@ -248,9 +175,9 @@ it('SIGTERM on a node of capacity 2 checkpoints both running jobs where they are
   nodeB = undefined;
   const sigterm = spawnSource(join(root, 'services/trainer/src/node-main.ts'), {
     env: {
-      NATS_URL: nats.url,
-      DATASET_ADDR: dataset.address,
-      TRAINER_STORE_DIR: store,
+      NATS_URL: mesh.nats.url,
+      DATASET_ADDR: mesh.dataset.address,
+      TRAINER_STORE_DIR: mesh.store,
       TRAINER_NODE_ID: 'node-d',
       TRAINER_NODE_CAPACITY: '2',
       TRAINER_NODE_WORKING_MS: '500',
@@ -297,16 +224,7 @@ it('SIGTERM on a node of capacity 2 checkpoints both running jobs where they are
     stopSteps.push(lastStep as number);
   }
 
-  nodeB = await startTrainerNode({
-    natsUrl: [nats.url],
-    datasetAddr: dataset.address,
-    artefactRoot: artefactRoot(store),
-    logger: silentLogger(),
-    nodeId: 'node-e',
-    workingMs: 500,
-    threads: 1,
-    capacity: 2,
-  });
+  nodeB = await mesh.startNode({ nodeId: 'node-e', workingMs: 500, threads: 1, capacity: 2 });
   const ref = await until(
     (await client.createFineTuneJob(request('uninterrupted'))).job?.id as string,
     (j) => j.status === JobStatus.SUCCEEDED || j.status === JobStatus.FAILED,
