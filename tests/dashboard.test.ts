@@ -5,30 +5,16 @@
 // the loss curve gains points while the job runs → the job succeeds → its automatic evaluation opens.
 // Then samples side by side, the playground, a merge, the live job list and cancelling. A viewer key sees no write actions. Screenshots of the main pages go to docs/dashboard/ with TUNEMESH_SCREENSHOTS=1.
 import { execFileSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTinyModel } from '../packages/engine/src/index.js';
-import { type MeshServiceHandle, silentLogger } from '../packages/kit/src/index.js';
-import { type LocalNatsServer, startTestNats } from '../packages/kit/src/testing/index.js';
-import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
-import { loadEvaluatorConfig, start as startEvaluator } from '../services/evaluator/src/index.js';
 import { KeyStore } from '../services/gateway/src/auth/key-store.js';
-import { type GatewayHandle, loadGatewayConfig, start as startGateway } from '../services/gateway/src/index.js';
-import {
-  artefactRoot,
-  loadTrainerConfig,
-  start as startTrainer,
-  startTrainerNode,
-  type TrainerNodeHandle,
-} from '../services/trainer/src/index.js';
+import type { GatewayHandle } from '../services/gateway/src/index.js';
 import { findOrInstallChromium } from './dashboard/chromium.js';
+import { repoRoot as root, startTestMesh, type TestMesh } from './support/mesh.js';
 
-const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const dashboardDir = join(root, 'apps/dashboard');
 // The README's screenshots are refreshed only on request (TUNEMESH_SCREENSHOTS=1), so a test run leaves the tree clean.
 const screenshots =
@@ -39,12 +25,8 @@ if (browserFound.reason !== undefined) console.warn(`tests/dashboard.test.ts is 
 const STEPS = 120;
 const EVAL_EVERY = 20;
 
+let mesh: TestMesh<'dataset' | 'trainer' | 'evaluator' | 'gateway'>;
 let tmp: string;
-let nats: LocalNatsServer;
-let dataset: MeshServiceHandle;
-let trainer: MeshServiceHandle;
-let node: TrainerNodeHandle;
-let evaluator: MeshServiceHandle;
 let gateway: GatewayHandle;
 let browser: Browser;
 let origin: string;
@@ -61,18 +43,6 @@ async function newest(dir: string): Promise<number> {
   return latest;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
 /** `make test` builds first; a bare `vitest run` builds the dashboard here when its files are missing or stale. */
 async function ensureDashboardBuilt(): Promise<void> {
   const built = await stat(join(dashboardDir, 'dist/index.html')).catch(() => undefined);
@@ -83,76 +53,21 @@ async function ensureDashboardBuilt(): Promise<void> {
 beforeAll(async () => {
   if (browserFound.path === undefined) return;
   await ensureDashboardBuilt();
-  tmp = await mkdtemp(join(tmpdir(), 'tm-dashboard-'));
-  const models = join(tmp, 'models');
-  const data = join(tmp, 'data');
-  const store = join(tmp, 'store');
-  await mkdir(data, { recursive: true });
-  await makeTinyModel({ arch: 'qwen2', out: join(models, 'tiny'), seed: 1 });
-  await copyFile(join(root, 'packages/engine/src/data/testdata/chat.jsonl'), join(data, 'chat.jsonl'));
-  nats = await startTestNats();
-  const env = {
-    HOST: '127.0.0.1',
-    PORT: '0',
-    NATS_URL: nats.url,
-    LOG_LEVEL: 'silent',
-    DATASET_STORE_DIR: join(tmp, 'dataset'),
-    DATASET_DATA_ROOTS: data,
-    DATASET_MODEL_ROOTS: models,
-  };
-  const logger = silentLogger();
-  // The dataset service asks the trainer for a base model's tokenizer, and the trainer streams from the dataset
-  // service: the trainer's port is chosen first so each can be told where the other is.
-  const trainerPort = await freePort();
-  dataset = await startDataset(loadDatasetConfig({ ...env, DATASET_TRAINER_ADDR: `127.0.0.1:${trainerPort}` }), {
-    logger,
+  mesh = await startTestMesh({
+    name: 'tm-dashboard-',
+    services: ['dataset', 'trainer', 'evaluator', 'gateway'],
+    // The dataset service asks the trainer for a base model's tokenizer, and the trainer streams from the dataset
+    // service: the trainer's port is chosen first so each can be told where the other is.
+    datasetAsksTrainer: true,
+    node: { nodeId: 'node-a', heartbeatMs: 500, threads: 1 },
+    prepare: async ({ tmp }) => {
+      const keys = new KeyStore(join(tmp, 'keys.json'));
+      adminKey = keys.create('admin', 'dashboard test admin').token;
+      viewerKey = keys.create('viewer', 'dashboard test viewer').token;
+    },
+    env: ({ tmp }) => ({ gateway: { GATEWAY_KEYS_FILE: join(tmp, 'keys.json') } }),
   });
-  trainer = await startTrainer(
-    loadTrainerConfig({
-      ...env,
-      PORT: String(trainerPort),
-      TRAINER_STORE_DIR: store,
-      TRAINER_MODEL_ROOTS: models,
-      DATASET_ADDR: dataset.address,
-    }),
-    { logger },
-  );
-  node = await startTrainerNode({
-    natsUrl: [nats.url],
-    datasetAddr: dataset.address,
-    artefactRoot: artefactRoot(store),
-    logger,
-    nodeId: 'node-a',
-    heartbeatMs: 500,
-    threads: 1,
-  });
-  evaluator = await startEvaluator(
-    loadEvaluatorConfig({
-      ...env,
-      EVALUATOR_STORE_DIR: join(tmp, 'evaluator'),
-      EVALUATOR_MODEL_ROOTS: models,
-      // The trainer's artefact layout (<root>/jobs/<id>/adapter): the evaluator finds finished jobs' adapters.
-      EVALUATOR_ADAPTER_ROOT: artefactRoot(store),
-      EVALUATOR_DATASET_ADDR: dataset.address,
-      // Base models are named by the trainer's ids ("bm-…"): the evaluator resolves them through the trainer.
-      EVALUATOR_TRAINER_ADDR: trainer.address,
-    }),
-    { logger },
-  );
-  const keysFile = join(tmp, 'keys.json');
-  const keys = new KeyStore(keysFile);
-  adminKey = keys.create('admin', 'dashboard test admin').token;
-  viewerKey = keys.create('viewer', 'dashboard test viewer').token;
-  gateway = await startGateway(
-    loadGatewayConfig({
-      ...env,
-      DATASET_ADDR: dataset.address,
-      TRAINER_ADDR: trainer.address,
-      EVALUATOR_ADDR: evaluator.address,
-      GATEWAY_KEYS_FILE: keysFile,
-    }),
-    { logger },
-  );
+  ({ tmp, gateway } = mesh);
   origin = `http://127.0.0.1:${gateway.port}`;
   browser = await chromium.launch({
     executablePath: browserFound.path,
@@ -171,13 +86,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await gateway?.stop();
-  await node?.stop();
-  await trainer?.stop();
-  await evaluator?.stop();
-  await dataset?.stop();
-  await nats?.stop();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
+  await mesh?.close();
 });
 
 async function signIn(page: Page, key: string): Promise<void> {

@@ -43,6 +43,7 @@ export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url))
 
 export type MeshServiceName = 'dataset' | 'trainer' | 'evaluator' | 'gateway';
 type Env = Record<string, string | undefined>;
+type ServiceEnv = Partial<Readonly<Record<MeshServiceName, Env>>>;
 /** `T` where the suite started service `K`, `undefined` where it did not. */
 type If<S extends MeshServiceName, K extends MeshServiceName, T> = K extends S ? T : undefined;
 
@@ -77,8 +78,11 @@ export interface TestMeshOptions<S extends MeshServiceName> {
   prepare?: (dirs: MeshDirs) => Promise<void>;
   /** A trainer node started after the trainer service; none when absent. */
   node?: MeshNodeOptions;
-  /** Each service's own variables, over what the mesh sets (e.g. `{ gateway: { GATEWAY_DEV_MODE: 'true' } }`). */
-  env?: Partial<Readonly<Record<MeshServiceName, Env>>>;
+  /**
+   * Each service's own variables, over what the mesh sets (e.g. `{ gateway: { GATEWAY_DEV_MODE: 'true' } }`); a
+   * function when they name the mesh's folders.
+   */
+  env?: ServiceEnv | ((dirs: MeshDirs) => ServiceEnv);
   /**
    * The dataset service is told the trainer's address (DATASET_TRAINER_ADDR, for base models' tokenizers) while
    * the trainer streams from the dataset service: the trainer's port is chosen before either starts.
@@ -158,6 +162,7 @@ export async function startTestMesh<S extends MeshServiceName>(o: TestMeshOption
       await makeTinyModel({ ...model, out: join(dirs.models, name) });
     for (const file of o.data ?? DEFAULT_DATA) await copyFile(join(repoRoot, file), join(dirs.data, basename(file)));
     await o.prepare?.(dirs);
+    const own = typeof o.env === 'function' ? o.env(dirs) : (o.env ?? {});
 
     const nats = await startTestNats();
     stops.push(() => nats.stop());
@@ -183,10 +188,10 @@ export async function startTestMesh<S extends MeshServiceName>(o: TestMeshOption
 
     let dataset: MeshServiceHandle | undefined;
     if (has('dataset')) {
-      const own = trainerPort === undefined ? {} : { DATASET_TRAINER_ADDR: `127.0.0.1:${trainerPort}` };
+      const asks = trainerPort === undefined ? {} : { DATASET_TRAINER_ADDR: `127.0.0.1:${trainerPort}` };
       dataset = serve(
         'dataset',
-        await startDataset(loadDatasetConfig({ ...env, ...own, ...o.env?.dataset }), { logger }),
+        await startDataset(loadDatasetConfig({ ...env, ...asks, ...own.dataset }), { logger }),
       );
     }
     let trainer: MeshServiceHandle | undefined;
@@ -197,7 +202,7 @@ export async function startTestMesh<S extends MeshServiceName>(o: TestMeshOption
         TRAINER_STORE_DIR: store,
         TRAINER_MODEL_ROOTS: dirs.models,
         DATASET_ADDR: dataset?.address,
-        ...o.env?.trainer,
+        ...own.trainer,
       });
       trainer = serve('trainer', await startTrainer(config, { logger }));
     }
@@ -228,7 +233,7 @@ export async function startTestMesh<S extends MeshServiceName>(o: TestMeshOption
         EVALUATOR_DATASET_ADDR: dataset?.address,
         // Base models are named by the trainer's ids ("bm-…"): the evaluator resolves them through the trainer.
         EVALUATOR_TRAINER_ADDR: trainer?.address,
-        ...o.env?.evaluator,
+        ...own.evaluator,
       });
       evaluator = serve('evaluator', await startEvaluator(config, { logger }));
     }
@@ -238,7 +243,7 @@ export async function startTestMesh<S extends MeshServiceName>(o: TestMeshOption
         DATASET_ADDR: dataset?.address,
         TRAINER_ADDR: trainer?.address,
         EVALUATOR_ADDR: evaluator?.address,
-        ...o.env?.gateway,
+        ...own.gateway,
       });
       gateway = await startGateway(config, { logger });
     }
