@@ -1,79 +1,42 @@
 // The whole mesh on one machine: a real nats-server with JetStream and the four services in-process on free
 // ports; gRPC health of each, one GraphQL query through the gateway that reaches every service, one trace from
 // the gateway into every service, UNIMPLEMENTED surfacing as NOT_IMPLEMENTED, and graphql-ws on the same port.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkHealth, type MeshServiceHandle, openChannel, silentLogger } from '../packages/kit/src/index.js';
+import { checkHealth, type MeshServiceHandle, openChannel } from '../packages/kit/src/index.js';
 import {
   installMemoryTracing,
   isDescendant,
-  type LocalNatsServer,
   type MemoryTracing,
   type ReadableSpan,
   SpanKind,
-  startTestNats,
 } from '../packages/kit/src/testing/index.js';
-import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
-import { loadEvaluatorConfig, start as startEvaluator } from '../services/evaluator/src/index.js';
-import {
-  executeOverWebSocket,
-  type GatewayHandle,
-  type GraphQLResult,
-  loadGatewayConfig,
-  start as startGateway,
-} from '../services/gateway/src/index.js';
-import { loadTrainerConfig, start as startTrainer } from '../services/trainer/src/index.js';
+import { executeOverWebSocket, type GatewayHandle, type GraphQLResult } from '../services/gateway/src/index.js';
+import { startTestMesh, type TestMesh } from './support/mesh.js';
 
 let tracing: MemoryTracing;
-let nats: LocalNatsServer;
+let mesh: TestMesh<'dataset' | 'trainer' | 'evaluator' | 'gateway'>;
 let services: MeshServiceHandle[] = [];
 let gateway: GatewayHandle;
-let storeDir: string | undefined;
 
 beforeAll(async () => {
   tracing = installMemoryTracing();
-  nats = await startTestNats();
-  // The dataset service keeps its metadata and artefacts in a fresh folder per run.
-  storeDir = await mkdtemp(join(tmpdir(), 'tm-mesh-dataset-'));
-  const env = {
-    HOST: '127.0.0.1',
-    PORT: '0',
-    NATS_URL: nats.url,
-    LOG_LEVEL: 'silent',
-    DATASET_STORE_DIR: storeDir,
-    // The evaluator's SQLite file sits beside the dataset service's, so each run starts with no evaluations.
-    EVALUATOR_STORE_DIR: storeDir,
-    // So does the trainer's: each run starts with no base models or jobs.
-    TRAINER_STORE_DIR: storeDir,
-  };
-  const logger = silentLogger();
-  services = await Promise.all([
-    startDataset(loadDatasetConfig(env), { logger }),
-    startTrainer(loadTrainerConfig(env), { logger }),
-    startEvaluator(loadEvaluatorConfig(env), { logger }),
-  ]);
-  const [dataset, trainer, evaluator] = services;
-  gateway = await startGateway(
-    loadGatewayConfig({
-      ...env,
-      DATASET_ADDR: dataset?.address,
-      TRAINER_ADDR: trainer?.address,
-      EVALUATOR_ADDR: evaluator?.address,
-      // This suite checks the mesh, not auth (tests/gateway-auth.test.ts does).
-      GATEWAY_DEV_MODE: 'true',
-    }),
-    { logger },
-  );
+  // Each service keeps its store in the mesh's fresh folder, so each run starts with no datasets, base models,
+  // jobs or evaluations. No models or data: nothing here trains.
+  mesh = await startTestMesh({
+    name: 'tm-mesh-',
+    services: ['dataset', 'trainer', 'evaluator', 'gateway'],
+    models: {},
+    data: [],
+    // This suite checks the mesh, not auth (tests/gateway-auth.test.ts does).
+    env: { gateway: { GATEWAY_DEV_MODE: 'true' } },
+  });
+  services = [mesh.dataset, mesh.trainer, mesh.evaluator];
+  gateway = mesh.gateway;
 });
 
 afterAll(async () => {
-  await gateway?.stop();
-  await Promise.all(services.map((s) => s.stop()));
-  await nats?.stop();
+  await mesh?.close();
   await tracing?.shutdown();
-  if (storeDir !== undefined) await rm(storeDir, { recursive: true, force: true });
 });
 
 async function graphql(query: string, headers: Record<string, string> = {}): Promise<GraphQLResult> {

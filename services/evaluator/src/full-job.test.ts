@@ -3,43 +3,28 @@
 // its evaluation must be that directory's own loss (computed here by the engine, independently of the
 // service), differ from the base's, sit in the base's leaderboard group with method FULL, refuse a merge
 // naming the method, and export as a model.
-import { copyFile, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cp, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   type ClassificationRow,
   evaluateLoss,
   loadTokenizer,
-  makeTinyModel,
   openModel,
   prepareTrainingRows,
   readDataRows,
 } from '@tunemesh/engine';
-import {
-  ClientError,
-  createServiceClient,
-  FailedPreconditionError,
-  type MeshServiceHandle,
-  NotFoundError,
-  openChannel,
-  type ServiceClient,
-  Status,
-  silentLogger,
-} from '@tunemesh/kit';
-import { type LocalNatsServer, startTestNats } from '@tunemesh/kit/testing';
+import { ClientError, FailedPreconditionError, NotFoundError, type ServiceClient, Status } from '@tunemesh/kit';
 import {
   ArtifactKind,
   CombinationType,
   type CreateFineTuneJobRequest,
-  DatasetServiceDefinition,
   DatasetSplit,
   DatasetStatus,
   Dtype,
   type Evaluation,
   EvaluationStatus,
   EvaluationTrigger,
-  EvaluatorServiceDefinition,
+  type EvaluatorServiceDefinition,
   ExportFormat,
   type FineTuneJob,
   Hyperparameters,
@@ -48,91 +33,44 @@ import {
   MethodKind,
   Metric,
   type ModelRef,
-  TrainerServiceDefinition,
+  type TrainerServiceDefinition,
 } from '@tunemesh/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDatasetConfig, start as startDataset } from '../../dataset/src/index.js';
-import {
-  artefactRoot,
-  loadTrainerConfig,
-  start as startTrainer,
-  startTrainerNode,
-  type TrainerNodeHandle,
-} from '../../trainer/src/index.js';
-import { loadEvaluatorConfig, start as startEvaluator } from './index.js';
+// The shared mesh start-up lives beside the cross-service suites (it starts every service, so no package may hold it).
+import { repoRoot, startTestMesh, type TestMesh } from '../../../tests/support/mesh.js';
+import { artefactRoot } from '../../trainer/src/index.js';
 import { resolveModel } from './models.js';
 
-const root = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
-const sentimentFile = join(root, 'packages/engine/src/data/testdata/sentiment.jsonl');
+const SENTIMENT = 'packages/engine/src/data/testdata/sentiment.jsonl';
+const sentimentFile = join(repoRoot, SENTIMENT);
 const TEMPLATE = 'Review: {text}\nSentiment:';
 const LABEL_WORDS = { '0': ' negative', '1': ' positive' };
 
-const tmp = await mkdtemp(join(tmpdir(), 'tm-evaluator-full-'));
-const models = join(tmp, 'models');
-const baseDir = join(models, 'tiny');
-const store = join(tmp, 'trainer');
-let nats: LocalNatsServer;
-const services: MeshServiceHandle[] = [];
-let node: TrainerNodeHandle | undefined;
+let mesh: TestMesh<'dataset' | 'trainer' | 'evaluator'>;
+let tmp: string;
+let models: string;
+let baseDir: string;
+let store: string;
 let trainer: ServiceClient<typeof TrainerServiceDefinition>;
 let evaluator: ServiceClient<typeof EvaluatorServiceDefinition>;
-const closers: (() => void)[] = [];
 let baseModelId = '';
 let datasetId = '';
 
 beforeAll(async () => {
-  nats = await startTestNats();
-  // GPT-2 has a bias on every linear layer and LayerNorm, so BitFit has something to train.
-  await makeTinyModel({ arch: 'gpt2', out: baseDir, sizes: { hidden: 32, layers: 2 }, seed: 5 });
-  await mkdir(join(tmp, 'data'), { recursive: true });
-  await copyFile(sentimentFile, join(tmp, 'data', 'sentiment.jsonl'));
-  const env = { HOST: '127.0.0.1', PORT: '0', NATS_URL: nats.url, LOG_LEVEL: 'silent' };
-  const logger = silentLogger();
-  const dataset = await startDataset(
-    loadDatasetConfig({
-      ...env,
-      DATASET_STORE_DIR: join(tmp, 'dataset'),
-      DATASET_DATA_ROOTS: join(tmp, 'data'),
-      DATASET_MODEL_ROOTS: models,
-    }),
-    { logger },
-  );
-  services.push(dataset);
-  const trainerService = await startTrainer(
-    loadTrainerConfig({ ...env, TRAINER_STORE_DIR: store, TRAINER_MODEL_ROOTS: models, DATASET_ADDR: dataset.address }),
-    { logger },
-  );
-  services.push(trainerService);
-  node = await startTrainerNode({
-    natsUrl: [nats.url],
-    datasetAddr: dataset.address,
-    artefactRoot: artefactRoot(store),
-    logger,
-    nodeId: 'node-full',
-    heartbeatMs: 500,
-    threads: 1,
+  mesh = await startTestMesh({
+    name: 'tm-evaluator-full-',
+    services: ['dataset', 'trainer', 'evaluator'],
+    // GPT-2 has a bias on every linear layer and LayerNorm, so BitFit has something to train.
+    models: { tiny: { arch: 'gpt2', sizes: { hidden: 32, layers: 2 }, seed: 5 } },
+    data: [SENTIMENT],
+    node: { nodeId: 'node-full', heartbeatMs: 500, threads: 1 },
+    client: { component: 'test', retryMaxAttempts: 1 },
   });
-  // The evaluator reads the trainer's artefact store as it is, and asks the trainer for a job's base model.
-  const evaluatorService = await startEvaluator(
-    loadEvaluatorConfig({
-      ...env,
-      EVALUATOR_STORE_DIR: join(tmp, 'evaluator'),
-      EVALUATOR_MODEL_ROOTS: models,
-      EVALUATOR_ADAPTER_ROOT: artefactRoot(store),
-      EVALUATOR_DATASET_ADDR: dataset.address,
-      EVALUATOR_TRAINER_ADDR: trainerService.address,
-    }),
-    { logger },
-  );
-  services.push(evaluatorService);
-  const channels = [dataset, trainerService, evaluatorService].map((s) => openChannel(s.address));
-  for (const c of channels) closers.push(c.close);
-  const [dc, tc, ec] = channels.map((c) => c.channel);
-  if (dc === undefined || tc === undefined || ec === undefined) throw new Error('three channels');
-  const opts = { component: 'test', retryMaxAttempts: 1 };
-  const datasets = createServiceClient(DatasetServiceDefinition, dc, opts);
-  trainer = createServiceClient(TrainerServiceDefinition, tc, opts);
-  evaluator = createServiceClient(EvaluatorServiceDefinition, ec, opts);
+  ({ tmp, models, store } = mesh);
+  baseDir = join(models, 'tiny');
+  const datasets = mesh.clients.dataset;
+  trainer = mesh.clients.trainer;
+  evaluator = mesh.clients.evaluator;
   baseModelId = (await trainer.registerBaseModel({ name: 'tiny', path: baseDir })).baseModel?.id ?? '';
   const d = await datasets.importDatasetFromPath({
     path: 'sentiment.jsonl',
@@ -150,11 +88,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  for (const c of closers) c();
-  await node?.stop();
-  for (const s of services.reverse()) await s.stop();
-  await nats?.stop();
-  await rm(tmp, { recursive: true, force: true });
+  await mesh?.close();
 });
 
 function jobRequest(method: CreateFineTuneJobRequest['method'], key: string): CreateFineTuneJobRequest {
