@@ -30,12 +30,7 @@ async function graphql(
   query: string,
   variables: Record<string, unknown> = {},
 ): Promise<GraphQLResult & { data: Record<string, unknown> }> {
-  const res = await fetch(gateway.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query, variables }),
-  });
-  const result = (await res.json()) as GraphQLResult;
+  const result = await mesh.graphql(query, variables);
   expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
   expect(result.data).toBeTruthy();
   return { ...result, data: result.data ?? {} };

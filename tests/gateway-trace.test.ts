@@ -12,13 +12,12 @@ import {
   type ReadableSpan,
   SpanKind,
 } from '../packages/kit/src/testing/index.js';
-import type { GatewayHandle, GraphQLResult } from '../services/gateway/src/index.js';
+import type { GraphQLResult } from '../services/gateway/src/index.js';
 import { startTestMesh, type TestMesh } from './support/mesh.js';
 
 let tracing: MemoryTracing;
 let mesh: TestMesh<'dataset' | 'trainer' | 'gateway'>;
 let tmp: string;
-let gateway: GatewayHandle;
 
 beforeAll(async () => {
   tracing = installMemoryTracing();
@@ -28,7 +27,7 @@ beforeAll(async () => {
     node: { nodeId: 'node-t', threads: 1 },
     env: { gateway: { GATEWAY_DEV_MODE: 'true' } },
   });
-  ({ tmp, gateway } = mesh);
+  ({ tmp } = mesh);
 }, 90_000);
 
 afterAll(async () => {
@@ -37,12 +36,7 @@ afterAll(async () => {
 });
 
 async function graphql(query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResult> {
-  const res = await fetch(gateway.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query, variables }),
-  });
-  const result = (await res.json()) as GraphQLResult;
+  const result = await mesh.graphql(query, variables);
   expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
   return result;
 }

@@ -39,13 +39,8 @@ afterAll(async () => {
   await tracing?.shutdown();
 });
 
-async function graphql(query: string, headers: Record<string, string> = {}): Promise<GraphQLResult> {
-  const res = await fetch(gateway.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify({ query }),
-  });
-  return (await res.json()) as GraphQLResult;
+function graphql(query: string, headers: Record<string, string> = {}): Promise<GraphQLResult> {
+  return mesh.graphql(query, {}, headers);
 }
 
 const MESH_QUERY = /* GraphQL */ `

@@ -29,7 +29,8 @@ import {
 } from '../../proto/src/index.js';
 import { loadDatasetConfig, start as startDataset } from '../../services/dataset/src/index.js';
 import { loadEvaluatorConfig, start as startEvaluator } from '../../services/evaluator/src/index.js';
-import { type GatewayHandle, loadGatewayConfig, start as startGateway } from '../../services/gateway/src/index.js';
+import type { GatewayHandle, GraphQLResult } from '../../services/gateway/src/index.js';
+import { loadGatewayConfig, start as startGateway } from '../../services/gateway/src/index.js';
 import {
   artefactRoot,
   loadTrainerConfig,
@@ -110,6 +111,8 @@ export interface TestMesh<S extends MeshServiceName> extends MeshDirs {
     readonly trainer: If<S, 'trainer', ServiceClient<typeof TrainerServiceDefinition>>;
     readonly evaluator: If<S, 'evaluator', ServiceClient<typeof EvaluatorServiceDefinition>>;
   };
+  /** POSTs one GraphQL request to the gateway and returns its answer as it is (errors included). */
+  graphql(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GraphQLResult>;
   /** Another trainer node on this mesh; close() stops it unless the test already has. */
   startNode(options: MeshNodeOptions): Promise<TrainerNodeHandle>;
   /** Stops everything this mesh started, newest first, and removes the folder; every step runs even if one fails. */
@@ -266,6 +269,15 @@ export async function startTestMesh<S extends MeshServiceName>(o: TestMeshOption
         dataset: dc && createServiceClient(DatasetServiceDefinition, dc, opts),
         trainer: tc && createServiceClient(TrainerServiceDefinition, tc, opts),
         evaluator: ec && createServiceClient(EvaluatorServiceDefinition, ec, opts),
+      },
+      async graphql(query: string, variables = {}, headers: Record<string, string> = {}) {
+        if (gateway === undefined) throw new Error('graphql() needs the gateway in the mesh');
+        const res = await fetch(gateway.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: JSON.stringify({ query, variables }),
+        });
+        return (await res.json()) as GraphQLResult;
       },
       startNode,
       close,
