@@ -55,6 +55,45 @@ describe('AdamW', () => {
     }
   });
 
+  it('stores what dividing by √(1 − β2ᵗ) stores (the update multiplies by its reciprocal)', () => {
+    // PyTorch's arrangement transcribed with the division, in double, stored as float32: the reciprocal may
+    // move a stored value by at most one float32 ulp, and only in the rare double-rounding tie.
+    const n = 200_000;
+    const [b1, b2, eps, wd, lr] = [0.9, 0.999, 1e-8, 0.01, 3e-4];
+    const rnd = mulberry(11);
+    const p0 = Float32Array.from({ length: n }, () => (rnd() * 2 - 1) * 0.1);
+    const opt = createAdamW(new Map([['p', n]]), { betas: [b1, b2], eps, weightDecay: wd });
+    const p = new Map([['p', p0.slice()]]);
+    const ref = p0.slice();
+    const m = new Float32Array(n);
+    const v = new Float32Array(n);
+    for (let t = 1; t <= 3; t++) {
+      // Gradients over many magnitudes, so √v̂ spans many binades.
+      const g = Float32Array.from({ length: n }, () => (rnd() - 0.5) * 10 ** (-6 * rnd()));
+      opt.step(p, new Map([['p', g]]), lr);
+      const bc2Sqrt = Math.sqrt(1 - b2 ** t);
+      const stepSize = lr / (1 - b1 ** t);
+      for (let i = 0; i < n; i++) {
+        const gi = g[i] as number;
+        m[i] = b1 * (m[i] as number) + (1 - b1) * gi;
+        v[i] = b2 * (v[i] as number) + (1 - b2) * gi * gi;
+        const mi = m[i] as number;
+        ref[i] =
+          Math.fround((ref[i] as number) * (1 - lr * wd)) -
+          (stepSize * mi) / (Math.sqrt(v[i] as number) / bc2Sqrt + eps);
+      }
+    }
+    const got = p.get('p') as Float32Array;
+    let differ = 0;
+    for (let i = 0; i < n; i++) {
+      if (got[i] === ref[i]) continue;
+      differ++;
+      const ulp = Math.abs(Math.fround((ref[i] as number) * (1 + 2 ** -23)) - (ref[i] as number)) || 2 ** -149;
+      expect(Math.abs((got[i] as number) - (ref[i] as number))).toBeLessThanOrEqual(ulp);
+    }
+    expect(differ).toBeLessThanOrEqual(n / 10_000);
+  });
+
   it('continues identically from saved state', () => {
     const sizes = new Map([['p', 3]]);
     const a = createAdamW(sizes, { weightDecay: 0.1 });
