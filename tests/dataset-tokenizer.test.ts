@@ -1,36 +1,16 @@
 // tokenizer.base_model_id: the dataset service asks the trainer service for a registered base model's directory
 // and tokenises with it, but only inside its own model roots. Real nats-server, real trainer and dataset services.
 
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTokenizer, makeTinyModel, tokenizeRows } from '../packages/engine/src/index.js';
-import {
-  ClientError,
-  createServiceClient,
-  type GrpcChannel,
-  type MeshServiceHandle,
-  openChannel,
-  Status,
-  silentLogger,
-} from '../packages/kit/src/index.js';
-import { type LocalNatsServer, startTestNats } from '../packages/kit/src/testing/index.js';
-import {
-  DatasetFormat,
-  DatasetServiceDefinition,
-  DatasetStatus,
-  type ImportOptions,
-  TrainerServiceDefinition,
-} from '../proto/src/index.js';
-import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
-import { loadTrainerConfig, start as startTrainer } from '../services/trainer/src/index.js';
+import { ClientError, Status } from '../packages/kit/src/index.js';
+import { DatasetFormat, DatasetStatus, type ImportOptions } from '../proto/src/index.js';
+import { startTestMesh, type TestMesh } from './support/mesh.js';
 
-const tmp = await mkdtemp(join(tmpdir(), 'tm-dataset-tok-'));
-let nats: LocalNatsServer;
-let trainer: MeshServiceHandle;
-let dataset: MeshServiceHandle;
-const channels: GrpcChannel[] = [];
+let mesh: TestMesh<'dataset' | 'trainer'>;
+let tmp: string;
 
 const ROWS = [
   { text: 'The film was brilliant.', label: 1 },
@@ -40,47 +20,27 @@ const ROWS = [
 ];
 
 beforeAll(async () => {
-  nats = await startTestNats();
-  await mkdir(join(tmp, 'data'), { recursive: true });
-  await writeFile(join(tmp, 'data', 'reviews.jsonl'), `${ROWS.map((r) => JSON.stringify(r)).join('\n')}\n`);
-  await makeTinyModel({ arch: 'qwen2', out: join(tmp, 'models', 'tiny'), seed: 3 });
-  await makeTinyModel({ arch: 'qwen2', out: join(tmp, 'elsewhere', 'other'), seed: 4 });
-  const env = { HOST: '127.0.0.1', PORT: '0', NATS_URL: nats.url, LOG_LEVEL: 'silent' };
-  const logger = silentLogger();
-  trainer = await startTrainer(
-    loadTrainerConfig({
-      ...env,
-      TRAINER_STORE_DIR: join(tmp, 'trainer'),
-      // The trainer may read both roots; the dataset service only the first.
-      TRAINER_MODEL_ROOTS: `${join(tmp, 'models')},${join(tmp, 'elsewhere')}`,
-    }),
-    { logger },
-  );
-  dataset = await startDataset(
-    loadDatasetConfig({
-      ...env,
-      DATASET_STORE_DIR: join(tmp, 'dataset'),
-      DATASET_DATA_ROOTS: join(tmp, 'data'),
-      DATASET_MODEL_ROOTS: join(tmp, 'models'),
-      DATASET_TRAINER_ADDR: trainer.address,
-    }),
-    { logger },
-  );
+  mesh = await startTestMesh({
+    name: 'tm-dataset-tok-',
+    services: ['dataset', 'trainer'],
+    // The dataset service resolves base_model_id through the trainer.
+    datasetAsksTrainer: true,
+    models: { tiny: { arch: 'qwen2', seed: 3 } },
+    data: [],
+    prepare: async ({ tmp, data }) => {
+      await writeFile(join(data, 'reviews.jsonl'), `${ROWS.map((r) => JSON.stringify(r)).join('\n')}\n`);
+      await makeTinyModel({ arch: 'qwen2', out: join(tmp, 'elsewhere', 'other'), seed: 4 });
+    },
+    // The trainer may read both roots; the dataset service only the first.
+    env: ({ tmp, models }) => ({ trainer: { TRAINER_MODEL_ROOTS: `${models},${join(tmp, 'elsewhere')}` } }),
+    client: { component: 'test', defaultDeadlineMs: 20_000 },
+  });
+  ({ tmp } = mesh);
 }, 60_000);
 
 afterAll(async () => {
-  for (const c of channels) c.close();
-  await dataset?.stop();
-  await trainer?.stop();
-  await nats?.stop();
-  await rm(tmp, { recursive: true, force: true });
+  await mesh?.close();
 });
-
-function client<D extends typeof DatasetServiceDefinition | typeof TrainerServiceDefinition>(def: D, address: string) {
-  const ch = openChannel(address);
-  channels.push(ch);
-  return createServiceClient(def, ch.channel, { component: 'test', defaultDeadlineMs: 20_000 });
-}
 
 function options(tokenizerBaseModelId: string): ImportOptions {
   return {
@@ -112,8 +72,8 @@ async function rpcError(p: Promise<unknown>): Promise<ClientError> {
 
 describe('tokenizer.base_model_id', () => {
   it('tokenises with the registered model and counts what the engine counts', async () => {
-    const trainerClient = client(TrainerServiceDefinition, trainer.address);
-    const datasetClient = client(DatasetServiceDefinition, dataset.address);
+    const trainerClient = mesh.clients.trainer;
+    const datasetClient = mesh.clients.dataset;
     const { baseModel } = await trainerClient.registerBaseModel({ name: 'tiny', path: join(tmp, 'models', 'tiny') });
     const id = baseModel?.id ?? '';
     expect(id).not.toBe('');
@@ -138,8 +98,8 @@ describe('tokenizer.base_model_id', () => {
   });
 
   it('an unknown id is NOT_FOUND; a model outside the dataset service roots is PERMISSION_DENIED', async () => {
-    const trainerClient = client(TrainerServiceDefinition, trainer.address);
-    const datasetClient = client(DatasetServiceDefinition, dataset.address);
+    const trainerClient = mesh.clients.trainer;
+    const datasetClient = mesh.clients.dataset;
     const unknown = await rpcError(
       datasetClient.importDatasetFromPath({
         path: join(tmp, 'data', 'reviews.jsonl'),

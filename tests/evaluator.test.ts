@@ -1,11 +1,9 @@
 // The evaluator service over gRPC with a real nats-server and a real dataset service: evaluations as jobs
 // (baseline and adapter), metric values checked against the engine computing them independently from the raw
 // rows, the leaderboard with deltas, cancellation, bad input, and the eval.* events.
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ClassificationRow,
@@ -23,20 +21,16 @@ import {
 } from '../packages/engine/src/index.js';
 import {
   ClientError,
-  createServiceClient,
   type MeshServiceHandle,
-  openChannel,
   publishEvent,
   type ServiceClient,
   Status,
-  silentLogger,
 } from '../packages/kit/src/index.js';
-import { type LocalNatsServer, startTestNats } from '../packages/kit/src/testing/index.js';
 import {
   ArtifactKind,
   ChatRole,
   CombinationType,
-  DatasetServiceDefinition,
+  type DatasetServiceDefinition,
   DatasetSplit,
   DatasetStatus,
   Decoding,
@@ -45,7 +39,7 @@ import {
   EvaluationCompleted,
   EvaluationStatus,
   EvaluationTrigger,
-  EvaluatorServiceDefinition,
+  type EvaluatorServiceDefinition,
   ExportFormat,
   FinishReason,
   type ImportOptions,
@@ -55,24 +49,20 @@ import {
   Metric,
   type ModelRef,
 } from '../proto/src/index.js';
-import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
-import { loadEvaluatorConfig, start as startEvaluator } from '../services/evaluator/src/index.js';
+import { repoRoot as root, startTestMesh, type TestMesh } from './support/mesh.js';
 
-const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const fixtures = resolve(root, '../shared/fixtures');
 const models = join(fixtures, 'models');
 const sentimentFile = join(root, 'packages/engine/src/data/testdata/sentiment.jsonl');
 const TEMPLATE = 'Review: {text}\nSentiment:';
 const LABEL_WORDS = { '0': ' negative', '1': ' positive' };
 
-let nats: LocalNatsServer;
-let dataset: MeshServiceHandle;
+let mesh: TestMesh<'dataset' | 'evaluator'>;
 let evaluator: MeshServiceHandle;
 let datasets: ServiceClient<typeof DatasetServiceDefinition>;
 let client: ServiceClient<typeof EvaluatorServiceDefinition>;
-const closers: (() => void)[] = [];
 const events: { subject: string; data: Uint8Array }[] = [];
-const tmp = await mkdtemp(join(tmpdir(), 'tm-evaluator-'));
+let tmp: string;
 let sentimentId = '';
 let alpacaId = '';
 
@@ -89,63 +79,53 @@ const template = (over: Record<string, unknown> = {}) => ({
 });
 
 beforeAll(async () => {
-  nats = await startTestNats();
-  const dataRoot = join(tmp, 'data');
-  await mkdir(dataRoot, { recursive: true });
-  await cp(sentimentFile, join(dataRoot, 'sentiment.jsonl'));
-  await writeFile(
-    join(dataRoot, 'qa.jsonl'),
-    [
-      { instruction: 'Name a colour.', output: 'Blue' },
-      { instruction: 'Say hello.', output: 'hello there' },
-      { instruction: 'Count to three.', output: 'one two three' },
-      { instruction: 'Name a fruit.', output: 'An apple' },
-    ]
-      .map((r) => JSON.stringify(r))
-      .join('\n'),
-  );
-  // The trainer's final adapter of "job-1", as the adapter root lays it out.
-  await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), join(tmp, 'adapters/job-1'), { recursive: true });
-  await cp(join(fixtures, 'adapters/tiny-qwen2-prompt'), join(tmp, 'adapters/job-prompt'), { recursive: true });
-  await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), join(tmp, 'adapters/job-1b'), { recursive: true });
-  await cp(join(fixtures, 'adapters/tiny-qwen2-lora'), join(tmp, 'adapters/job-q'), { recursive: true });
-  await cp(join(fixtures, 'adapters/tiny-qwen2-ia3'), join(tmp, 'adapters/job-ia3'), { recursive: true });
-  // The trainer's artefact layout: <root>/jobs/<job id>/adapter.
-  await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), join(tmp, 'adapters/jobs/job-t/adapter'), { recursive: true });
-  // And one of its checkpoints (<root>/jobs/<job id>/checkpoints/checkpoint-<step>), with other weights than the
-  // final adapter so evaluating it cannot be mistaken for evaluating the job.
-  const ckDir = join(tmp, 'adapters/jobs/job-t/checkpoints/checkpoint-3');
-  await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), ckDir, { recursive: true });
-  await scaleSafetensors(join(ckDir, 'adapter_model.safetensors'), 3);
-  const common = { HOST: '127.0.0.1', PORT: '0', NATS_URL: nats.url, LOG_LEVEL: 'silent' };
-  dataset = await startDataset(
-    loadDatasetConfig({
-      ...common,
-      DATASET_STORE_DIR: join(tmp, 'dataset-store'),
-      DATASET_DATA_ROOTS: dataRoot,
-      DATASET_MODEL_ROOTS: models,
+  mesh = await startTestMesh({
+    name: 'tm-evaluator-',
+    services: ['dataset', 'evaluator'],
+    // The shared fixtures' models and adapters, not tiny ones made here.
+    models: {},
+    data: ['packages/engine/src/data/testdata/sentiment.jsonl'],
+    prepare: async ({ tmp, data }) => {
+      await writeFile(
+        join(data, 'qa.jsonl'),
+        [
+          { instruction: 'Name a colour.', output: 'Blue' },
+          { instruction: 'Say hello.', output: 'hello there' },
+          { instruction: 'Count to three.', output: 'one two three' },
+          { instruction: 'Name a fruit.', output: 'An apple' },
+        ]
+          .map((r) => JSON.stringify(r))
+          .join('\n'),
+      );
+      // The trainer's final adapter of "job-1", as the adapter root lays it out.
+      await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), join(tmp, 'adapters/job-1'), { recursive: true });
+      await cp(join(fixtures, 'adapters/tiny-qwen2-prompt'), join(tmp, 'adapters/job-prompt'), { recursive: true });
+      await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), join(tmp, 'adapters/job-1b'), { recursive: true });
+      await cp(join(fixtures, 'adapters/tiny-qwen2-lora'), join(tmp, 'adapters/job-q'), { recursive: true });
+      await cp(join(fixtures, 'adapters/tiny-qwen2-ia3'), join(tmp, 'adapters/job-ia3'), { recursive: true });
+      // The trainer's artefact layout: <root>/jobs/<job id>/adapter.
+      await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), join(tmp, 'adapters/jobs/job-t/adapter'), {
+        recursive: true,
+      });
+      // And one of its checkpoints (<root>/jobs/<job id>/checkpoints/checkpoint-<step>), with other weights than the
+      // final adapter so evaluating it cannot be mistaken for evaluating the job.
+      const ckDir = join(tmp, 'adapters/jobs/job-t/checkpoints/checkpoint-3');
+      await cp(join(fixtures, 'adapters/tiny-gpt2-lora'), ckDir, { recursive: true });
+      await scaleSafetensors(join(ckDir, 'adapter_model.safetensors'), 3);
+    },
+    env: ({ tmp }) => ({
+      dataset: { DATASET_MODEL_ROOTS: models },
+      evaluator: { EVALUATOR_MODEL_ROOTS: models, EVALUATOR_ADAPTER_ROOT: join(tmp, 'adapters') },
     }),
-    { logger: silentLogger() },
-  );
-  evaluator = await startEvaluator(
-    loadEvaluatorConfig({
-      ...common,
-      EVALUATOR_STORE_DIR: join(tmp, 'evaluator-store'),
-      EVALUATOR_MODEL_ROOTS: models,
-      EVALUATOR_ADAPTER_ROOT: join(tmp, 'adapters'),
-      EVALUATOR_DATASET_ADDR: dataset.address,
-    }),
-    { logger: silentLogger() },
-  );
+    client: { component: 'test', retryMaxAttempts: 1 },
+  });
+  ({ tmp, evaluator } = mesh);
   const sub = evaluator.nats.nc.subscribe('eval.>');
   (async () => {
     for await (const m of sub) events.push({ subject: m.subject, data: m.data });
   })();
-  const d = openChannel(dataset.address);
-  const e = openChannel(evaluator.address);
-  closers.push(d.close, e.close);
-  datasets = createServiceClient(DatasetServiceDefinition, d.channel, { component: 'test', retryMaxAttempts: 1 });
-  client = createServiceClient(EvaluatorServiceDefinition, e.channel, { component: 'test', retryMaxAttempts: 1 });
+  datasets = mesh.clients.dataset;
+  client = mesh.clients.evaluator;
 
   const s = await datasets.importDatasetFromPath({
     path: 'sentiment.jsonl',
@@ -164,11 +144,7 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  for (const c of closers) c();
-  await evaluator?.stop();
-  await dataset?.stop();
-  await nats?.stop();
-  await rm(tmp, { recursive: true, force: true });
+  await mesh?.close();
 });
 
 // The slice of onnxruntime-node's API the export test uses (the package is the engine's dependency, not the root's).

@@ -1,59 +1,33 @@
 // The gateway over the real dataset service (issue 6) and a real nats-server: import inline JSONL and from a
 // path, read it back through the queries, refuse a bad file with the validation report, delete it.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type MeshServiceHandle, silentLogger } from '../packages/kit/src/index.js';
-import { type LocalNatsServer, startTestNats } from '../packages/kit/src/testing/index.js';
-import { loadDatasetConfig, start as startDataset } from '../services/dataset/src/index.js';
-import {
-  type GatewayHandle,
-  type GraphQLResult,
-  loadGatewayConfig,
-  start as startGateway,
-} from '../services/gateway/src/index.js';
+import type { GatewayHandle, GraphQLResult } from '../services/gateway/src/index.js';
+import { startTestMesh, type TestMesh } from './support/mesh.js';
 
-let nats: LocalNatsServer;
-let dataset: MeshServiceHandle;
+let mesh: TestMesh<'dataset' | 'gateway'>;
 let gateway: GatewayHandle;
 let dir: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tunemesh-gateway-dataset-'));
-  nats = await startTestNats();
-  const logger = silentLogger();
-  const env = { HOST: '127.0.0.1', PORT: '0', NATS_URL: nats.url, LOG_LEVEL: 'silent' };
-  dataset = await startDataset(
-    loadDatasetConfig({ ...env, DATASET_STORE_DIR: join(dir, 'store'), DATASET_DATA_ROOTS: join(dir, 'data') }),
-    { logger },
-  );
-  gateway = await startGateway(
-    loadGatewayConfig({
-      ...env,
-      DATASET_ADDR: dataset.address,
-      TRAINER_ADDR: '127.0.0.1:1',
-      EVALUATOR_ADDR: '127.0.0.1:1',
-      GATEWAY_DEV_MODE: 'true',
-    }),
-    { logger },
-  );
+  mesh = await startTestMesh({
+    name: 'tunemesh-gateway-dataset-',
+    services: ['dataset', 'gateway'],
+    models: {},
+    data: [],
+    // No trainer or evaluator: nothing listens at these addresses.
+    env: { gateway: { TRAINER_ADDR: '127.0.0.1:1', EVALUATOR_ADDR: '127.0.0.1:1', GATEWAY_DEV_MODE: 'true' } },
+  });
+  ({ tmp: dir, gateway } = mesh);
 }, 30_000);
 
 afterAll(async () => {
-  await gateway?.stop();
-  await dataset?.stop();
-  await nats?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await mesh?.close();
 });
 
-async function graphql(query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResult> {
-  const res = await fetch(gateway.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query, variables }),
-  });
-  return (await res.json()) as GraphQLResult;
+function graphql(query: string, variables: Record<string, unknown> = {}): Promise<GraphQLResult> {
+  return mesh.graphql(query, variables);
 }
 
 const IMPORT = `mutation($input: ImportDatasetInput!) {
