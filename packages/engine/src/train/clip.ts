@@ -12,25 +12,67 @@ export function globalNorm(grads: Iterable<Float32Array>): number {
   return Math.sqrt(s);
 }
 
-/** Σ g[i]² in double, from zero. */
+// The sums of squares run four partial sums, element i into sum i mod 4 (a tail of n mod 4 elements into the
+// first), added as (s0 + s1) + (s2 + s3): one double addition chain per element is the loop's limit, four
+// independent chains take ≈ 40% less time (bench/README.md, train: the global norm of full fine-tuning). The
+// order is fixed, so every path — one thread or two, scaled in place first or while summing — gets the same
+// double to the bit; against one running sum it differs only in double rounding.
+
+/** Σ g[i]² in double (in the order described above). */
 export function sumOfSquares(g: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < g.length; i++) s += (g[i] as number) * (g[i] as number);
-  return s;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  const n = g.length;
+  const n4 = n - (n % 4);
+  let i = 0;
+  for (; i < n4; i += 4) {
+    const x0 = g[i] as number;
+    const x1 = g[i + 1] as number;
+    const x2 = g[i + 2] as number;
+    const x3 = g[i + 3] as number;
+    s0 += x0 * x0;
+    s1 += x1 * x1;
+    s2 += x2 * x2;
+    s3 += x3 * x3;
+  }
+  for (; i < n; i++) s0 += (g[i] as number) * (g[i] as number);
+  return s0 + s1 + (s2 + s3);
 }
 
 /**
- * scaleInPlace then sumOfSquares in one pass: each element is stored as float32 first and squared as stored, so
- * the result equals the two passes'.
+ * scaleInPlace then sumOfSquares in one pass: each element is stored as float32 first and squared as stored, in
+ * sumOfSquares's order, so the result equals the two passes'.
  */
 export function scaleAndSumSquares(g: Float32Array, factor: number): number {
-  let s = 0;
-  for (let i = 0; i < g.length; i++) {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  const n = g.length;
+  const n4 = n - (n % 4);
+  let i = 0;
+  for (; i < n4; i += 4) {
+    const x0 = Math.fround((g[i] as number) * factor);
+    const x1 = Math.fround((g[i + 1] as number) * factor);
+    const x2 = Math.fround((g[i + 2] as number) * factor);
+    const x3 = Math.fround((g[i + 3] as number) * factor);
+    g[i] = x0;
+    g[i + 1] = x1;
+    g[i + 2] = x2;
+    g[i + 3] = x3;
+    s0 += x0 * x0;
+    s1 += x1 * x1;
+    s2 += x2 * x2;
+    s3 += x3 * x3;
+  }
+  for (; i < n; i++) {
     const x = Math.fround((g[i] as number) * factor);
     g[i] = x;
-    s += x * x;
+    s0 += x * x;
   }
-  return s;
+  return s0 + s1 + (s2 + s3);
 }
 
 export function scaleInPlace(grads: Iterable<Float32Array>, factor: number): void {
