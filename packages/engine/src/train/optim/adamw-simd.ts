@@ -248,7 +248,14 @@ export function createSimdMoments(sizes: ReadonlyMap<string, number>): SimdMomen
     let total = staging;
     for (const [, n] of group) total += 2 * 4 * (n + (n & 1));
     const api = wasm as WasmApi;
-    const memory = new api.Memory({ initial: Math.ceil(total / PAGE) });
+    let memory: { readonly buffer: ArrayBuffer };
+    try {
+      memory = new api.Memory({ initial: Math.ceil(total / PAGE) });
+    } catch {
+      // No address space for it (V8 reserves guard regions around each memory; a tight `ulimit -v` refuses
+      // them): the JS loop and JS arrays then serve every tensor, as without SIMD.
+      return null;
+    }
     const kernel = new api.Instance(module, { env: { mem: memory } }).exports.adamw as Kernel;
     // The memory never grows, so these views stay valid.
     const f32 = new Float32Array(memory.buffer);
