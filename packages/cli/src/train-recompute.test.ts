@@ -58,7 +58,7 @@ describe('--no-recompute-attention', () => {
         .map((l) => (JSON.parse(l) as { loss: number }).loss);
     const [a, b] = [losses(plain.stdout), losses(kept.stdout)];
     expect(a.length).toBe(2);
-    a.forEach((v, i) => expect(b[i]).toBeCloseTo(v, 5));
+    for (const [i, v] of a.entries()) expect(b[i]).toBeCloseTo(v, 5);
   }, 60_000);
 
   it('bench: passes the flag to benchTraining', async () => {
