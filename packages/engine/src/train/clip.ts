@@ -7,8 +7,15 @@
  * their own and the result is the same to the bit (resident.ts). Non-finite when any element is.
  */
 export function globalNorm(grads: Iterable<Float32Array>): number {
+  const sums: number[] = [];
+  for (const g of grads) sums.push(sumOfSquares(g));
+  return normOfSums(sums);
+}
+
+/** The global norm from per-tensor sums of squares, added in order: the one place that order is fixed. */
+export function normOfSums(sums: Iterable<number>): number {
   let s = 0;
-  for (const g of grads) s += sumOfSquares(g);
+  for (const x of sums) s += x;
   return Math.sqrt(s);
 }
 

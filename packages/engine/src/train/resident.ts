@@ -12,7 +12,7 @@
 
 import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../onnx/start-worker.js';
-import { clipFactor, scaleAndSumSquares, sumOfSquares } from './clip.js';
+import { clipFactor, normOfSums, scaleAndSumSquares, sumOfSquares } from './clip.js';
 import { createAdamW } from './optim/adamw.js';
 import { createSgd } from './optim/sgd.js';
 import type { Optimizer } from './optim/types.js';
@@ -194,9 +194,7 @@ export class ResidentTrainingState {
       if (!r.ok || r.kind !== 'normed') throw new Error('optimizer helper thread: unexpected reply to a norm');
       sums.push(...r.sums);
     }
-    let sumSq = 0;
-    for (const x of sums) sumSq += x;
-    const gradNorm = Math.sqrt(sumSq);
+    const gradNorm = normOfSums(sums);
     const applied = req.lossFinite && Number.isFinite(gradNorm);
     // Clipping folded into the update's read of the gradient (same float32 values as clipping in place).
     const factor = applied ? clipFactor(gradNorm, req.maxGradNorm) : 1;
