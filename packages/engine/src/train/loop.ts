@@ -10,7 +10,7 @@ import { CAUSAL_LM_NAMES } from '../models/causal-lm.js';
 import type { TensorData } from '../onnx/ir.js';
 import { createSession, openResidentTrainer, type ResidentTrainer, type Session } from '../onnx/runtime.js';
 import { checkFingerprint, readCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
-import { clipByGlobalNorm, globalNorm } from './clip.js';
+import { clipByGlobalNorm, normOfSums } from './clip.js';
 import { CheckpointMismatchError, TrainError } from './errors.js';
 import { computeFingerprint } from './fingerprint.js';
 import { buildTrainGraphs, type TrainGraphs } from './graphs.js';
@@ -341,7 +341,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         let gradNorm: number;
         if ('grads' in w) {
           const gradList = [...w.grads.values()];
-          gradNorm = globalNorm(gradList);
+          gradNorm = normOfSums(w.sumsOfSquares);
           if (Number.isFinite(loss) && Number.isFinite(gradNorm)) {
             clipByGlobalNorm(gradList, gradNorm, hp.maxGradNorm);
             (optimizer as Optimizer).step(params, w.grads, lr);

@@ -6,7 +6,7 @@ import { collate } from '../data/collate.js';
 import { CAUSAL_LM_NAMES } from '../models/causal-lm.js';
 import type { TensorData } from '../onnx/ir.js';
 import type { ResidentTrainer, Session } from '../onnx/runtime.js';
-import { scaleInPlace } from './clip.js';
+import { scaleAndSumSquares, sumOfSquares } from './clip.js';
 import { TrainError } from './errors.js';
 import { LOSS_SCALE } from './mixed-precision.js';
 import type { TrainRow } from './types.js';
@@ -45,6 +45,8 @@ export interface WindowGradient {
   readonly inputTokens: number;
   /** d loss / d param, by param name (fresh arrays, owned by the caller). */
   readonly grads: Map<string, Float32Array>;
+  /** Each gradient's sum of squares, in `grads`' order (clip.ts normOfSums makes the global norm of them). */
+  readonly sumsOfSquares: readonly number[];
 }
 
 export async function windowGradient(
@@ -99,12 +101,15 @@ export async function windowGradient(
       }
   }
   const list = acc ?? names.map((n) => new Float32Array((params.get(n) as TensorData).data.length));
-  if (lossTokens > 0) scaleInPlace(list, 1 / (lossTokens * (opts.lossScale ?? 1)));
+  // Scaled and summed in one pass (the resident path does the same): the norm equals globalNorm's after scaling.
+  const factor = 1 / (lossTokens * (opts.lossScale ?? 1));
+  const sumsOfSquares = list.map((g) => (lossTokens > 0 ? scaleAndSumSquares(g, factor) : sumOfSquares(g)));
   return {
     loss: lossTokens > 0 ? lossSum / lossTokens : Number.NaN,
     lossTokens,
     inputTokens,
     grads: new Map(names.map((n, i) => [n, list[i] as Float32Array])),
+    sumsOfSquares,
   };
 }
 
