@@ -27,33 +27,32 @@ export const TRAIN_RUNS: readonly { name: string; flags: string[] }[] = [
   { name: 'full', flags: ['--method', 'full'] },
 ];
 
-/** Newest modification time of the .ts files under `dir` (tests included: cheap, and errs towards source). */
-async function newestSource(dir: string): Promise<number> {
-  let newest = 0;
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile() && e.name.endsWith('.ts'))
-      newest = Math.max(newest, (await stat(join(e.parentPath, e.name))).mtimeMs);
+/** Newest modification time of the files under `dir` whose names end in `ext`, tests left out. */
+async function newest(dir: string, ext: string): Promise<number> {
+  let t = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])) {
+    if (e.isFile() && e.name.endsWith(ext) && !e.name.includes('.test.'))
+      t = Math.max(t, (await stat(join(e.parentPath, e.name))).mtimeMs);
   }
-  return newest;
+  return t;
 }
 
-/** The CLI entry to run: the build when it is current, else the sources through tsx. */
+/**
+ * The CLI entry to run: the build when it is current, else the sources through tsx. Current means each package's
+ * newest emitted file is newer than its newest source: `tsc -b` rewrites only what changed, so the CLI's own
+ * main.js can be older than a rebuilt engine.
+ */
 export async function cliCommand(): Promise<{ argv: string[]; label: string }> {
   const fromSource = {
     argv: ['--conditions=tunemesh-source', '--import', 'tsx', 'packages/cli/src/main.ts'],
     label: 'sources through tsx',
   };
   if (process.env.TUNEMESH_BENCH_FROM_SOURCE === '1') return fromSource;
-  const built = join(repo, 'packages/cli/dist/main.js');
-  const builtAt = await stat(built).then(
-    (s) => s.mtimeMs,
-    () => 0,
-  );
-  const sources = Math.max(
-    await newestSource(join(repo, 'packages/cli/src')),
-    await newestSource(join(repo, 'packages/engine/src')),
-  );
-  return builtAt > sources ? { argv: [built], label: 'built CLI (packages/cli/dist)' } : fromSource;
+  for (const pkg of ['cli', 'engine']) {
+    const root = join(repo, 'packages', pkg);
+    if ((await newest(join(root, 'dist'), '.js')) <= (await newest(join(root, 'src'), '.ts'))) return fromSource;
+  }
+  return { argv: [join(repo, 'packages/cli/dist/main.js')], label: 'built CLI (packages/cli/dist)' };
 }
 
 export function benchChild(cli: string[], args: string[]): Promise<Record<string, unknown>> {
