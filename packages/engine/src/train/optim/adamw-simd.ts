@@ -9,6 +9,11 @@
 // The moments live in the kernel's own WebAssembly memory (they never leave the optimiser, and state() hands out
 // views of them); each step copies a chunk of the params and gradients into a small staging area, runs the
 // kernel over it, and copies the params back: 12 bytes a element of copying against 28 of the update itself.
+//
+// The kernel's source is adamw.wat (WebAssembly text); its bytes come from wasm-kernels.ts, which
+// scripts/wasm-kernels.ts generates from it with wabt (wasm-kernels.test.ts checks the two agree).
+
+import { ADAMW_WASM } from './wasm-kernels.js';
 
 /** The kernel: one step over `n` elements (even: staging and moments are padded) at byte offsets p, g, m, v. */
 type Kernel = (
@@ -28,135 +33,6 @@ type Kernel = (
   invBc2Sqrt: number,
 ) => void;
 
-// ---- a minimal WebAssembly encoder for the one function ----
-
-const uleb = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-};
-const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-const name = (s: string): number[] => [...uleb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
-const I32 = 0x7f;
-const F64 = 0x7c;
-const V128 = 0x7b;
-/** A SIMD instruction (0xfd prefix, opcode as LEB128). */
-const simd = (op: number): number[] => [0xfd, ...uleb(op)];
-const localGet = (i: number): number[] => [0x20, ...uleb(i)];
-const localSet = (i: number): number[] => [0x21, ...uleb(i)];
-const MEMARG_8 = [3, 0]; // align 2^3, offset 0
-const F64X2_SPLAT = simd(0x14);
-const LOAD64_ZERO = simd(0x5d);
-const STORE64_LANE = simd(0x5b);
-const DEMOTE = simd(0x5e); // f32x4.demote_f64x2_zero
-const PROMOTE = simd(0x5f); // f64x2.promote_low_f32x4
-const SQRT = simd(0xef);
-const ADD = simd(0xf0);
-const SUB = simd(0xf1);
-const MUL = simd(0xf2);
-const DIV = simd(0xf3);
-
-// Params 0–4: p, g, m, v, nBytes (i32); 5–13: gradScale, beta1, beta2, c1, c2, eps, decay, stepSize, invBc2Sqrt
-// (f64). Locals: 14 the byte offset o (i32); 15–23 the nine scalars splatted (v128); 24 gi, 25 mi, 26 vi.
-const O = 14;
-const SPLAT0 = 15;
-const [GS, B1, B2, C1, C2, EPS, DECAY, STEP, INV] = Array.from({ length: 9 }, (_, k) => SPLAT0 + k) as [
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-];
-const GI = 24;
-const MI = 25;
-const VI = 26;
-
-/** Two float32 at ptr + o, promoted to f64x2. */
-const load2 = (ptr: number): number[] => [
-  ...localGet(ptr),
-  ...localGet(O),
-  0x6a,
-  ...LOAD64_ZERO,
-  ...MEMARG_8,
-  ...PROMOTE,
-];
-/** Math.fround on both lanes. */
-const FROUND = [...DEMOTE, ...PROMOTE];
-/** Stores the f64x2 that `value` pushes as two float32 at ptr + o. */
-const store2 = (ptr: number, value: number[]): number[] => [
-  ...localGet(ptr),
-  ...localGet(O),
-  0x6a,
-  ...value,
-  ...DEMOTE,
-  ...STORE64_LANE,
-  ...MEMARG_8,
-  0,
-];
-
-function kernelBytes(): Uint8Array {
-  const body: number[] = [];
-  for (let k = 0; k < 9; k++) body.push(...localGet(5 + k), ...F64X2_SPLAT, ...localSet(SPLAT0 + k));
-  body.push(0x02, 0x40, 0x03, 0x40); // block, loop
-  body.push(...localGet(O), ...localGet(4), 0x4f, 0x0d, 1); // o >= nBytes (i32.ge_u): leave the block
-  // gi = fround(g · gradScale)
-  body.push(...load2(1), ...localGet(GS), ...MUL, ...FROUND, ...localSet(GI));
-  // mi = fround(beta1 · m + c1 · gi)
-  body.push(...localGet(B1), ...load2(2), ...MUL, ...localGet(C1), ...localGet(GI), ...MUL, ...ADD, ...FROUND);
-  body.push(...localSet(MI));
-  // vi = fround(beta2 · v + (c2 · gi) · gi)
-  body.push(...localGet(B2), ...load2(3), ...MUL, ...localGet(C2), ...localGet(GI), ...MUL, ...localGet(GI), ...MUL);
-  body.push(...ADD, ...FROUND, ...localSet(VI));
-  body.push(...store2(2, localGet(MI)), ...store2(3, localGet(VI)));
-  // p = fround(fround(p · decay) − (stepSize · mi) / (√vi · invBc2Sqrt + eps))
-  const p = [
-    ...load2(0),
-    ...localGet(DECAY),
-    ...MUL,
-    ...FROUND,
-    ...localGet(STEP),
-    ...localGet(MI),
-    ...MUL,
-    ...localGet(VI),
-    ...SQRT,
-    ...localGet(INV),
-    ...MUL,
-    ...localGet(EPS),
-    ...ADD,
-    ...DIV,
-    ...SUB,
-  ];
-  body.push(...store2(0, p));
-  body.push(...localGet(O), 0x41, 8, 0x6a, ...localSet(O), 0x0c, 0); // o += 8; continue
-  body.push(0x0b, 0x0b, 0x0b); // end loop, end block, end function
-  const func = [
-    ...vec([
-      [1, I32],
-      [12, V128],
-    ]),
-    ...body,
-  ];
-  const params = [[I32], [I32], [I32], [I32], [I32], ...Array.from({ length: 9 }, () => [F64])];
-  return new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0],
-    ...section(1, vec([[0x60, ...vec(params), 0]])), // type: (params) -> ()
-    ...section(2, vec([[...name('env'), ...name('mem'), 0x02, 0x00, 1]])), // import memory, min 1 page
-    ...section(3, vec([[0]])), // one function of type 0
-    ...section(7, vec([[...name('adamw'), 0x00, 0]])), // export it
-    ...section(10, vec([[...uleb(func.length), ...func]])),
-  ]);
-}
-
 // The part of the WebAssembly API used here (the project's TypeScript libs do not declare it).
 interface WasmModule {
   readonly __wasmModule?: never;
@@ -174,7 +50,7 @@ let compiled: WasmModule | null | undefined;
 /** The compiled kernel module, or null where this runtime has no WebAssembly SIMD. */
 function kernelModule(): WasmModule | null {
   if (compiled === undefined) {
-    const bytes = kernelBytes();
+    const bytes = new Uint8Array(Buffer.from(ADAMW_WASM, 'base64'));
     compiled = wasm?.validate(bytes) === true ? new wasm.Module(bytes) : null;
   }
   return compiled;
