@@ -63,8 +63,8 @@ export interface ResidentStepResult {
  * From this many trainable elements on, the optimiser step runs on two threads: the onnxruntime worker updates
  * the first half of the parameters (in order) and a helper thread (update-helper.ts) the rest. The step sits
  * between two onnxruntime runs, when both cores are otherwise idle; the per-element optimisers are
- * compute-bound (a square root and a division in double per element, two elements at a time in the SIMD kernel:
- * optim/adamw-simd.ts), so two threads take about half the time
+ * compute-bound (AdamW: a square root and two float32 divisions per element, four elements at a time in the SIMD
+ * kernel: optim/adamw-simd.ts), so two threads take about half the time
  * (bench/README.md: ≈ 104 → ≈ 55 ms of AdamW for the bench model's 25.7 M parameters).
  */
 export const PARALLEL_UPDATE_FROM = 1 << 22;

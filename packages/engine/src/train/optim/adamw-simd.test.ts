@@ -1,6 +1,7 @@
 // The WebAssembly SIMD AdamW against the JS loop, bit for bit: every parameter and both moments after several
-// steps, with and without clipping (gradFactor), weight decay and noDecay, odd lengths and tensors longer than
-// one staging chunk; and a restore from state() continuing identically.
+// steps, with and without clipping (gradFactor), weight decay and noDecay, both of lerp's branches, lengths with
+// every remainder mod 4 (the kernel's group) and tensors longer than one staging chunk; and a restore from
+// state() continuing identically.
 
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../data/batches.js';
@@ -12,12 +13,19 @@ const sizes = new Map([
   ['b', 7],
   ['one', 1],
   ['even', 16_384],
+  ['two', 2],
+  ['six', 6],
+  ['chunk+3', 16_387],
+  ['tiny', 1_001], // gradients near 1e-20: their squares are float32 subnormals or underflow
 ]);
 
 function randomTensors(rnd: () => number, scale: number): Map<string, Float32Array> {
   // Magnitudes over several decades, so √v̂ and the update span many binades.
   return new Map(
-    [...sizes].map(([k, n]) => [k, Float32Array.from({ length: n }, () => (rnd() - 0.5) * scale * 10 ** (-4 * rnd()))]),
+    [...sizes].map(([k, n]) => {
+      const s = k === 'tiny' ? scale * 1e-19 : scale;
+      return [k, Float32Array.from({ length: n }, () => (rnd() - 0.5) * s * 10 ** (-4 * rnd()))];
+    }),
   );
 }
 
@@ -32,8 +40,11 @@ describe('AdamW SIMD kernel', () => {
     expect(createSimdMoments(new Map([['x', 3]]))).not.toBeNull();
   });
 
-  it('stores exactly what the JS loop stores, over steps with and without clipping', () => {
-    const opts = { betas: [0.9, 0.95] as const, eps: 1e-8, weightDecay: 0.1, noDecay: new Set(['b']) };
+  it.each([
+    [0.9, 0.95],
+    [0.3, 0.999],
+  ])('stores exactly what the JS loop stores, over steps with and without clipping (betas %s, %s)', (b1, b2) => {
+    const opts = { betas: [b1, b2] as const, eps: 1e-8, weightDecay: 0.1, noDecay: new Set(['b', 'six']) };
     const js = createAdamW(sizes, { ...opts, simd: false });
     const fast = createAdamW(sizes, opts);
     const rnd = seededRandom(5);

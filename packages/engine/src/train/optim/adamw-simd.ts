@@ -1,21 +1,20 @@
-// AdamW's per-element update as a WebAssembly SIMD kernel: two elements at a time in f64x2 lanes, the same IEEE
-// double operations in the same order as adamw.ts's loop (a float32 value promoted to double is exact, demoting
-// rounds to nearest as Math.fround does, and WebAssembly neither fuses nor reorders), so the stored float32
-// values are the same to the bit — adamw.test.ts compares the two paths on every code path. The JS loop is
-// bound by one double division and one square root per element; f64x2 does both for two elements at the price
-// of one: ≈ 2.3× the loop's speed, measured on the bench model's 12.85 M elements a thread (bench/README.md,
+// AdamW's per-element update as a WebAssembly SIMD kernel (adamw.wat): four elements at a time in f32x4 lanes,
+// the float32 operations of adamw.ts's formula in its order, so the stored values are the JS loop's to the bit
+// (adamw-simd.test.ts and optim.test.ts compare the two on every code path). Its cost is one square root and two
+// divisions per element; f32x4 does each for four elements at once (f64x2, the double-precision kernel it
+// replaced, did two): ≈ 47 → ≈ 27 ms a step over the bench model's 13.2 M elements a thread (bench/README.md,
 // train).
 //
 // The moments live in the kernel's own WebAssembly memory (they never leave the optimiser, and state() hands out
 // views of them); each step copies a chunk of the params and gradients into a small staging area, runs the
-// kernel over it, and copies the params back: 12 bytes a element of copying against 28 of the update itself.
+// kernel over it, and copies the params back: 12 bytes an element of copying against 28 of the update itself.
 //
 // The kernel's source is adamw.wat (WebAssembly text); its bytes come from wasm-kernels.ts, which
 // scripts/wasm-kernels.ts generates from it with wabt (wasm-kernels.test.ts checks the two agree).
 
 import { ADAMW_WASM } from './wasm-kernels.js';
 
-/** The kernel: one step over `n` elements (even: staging and moments are padded) at byte offsets p, g, m, v. */
+/** The kernel (adamw.wat): one step over nBytes / 4 elements (a multiple of 4) at byte offsets p, g, m, v. */
 type Kernel = (
   p: number,
   g: number,
@@ -23,14 +22,14 @@ type Kernel = (
   v: number,
   nBytes: number,
   gradScale: number,
-  beta1: number,
-  beta2: number,
-  c1: number,
-  c2: number,
-  eps: number,
   decay: number,
-  stepSize: number,
-  invBc2Sqrt: number,
+  lerpSmall: number,
+  lerpCoeff: number,
+  beta2: number,
+  c2: number,
+  bc2Sqrt: number,
+  eps: number,
+  negStepSize: number,
 ) => void;
 
 // The part of the WebAssembly API used here (the project's TypeScript libs do not declare it).
@@ -62,13 +61,22 @@ const CHUNK = 16384;
 /** One memory holds at most this many bytes of moments (and a tensor that alone needs more uses the JS loop). */
 const MAX_MEMORY_BYTES = 2 ** 31;
 
+/** One step's scalars for one tensor, each already a float32 value (adamw.ts says where each comes from). */
 export interface AdamWConstants {
-  readonly beta1: number;
-  readonly beta2: number;
-  readonly eps: number;
+  /** 1 − lr·wd (1 for a parameter without decay). */
   readonly decay: number;
-  readonly stepSize: number;
-  readonly invBc2Sqrt: number;
+  /** Whether lerp's weight 1 − β1 is below 0.5: m + w·(g − m), else g + (w − 1)·(g − m) (PyTorch's lerp). */
+  readonly lerpSmall: boolean;
+  /** w or w − 1, as lerpSmall says. */
+  readonly lerpCoeff: number;
+  readonly beta2: number;
+  /** 1 − β2. */
+  readonly c2: number;
+  /** √(1 − β2ᵗ). */
+  readonly bc2Sqrt: number;
+  readonly eps: number;
+  /** −lr / (1 − β1ᵗ). */
+  readonly negStepSize: number;
 }
 
 /** Moments held in WebAssembly memory, and the update over them. */
@@ -105,7 +113,7 @@ export function createSimdMoments(sizes: ReadonlyMap<string, number>): SimdMomen
   let current: [string, number][] = [];
   let bytes = staging;
   for (const [name, n] of sizes) {
-    const need = 2 * 4 * (n + (n & 1));
+    const need = 2 * 4 * padded(n);
     if (staging + need > MAX_MEMORY_BYTES) continue;
     if (bytes + need > MAX_MEMORY_BYTES) {
       groups.push(current);
@@ -122,7 +130,7 @@ export function createSimdMoments(sizes: ReadonlyMap<string, number>): SimdMomen
   const slots = new Map<string, Slot>();
   for (const group of groups) {
     let total = staging;
-    for (const [, n] of group) total += 2 * 4 * (n + (n & 1));
+    for (const [, n] of group) total += 2 * 4 * padded(n);
     const api = wasm as WasmApi;
     let memory: { readonly buffer: ArrayBuffer };
     try {
@@ -137,11 +145,11 @@ export function createSimdMoments(sizes: ReadonlyMap<string, number>): SimdMomen
     const f32 = new Float32Array(memory.buffer);
     let at = staging;
     for (const [name, n] of group) {
-      const padded = 4 * (n + (n & 1));
-      slots.set(name, { kernel, f32, stageP: 0, stageG: CHUNK * 4, m: at, v: at + padded });
+      const bytes = 4 * padded(n);
+      slots.set(name, { kernel, f32, stageP: 0, stageG: CHUNK * 4, m: at, v: at + bytes });
       m.set(name, new Float32Array(memory.buffer, at, n));
-      v.set(name, new Float32Array(memory.buffer, at + padded, n));
-      at += 2 * padded;
+      v.set(name, new Float32Array(memory.buffer, at + bytes, n));
+      at += 2 * bytes;
     }
   }
 
@@ -151,33 +159,37 @@ export function createSimdMoments(sizes: ReadonlyMap<string, number>): SimdMomen
     update(name, p, g, gradScale, k) {
       const s = slots.get(name) as Slot;
       const { f32, kernel } = s;
-      const c1 = 1 - k.beta1;
-      const c2 = 1 - k.beta2;
+      const small = k.lerpSmall ? -1 : 0;
       for (let start = 0; start < p.length; start += CHUNK) {
         const end = Math.min(start + CHUNK, p.length);
         const len = end - start;
         f32.set(p.subarray(start, end), s.stageP / 4);
         f32.set(g.subarray(start, end), s.stageG / 4);
-        // An odd tail runs one element past the tensor in the staging area and the moments' padding: values
-        // nobody reads.
+        // A tail that is not a multiple of 4 runs up to three elements past the tensor in the staging area and the
+        // moments' padding: values nobody reads.
         kernel(
           s.stageP,
           s.stageG,
           s.m + start * 4,
           s.v + start * 4,
-          (len + (len & 1)) * 4,
+          padded(len) * 4,
           gradScale,
-          k.beta1,
-          k.beta2,
-          c1,
-          c2,
-          k.eps,
           k.decay,
-          k.stepSize,
-          k.invBc2Sqrt,
+          small,
+          k.lerpCoeff,
+          k.beta2,
+          k.c2,
+          k.bc2Sqrt,
+          k.eps,
+          k.negStepSize,
         );
         p.set(f32.subarray(s.stageP / 4, s.stageP / 4 + len), start);
       }
     },
   };
+}
+
+/** n rounded up to a multiple of 4. */
+function padded(n: number): number {
+  return n + (-n & 3);
 }

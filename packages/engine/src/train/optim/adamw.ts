@@ -1,16 +1,20 @@
-// AdamW exactly as torch.optim.AdamW (single-tensor path, amsgrad off) computes it, per element:
-//   p ← p − lr·wd·p                      (decoupled weight decay, applied before the moment update)
-//   m ← β1·m + (1 − β1)·g ;  v ← β2·v + (1 − β2)·g²
-//   p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + eps)
-// The last line is PyTorch's arrangement of m̂ / (√v̂ + eps): eps is added after dividing √v by √(1 − β2ᵗ),
-// which is the same thing, and keeping PyTorch's order keeps the float rounding close to theirs. Moments are
-// float32 like PyTorch's; the arithmetic of one element runs in double and is stored back as float32. The
-// division by √(1 − β2ᵗ) is a multiplication by its reciprocal (computed once a step): one double division
-// per element fewer, ≈ 16% of the loop's time (bench/README.md, train); in double the two differ by at most
-// an ulp of double, far below the float32 rounding of the stored result.
+// AdamW as torch.optim.AdamW computes it (single-tensor path, amsgrad off, float32 tensors): each of its tensor
+// ops in float32 arithmetic, in its order, per element:
+//   p ← p·(1 − lr·wd)                                  param.mul_(1 − lr·wd)   (decoupled weight decay, first)
+//   m ← m + w·(g − m),  w = 1 − β1                      exp_avg.lerp_(grad, w)  (w ≥ 0.5: g − (g − m)·(1 − w))
+//   v ← v·β2 + ((1 − β2)·g)·g                           exp_avg_sq.mul_(β2).addcmul_(grad, grad, value=1 − β2)
+//   d ← √v / √(1 − β2ᵗ) + eps                           denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
+//   p ← p + ((−lr / (1 − β1ᵗ))·m) / d                   param.addcdiv_(exp_avg, denom, value=−step_size)
+// Every operation rounds to float32; the scalars are computed in double (as Python does) and rounded to float32
+// where a tensor op reads them. The one double operation is the gradient's read, fround(g · gradFactor): the
+// value clipping in place would have stored. The WebAssembly SIMD kernel (adamw.wat, four elements an
+// instruction) and the JS loop (each double operation rounded by Math.fround, which for +, −, ×, ÷ and √ gives
+// the float32 result exactly; neither fuses multiply-adds) store the same bits, and optim.test.ts checks both
+// against an op-by-op transcription of PyTorch's. PyTorch's own vectorised CPU kernels can differ from that
+// transcription in the last bit of some elements: their lerp is a fused multiply-add.
 
 import { TrainError } from '../errors.js';
-import { createSimdMoments } from './adamw-simd.js';
+import { type AdamWConstants, createSimdMoments } from './adamw-simd.js';
 import type { Optimizer } from './types.js';
 
 export interface AdamWOptions {
@@ -20,8 +24,8 @@ export interface AdamWOptions {
   /** Parameters that get no weight decay (biases, norm weights). */
   readonly noDecay?: ReadonlySet<string>;
   /**
-   * Run the update as the WebAssembly SIMD kernel (adamw-simd.ts; the same float32 results, ≈ 2× faster) where
-   * the runtime has it (default true); false: the JS loop only (tests compare the two).
+   * Run the update as the WebAssembly SIMD kernel (adamw-simd.ts; the same float32 results, several times
+   * faster) where the runtime has it (default true); false: the JS loop only (tests compare the two).
    */
   readonly simd?: boolean;
 }
@@ -53,20 +57,30 @@ export function createAdamW(sizes: ReadonlyMap<string, number>, opts: AdamWOptio
     },
     step(params, grads, lr, gradFactor = 1) {
       t++;
-      const bc1 = 1 - beta1 ** t;
-      const invBc2Sqrt = 1 / Math.sqrt(1 - beta2 ** t);
-      const stepSize = lr / bc1;
+      // PyTorch's scalars, computed in double as Python does, each rounded to float32 where its tensor op reads
+      // it (a Python float meeting a float32 tensor is cast to float32).
+      const stepSize = lr / (1 - beta1 ** t);
+      const w = Math.fround(1 - beta1);
+      const lerpSmall = Math.abs(w) < 0.5;
+      const shared = {
+        lerpSmall,
+        lerpCoeff: lerpSmall ? w : Math.fround(w - 1),
+        beta2: Math.fround(beta2),
+        c2: Math.fround(1 - beta2),
+        bc2Sqrt: Math.fround(Math.sqrt(1 - beta2 ** t)),
+        eps: Math.fround(eps),
+        negStepSize: Math.fround(-stepSize),
+      };
+      const decayed: AdamWConstants = { ...shared, decay: Math.fround(1 - lr * wd) };
+      const undecayed: AdamWConstants = { ...shared, decay: 1 };
       for (const [name, p] of params) {
         const g = need(grads, name, p.length);
         const mt = need(m, name, p.length);
         const vt = need(v, name, p.length);
-        const decay = noDecay.has(name) ? 1 : 1 - lr * wd;
-        if (fast?.m.has(name) === true) {
-          // The kernel always reads fround(g · gradFactor): fround(g · 1) is g, so the unscaled case is the same.
-          fast.update(name, p, g, gradFactor, { beta1, beta2, eps, decay, stepSize, invBc2Sqrt });
-          continue;
-        }
-        adamwTensor(p, g, gradFactor, mt, vt, beta1, beta2, eps, decay, stepSize, invBc2Sqrt);
+        const k = noDecay.has(name) ? undecayed : decayed;
+        // Both read each gradient element as fround(g · gradFactor), which is g when the factor is 1.
+        if (fast?.m.has(name) === true) fast.update(name, p, g, gradFactor, k);
+        else adamwLoop(p, g, gradFactor, mt, vt, k);
       }
     },
     state() {
@@ -87,76 +101,29 @@ export function createAdamW(sizes: ReadonlyMap<string, number>, opts: AdamWOptio
   };
 }
 
-/** The hot loop over one tensor: a plain function of its arguments, so V8 keeps it tight. */
-function adamwTensor(
-  p: Float32Array,
-  g: Float32Array,
-  gs: number,
-  mt: Float32Array,
-  vt: Float32Array,
-  beta1: number,
-  beta2: number,
-  eps: number,
-  decay: number,
-  stepSize: number,
-  invBc2Sqrt: number,
-): void {
-  // Two loops rather than a test per element: the unscaled one is ≈ 20% faster (measured, 25.7 M elements).
-  if (gs === 1) adamwLoop(p, g, mt, vt, beta1, beta2, eps, decay, stepSize, invBc2Sqrt);
-  else adamwScaledLoop(p, g, gs, mt, vt, beta1, beta2, eps, decay, stepSize, invBc2Sqrt);
-}
-
+/** The JS loop over one tensor: the kernel's float32 operations, each a double one rounded by Math.fround. */
 function adamwLoop(
   p: Float32Array,
   g: Float32Array,
-  mt: Float32Array,
-  vt: Float32Array,
-  beta1: number,
-  beta2: number,
-  eps: number,
-  decay: number,
-  stepSize: number,
-  invBc2Sqrt: number,
-): void {
-  const c1 = 1 - beta1;
-  const c2 = 1 - beta2;
-  const n = p.length;
-  for (let i = 0; i < n; i++) {
-    const gi = g[i] as number;
-    // Rounded to float32 as PyTorch's float32 moments are before the next line reads them.
-    const mi = Math.fround(beta1 * (mt[i] as number) + c1 * gi);
-    const vi = Math.fround(beta2 * (vt[i] as number) + c2 * gi * gi);
-    mt[i] = mi;
-    vt[i] = vi;
-    // PyTorch decays p in place (a float32 rounding; exact when decay is 1) before the Adam update.
-    p[i] = Math.fround((p[i] as number) * decay) - (stepSize * mi) / (Math.sqrt(vi) * invBc2Sqrt + eps);
-  }
-}
-
-/** adamwLoop reading each gradient element as fround(g·gs), the value clipping in place would have stored. */
-function adamwScaledLoop(
-  p: Float32Array,
-  g: Float32Array,
   gs: number,
   mt: Float32Array,
   vt: Float32Array,
-  beta1: number,
-  beta2: number,
-  eps: number,
-  decay: number,
-  stepSize: number,
-  invBc2Sqrt: number,
-): void {
-  const c1 = 1 - beta1;
-  const c2 = 1 - beta2;
+  k: AdamWConstants,
+) {
+  const { decay, lerpSmall, lerpCoeff, beta2, c2, bc2Sqrt, eps, negStepSize } = k;
+  const fround = Math.fround;
   const n = p.length;
   for (let i = 0; i < n; i++) {
-    const gi = Math.fround((g[i] as number) * gs);
-    const mi = Math.fround(beta1 * (mt[i] as number) + c1 * gi);
-    const vi = Math.fround(beta2 * (vt[i] as number) + c2 * gi * gi);
+    const gi = fround((g[i] as number) * gs);
+    const pi = fround((p[i] as number) * decay);
+    const m0 = mt[i] as number;
+    const mi = fround((lerpSmall ? m0 : gi) + fround(lerpCoeff * fround(gi - m0)));
+    const vi = fround(fround((vt[i] as number) * beta2) + fround(fround(c2 * gi) * gi));
     mt[i] = mi;
     vt[i] = vi;
-    p[i] = Math.fround((p[i] as number) * decay) - (stepSize * mi) / (Math.sqrt(vi) * invBc2Sqrt + eps);
+    const denom = fround(fround(fround(Math.sqrt(vi)) / bc2Sqrt) + eps);
+    // The store rounds the sum of the two float32 values: float32 addition.
+    p[i] = pi + fround(fround(negStepSize * mi) / denom);
   }
 }
 
