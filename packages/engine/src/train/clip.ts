@@ -1,6 +1,8 @@
 // Global-norm gradient clipping as torch.nn.utils.clip_grad_norm_ does it: the L2 norm over all gradients
 // together; when it exceeds maxNorm every gradient is scaled by maxNorm / (norm + 1e-6).
 
+import { simdScaleAndSumSquares } from './optim/sum-squares-simd.js';
+
 /**
  * L2 norm over every gradient, in double: each tensor's sum of squares from zero, then those sums added in order
  * (as torch takes each tensor's norm first). Per tensor, so that threads holding different tensors can each sum
@@ -23,7 +25,9 @@ export function normOfSums(sums: Iterable<number>): number {
 // first), added as (s0 + s1) + (s2 + s3): one double addition chain per element is the loop's limit, four
 // independent chains take ≈ 40% less time (bench/README.md, train: the global norm of full fine-tuning). The
 // order is fixed, so every path — one thread or two, scaled in place first or while summing — gets the same
-// double to the bit; against one running sum it differs only in double rounding.
+// double to the bit; against one running sum it differs only in double rounding. The plain sum stays a JS loop: a
+// WebAssembly SIMD kernel of it (two f64x2 accumulators, the same order) measured no faster, its staging copy
+// costing what it saved (bench/README.md, train).
 
 /** Σ g[i]² in double (in the order described above). */
 export function sumOfSquares(g: Float32Array): number {
@@ -48,11 +52,21 @@ export function sumOfSquares(g: Float32Array): number {
   return s0 + s1 + (s2 + s3);
 }
 
+/** From this many elements on scaleAndSumSquares runs the SIMD kernel (below, its set-up costs more than it saves). */
+const SIMD_FROM = 256;
+
 /**
  * scaleInPlace then sumOfSquares in one pass: each element is stored as float32 first and squared as stored, in
- * sumOfSquares's order, so the result equals the two passes'.
+ * sumOfSquares's order, so the result equals the two passes'. As the WebAssembly SIMD kernel
+ * (optim/sum-squares-simd.ts) where the runtime has it: the same stored values and sum to the bit.
  */
 export function scaleAndSumSquares(g: Float32Array, factor: number): number {
+  const simd = g.length >= SIMD_FROM ? simdScaleAndSumSquares() : null;
+  return simd === null ? scaleAndSumSquaresJs(g, factor) : simd(g, factor);
+}
+
+/** scaleAndSumSquares as a JS loop: the reference the kernel must equal, and its fallback. */
+export function scaleAndSumSquaresJs(g: Float32Array, factor: number): number {
   let s0 = 0;
   let s1 = 0;
   let s2 = 0;

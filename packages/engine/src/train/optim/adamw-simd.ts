@@ -12,6 +12,7 @@
 // The kernel's source is adamw.wat (WebAssembly text); its bytes come from wasm-kernels.ts, which
 // scripts/wasm-kernels.ts generates from it with wabt (wasm-kernels.test.ts checks the two agree).
 
+import { compileKernel, type WasmApi, wasmApi } from './wasm.js';
 import { ADAMW_WASM } from './wasm-kernels.js';
 
 /** The kernel (adamw.wat): one step over nBytes / 4 elements (a multiple of 4) at byte offsets p, g, m, v. */
@@ -31,29 +32,6 @@ type Kernel = (
   eps: number,
   negStepSize: number,
 ) => void;
-
-// The part of the WebAssembly API used here (the project's TypeScript libs do not declare it).
-interface WasmModule {
-  readonly __wasmModule?: never;
-}
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => WasmModule;
-  Instance: new (module: WasmModule, imports: object) => { readonly exports: Record<string, unknown> };
-  Memory: new (descriptor: { initial: number }) => { readonly buffer: ArrayBuffer };
-}
-const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-
-let compiled: WasmModule | null | undefined;
-
-/** The compiled kernel module, or null where this runtime has no WebAssembly SIMD. */
-function kernelModule(): WasmModule | null {
-  if (compiled === undefined) {
-    const bytes = new Uint8Array(Buffer.from(ADAMW_WASM, 'base64'));
-    compiled = wasm?.validate(bytes) === true ? new wasm.Module(bytes) : null;
-  }
-  return compiled;
-}
 
 const PAGE = 65536;
 /** Elements staged per kernel call: 2 × 64 KiB of params and gradients, which stay in cache. */
@@ -104,7 +82,7 @@ interface Slot {
  * JS arrays and updates them with its own loop).
  */
 export function createSimdMoments(sizes: ReadonlyMap<string, number>): SimdMoments | null {
-  const module = kernelModule();
+  const module = compileKernel(ADAMW_WASM);
   if (module === null) return null;
   const staging = 2 * CHUNK * 4;
   // Group tensors, in order, into memories of at most MAX_MEMORY_BYTES: staging, then each tensor's m and v
@@ -131,7 +109,7 @@ export function createSimdMoments(sizes: ReadonlyMap<string, number>): SimdMomen
   for (const group of groups) {
     let total = staging;
     for (const [, n] of group) total += 2 * 4 * padded(n);
-    const api = wasm as WasmApi;
+    const api = wasmApi as WasmApi;
     let memory: { readonly buffer: ArrayBuffer };
     try {
       memory = new api.Memory({ initial: Math.ceil(total / PAGE) });
