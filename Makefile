@@ -4,7 +4,7 @@ PNPM_VERSION := 10.34.8
 export ONNXRUNTIME_NODE_INSTALL ?= skip
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup install build proto proto-check lint typecheck test demo up clean bench
+.PHONY: setup install build proto proto-check wasm-kernels lint typecheck test demo up clean bench
 
 setup:
 	@bash scripts/setup.sh $(PNPM_VERSION)
@@ -22,6 +22,10 @@ proto-check: proto
 	@if [ -n "$$(git status --porcelain -- proto/src/gen)" ]; then \
 	  git status --short -- proto/src/gen >&2; \
 	  echo "proto/src/gen is stale: run 'make proto' and commit the result" >&2; exit 1; fi
+
+# The engine's WebAssembly kernels from their .wat sources (optim/wasm-kernels.test.ts fails when they are stale).
+wasm-kernels: setup
+	node --import tsx scripts/wasm-kernels.ts
 
 lint: setup
 	pnpm exec biome check .

@@ -3,7 +3,7 @@
 // per .wat file. The engine loads those bytes and never wabt (a development dependency only);
 // optim/wasm-kernels.test.ts fails when the committed module differs from what this script writes now, so an
 // edited .wat that was not recompiled cannot pass CI.
-// Usage: node --import tsx scripts/wasm-kernels.ts
+// Usage: make wasm-kernels (node --import tsx scripts/wasm-kernels.ts)
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

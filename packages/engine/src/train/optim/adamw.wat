@@ -1,5 +1,5 @@
 ;; AdamW's per-element update (adamw-simd.ts runs it; adamw.ts has the formula and the JS loop it must equal).
-;; Compiled by scripts/wasm-kernels.ts into wasm-kernels.ts; edit this file, then rerun the script.
+;; Compiled by scripts/wasm-kernels.ts into wasm-kernels.ts; edit this file, then run make wasm-kernels.
 ;;
 ;; Four elements at a time in f32x4 lanes, every operation a float32 one, in torch.optim.AdamW's order (each line
 ;; below is one of its tensor ops). WebAssembly neither fuses nor reorders, and a float32 operation rounds as the

@@ -1,6 +1,6 @@
 ;; The global norm's pass over a gradient: scale it and sum its squares (clip.ts scaleAndSumSquares;
 ;; sum-squares-simd.ts runs it). Compiled by scripts/wasm-kernels.ts into wasm-kernels.ts; edit this file, then
-;; rerun the script.
+;; run make wasm-kernels.
 ;;
 ;; clip.ts's order, exactly: four double partial sums, element i into sum i mod 4. Here they are two f64x2
 ;; accumulators, (s0, s1) and (s2, s3), read from and stored back to 32 bytes at acc so that a tensor staged in
