@@ -39,8 +39,8 @@ async function newest(dir: string, ext: string): Promise<number> {
 
 /**
  * The CLI entry to run: the build when it is current, else the sources through tsx. Current means each package's
- * newest emitted file is newer than its newest source: `tsc -b` rewrites only what changed, so the CLI's own
- * main.js can be older than a rebuilt engine.
+ * last build (its tsconfig.tsbuildinfo, which `tsc -b` writes on every build, even one that re-emits nothing
+ * because only timestamps changed) is newer than its newest source.
  */
 export async function cliCommand(): Promise<{ argv: string[]; label: string }> {
   const fromSource = {
@@ -50,7 +50,11 @@ export async function cliCommand(): Promise<{ argv: string[]; label: string }> {
   if (process.env.TUNEMESH_BENCH_FROM_SOURCE === '1') return fromSource;
   for (const pkg of ['cli', 'engine']) {
     const root = join(repo, 'packages', pkg);
-    if ((await newest(join(root, 'dist'), '.js')) <= (await newest(join(root, 'src'), '.ts'))) return fromSource;
+    const built = await stat(join(root, 'tsconfig.tsbuildinfo')).then(
+      (st) => st.mtimeMs,
+      () => 0,
+    );
+    if (built <= (await newest(join(root, 'src'), '.ts'))) return fromSource;
   }
   return { argv: [join(repo, 'packages/cli/dist/main.js')], label: 'built CLI (packages/cli/dist)' };
 }
