@@ -56,44 +56,31 @@ export function sumOfSquares(g: Float32Array): number {
 const SIMD_FROM = 256;
 
 /**
- * scaleInPlace then sumOfSquares in one pass: each element is stored as float32 first and squared as stored, in
- * sumOfSquares's order, so the result equals the two passes'. As the WebAssembly SIMD kernel
- * (optim/sum-squares-simd.ts) where the runtime has it: the same stored values and sum to the bit.
+ * scaleInPlace then sumOfSquares: each element is stored as float32 first and squared as stored, in
+ * sumOfSquares's order. In one pass as the WebAssembly SIMD kernel (optim/sum-squares-simd.ts) where the runtime
+ * has it — the same stored values and sum to the bit — else the two passes.
  */
 export function scaleAndSumSquares(g: Float32Array, factor: number): number {
   const simd = g.length >= SIMD_FROM ? simdScaleAndSumSquares() : null;
   return simd === null ? scaleAndSumSquaresJs(g, factor) : simd(g, factor);
 }
 
-/** scaleAndSumSquares as a JS loop: the reference the kernel must equal, and its fallback. */
+/**
+ * scaleAndSumSquares as its definition, two JS passes: the reference the kernel must equal, and its fallback (no
+ * SIMD, or tensors too small for the kernel). The store rounds each product to float32 as Math.fround does.
+ */
 export function scaleAndSumSquaresJs(g: Float32Array, factor: number): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  const n = g.length;
-  const n4 = n - (n % 4);
-  let i = 0;
-  for (; i < n4; i += 4) {
-    const x0 = Math.fround((g[i] as number) * factor);
-    const x1 = Math.fround((g[i + 1] as number) * factor);
-    const x2 = Math.fround((g[i + 2] as number) * factor);
-    const x3 = Math.fround((g[i + 3] as number) * factor);
-    g[i] = x0;
-    g[i + 1] = x1;
-    g[i + 2] = x2;
-    g[i + 3] = x3;
-    s0 += x0 * x0;
-    s1 += x1 * x1;
-    s2 += x2 * x2;
-    s3 += x3 * x3;
-  }
-  for (; i < n; i++) {
-    const x = Math.fround((g[i] as number) * factor);
-    g[i] = x;
-    s0 += x * x;
-  }
-  return s0 + s1 + (s2 + s3);
+  scaleInPlace([g], factor);
+  return sumOfSquares(g);
+}
+
+/**
+ * Each gradient's sum of squares, in order, scaled first by `scale` (stored scaled) unless it is null: the
+ * per-tensor sums normOfSums adds. Every path computing the global norm (main thread, resident, its helper
+ * thread) goes through here, so they agree to the bit.
+ */
+export function sumsOfSquares(grads: readonly Float32Array[], scale: number | null): number[] {
+  return grads.map((g) => (scale === null ? sumOfSquares(g) : scaleAndSumSquares(g, scale)));
 }
 
 export function scaleInPlace(grads: Iterable<Float32Array>, factor: number): void {

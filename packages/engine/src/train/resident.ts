@@ -12,7 +12,7 @@
 
 import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../onnx/start-worker.js';
-import { clipFactor, normOfSums, scaleAndSumSquares, sumOfSquares } from './clip.js';
+import { clipFactor, normOfSums, sumsOfSquares } from './clip.js';
 import { createAdamW } from './optim/adamw.js';
 import { createSgd } from './optim/sgd.js';
 import type { Optimizer } from './optim/types.js';
@@ -186,9 +186,7 @@ export class ResidentTrainingState {
       normed = this.ask({ kind: 'norm', gradScale: req.gradScale, params, grads }, transfer);
     }
     // Per-tensor sums added in order, as globalNorm does: the same to the bit on one thread or two.
-    const sums = list
-      .slice(0, first)
-      .map((g) => (req.gradScale === null ? sumOfSquares(g) : scaleAndSumSquares(g, req.gradScale)));
+    const sums = sumsOfSquares(list.slice(0, first), req.gradScale);
     if (normed !== undefined) {
       const r = await normed;
       if (!r.ok || r.kind !== 'normed') throw new Error('optimizer helper thread: unexpected reply to a norm');

@@ -6,7 +6,7 @@ import { collate } from '../data/collate.js';
 import { CAUSAL_LM_NAMES } from '../models/causal-lm.js';
 import type { TensorData } from '../onnx/ir.js';
 import type { ResidentTrainer, Session } from '../onnx/runtime.js';
-import { scaleAndSumSquares, sumOfSquares } from './clip.js';
+import { sumsOfSquares } from './clip.js';
 import { TrainError } from './errors.js';
 import { LOSS_SCALE } from './mixed-precision.js';
 import type { TrainRow } from './types.js';
@@ -102,14 +102,13 @@ export async function windowGradient(
   }
   const list = acc ?? names.map((n) => new Float32Array((params.get(n) as TensorData).data.length));
   // Scaled and summed in one pass (the resident path does the same): the norm equals globalNorm's after scaling.
-  const factor = 1 / (lossTokens * (opts.lossScale ?? 1));
-  const sumsOfSquares = list.map((g) => (lossTokens > 0 ? scaleAndSumSquares(g, factor) : sumOfSquares(g)));
+  const sums = sumsOfSquares(list, lossTokens > 0 ? 1 / (lossTokens * (opts.lossScale ?? 1)) : null);
   return {
     loss: lossTokens > 0 ? lossSum / lossTokens : Number.NaN,
     lossTokens,
     inputTokens,
     grads: new Map(names.map((n, i) => [n, list[i] as Float32Array])),
-    sumsOfSquares,
+    sumsOfSquares: sums,
   };
 }
 

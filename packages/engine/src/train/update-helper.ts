@@ -5,7 +5,7 @@
 // single-threaded path's, so the result is the same to the bit.
 
 import { parentPort } from 'node:worker_threads';
-import { scaleAndSumSquares, sumOfSquares } from './clip.js';
+import { sumsOfSquares } from './clip.js';
 import type { Optimizer } from './optim/types.js';
 import { type OptimizerSpec, optimizerFromSpec } from './resident.js';
 
@@ -53,9 +53,8 @@ function handle(req: HelperRequest): { reply: HelperReply; transfer: ArrayBuffer
       return { reply: { ok: true, kind: 'ready' }, transfer: [] };
     }
     case 'norm': {
-      const scale = req.gradScale;
       held = { params: req.params, grads: req.grads };
-      const sums = req.grads.map((g) => (scale === null ? sumOfSquares(g) : scaleAndSumSquares(g, scale)));
+      const sums = sumsOfSquares(req.grads, req.gradScale);
       return { reply: { ok: true, kind: 'normed', sums }, transfer: [] };
     }
     case 'step': {

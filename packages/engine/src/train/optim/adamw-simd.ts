@@ -86,7 +86,7 @@ export function createSimdMoments(sizes: ReadonlyMap<string, number>): SimdMomen
   if (module === null) return null;
   const staging = 2 * CHUNK * 4;
   // Group tensors, in order, into memories of at most MAX_MEMORY_BYTES: staging, then each tensor's m and v
-  // (lengths rounded up to even: the kernel works in pairs).
+  // (lengths rounded up to a multiple of 4: the kernel works in fours).
   const groups: [string, number][][] = [];
   let current: [string, number][] = [];
   let bytes = staging;
