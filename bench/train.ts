@@ -27,11 +27,11 @@ export const TRAIN_RUNS: readonly { name: string; flags: string[] }[] = [
   { name: 'full', flags: ['--method', 'full'] },
 ];
 
-/** Newest modification time of the files under `dir` whose names end in `ext`, tests left out. */
-async function newest(dir: string, ext: string): Promise<number> {
+/** Newest modification time of the .ts sources under `dir`, tests left out (a build does not emit them). */
+async function newestSource(dir: string): Promise<number> {
   let t = 0;
   for (const e of await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])) {
-    if (e.isFile() && e.name.endsWith(ext) && !e.name.includes('.test.'))
+    if (e.isFile() && e.name.endsWith('.ts') && !e.name.includes('.test.'))
       t = Math.max(t, (await stat(join(e.parentPath, e.name))).mtimeMs);
   }
   return t;
@@ -54,7 +54,7 @@ export async function cliCommand(): Promise<{ argv: string[]; label: string }> {
       (st) => st.mtimeMs,
       () => 0,
     );
-    if (built <= (await newest(join(root, 'src'), '.ts'))) return fromSource;
+    if (built <= (await newestSource(join(root, 'src')))) return fromSource;
   }
   return { argv: [join(repo, 'packages/cli/dist/main.js')], label: 'built CLI (packages/cli/dist)' };
 }
